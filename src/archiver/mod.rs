@@ -1,0 +1,474 @@
+//! The archiver: source → chunks → blobs → trees → snapshot manifest.
+//!
+//! Folders are walked depth-first with their entries processed in parallel on a
+//! rayon pool wider than the CPU count, so many file reads are in flight while
+//! other threads chunk, hash, compress and seal; a byte budget bounds the file
+//! data held in memory. A file whose size, mtime, ctime and inode equal its node
+//! in the parent snapshot is not read again: its content list is reused.
+
+mod budget;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use chrono::Utc;
+use rayon::prelude::*;
+
+use budget::ByteBudget;
+
+use crate::chunker::Chunker;
+use crate::id::{BlobId, SnapshotId};
+use crate::pack::BlobKind;
+use crate::repo::{BlobSaver, RepoError, Repository};
+use crate::snapshot::{self, Node, NodeType, SnapshotError, SnapshotManifest, SourceRecord, Summary, Tree};
+use crate::source::files::{self, Excludes};
+use crate::source::SourceError;
+
+/// Errors that stop a backup. Unreadable files do not: they become warnings.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// Nothing to back up.
+    #[error("no paths given: name at least one file or folder to back up")]
+    NoPaths,
+    /// A given path does not exist.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A repository operation failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// A snapshot operation failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The chunker config is invalid.
+    #[error(transparent)]
+    Chunker(#[from] crate::chunker::ChunkerParamsError),
+    /// The worker pool could not start.
+    #[error("cannot start worker threads: {0}")]
+    Pool(String),
+}
+
+/// What to back up and how.
+#[derive(Clone, Debug, Default)]
+pub struct BackupOptions {
+    /// Files and folders.
+    pub paths: Vec<PathBuf>,
+    /// Tags for the snapshot.
+    pub tags: Vec<String>,
+    /// Host name to record (defaults to this machine's).
+    pub hostname: Option<String>,
+    /// Exclude patterns.
+    pub excludes: Vec<String>,
+    /// Use this parent instead of the latest matching snapshot.
+    pub parent: Option<SnapshotId>,
+    /// Read every file even if unchanged.
+    pub force: bool,
+    /// Threads reading and processing files (0: automatic).
+    pub threads: usize,
+    /// Parallel uploads.
+    pub connections: usize,
+}
+
+/// A finished backup.
+#[derive(Debug)]
+pub struct BackupResult {
+    /// The new snapshot's ID.
+    pub id: SnapshotId,
+    /// Its manifest.
+    pub manifest: SnapshotManifest,
+    /// Files that could not be read, with why.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Default)]
+struct Counters {
+    files_new: AtomicU64,
+    files_changed: AtomicU64,
+    files_unchanged: AtomicU64,
+    dirs: AtomicU64,
+    unreadable: AtomicU64,
+    total_bytes: AtomicU64,
+    bytes_read: AtomicU64,
+}
+
+struct Archiver<'r> {
+    repo: &'r Repository,
+    saver: BlobSaver<'r>,
+    chunker: Chunker,
+    excludes: Excludes,
+    budget: ByteBudget,
+    counters: Counters,
+    warnings: Mutex<Vec<String>>,
+}
+
+/// Largest file data held in memory at once by all readers together.
+const READ_BUDGET: u64 = 40 << 20;
+
+/// Backs up `options.paths` into `repo` (whose index must be loaded) and
+/// writes the snapshot: packs, then index, then manifest.
+pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult, ArchiveError> {
+    let started = Utc::now();
+    let clock = Instant::now();
+    if options.paths.is_empty() {
+        return Err(ArchiveError::NoPaths);
+    }
+    let paths = normalize_paths(&options.paths)?;
+    let hostname = options.hostname.clone().unwrap_or_else(crate::repo::hostname);
+    let path_strings: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+
+    let parent = find_parent(repo, options, &hostname, &path_strings)?;
+    let parent_tree = match &parent {
+        Some((_, m)) if !options.force => Some(snapshot::load_tree(repo, &m.tree)?),
+        _ => None,
+    };
+
+    let threads = if options.threads == 0 {
+        (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 4).max(8)
+    } else {
+        options.threads
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| ArchiveError::Pool(e.to_string()))?;
+    let chunker = Chunker::new(repo.config().chunker, repo.key().chunker_seed())?;
+    let budget_bytes = READ_BUDGET.max(chunker.params().max_size as u64 * 2);
+    let archiver = Archiver {
+        repo,
+        saver: repo.blob_saver(options.connections.max(1)),
+        chunker,
+        excludes: Excludes::new(&options.excludes)?,
+        budget: ByteBudget::new(budget_bytes),
+        counters: Counters::default(),
+        warnings: Mutex::new(Vec::new()),
+    };
+
+    let root = pool.install(|| archiver.archive_roots(&paths, parent_tree.as_ref()))?;
+    let Archiver {
+        saver, counters, warnings, ..
+    } = archiver;
+    let stats = saver.finish()?;
+    let c = &counters;
+    let summary = Summary {
+        files_new: c.files_new.load(Ordering::Relaxed),
+        files_changed: c.files_changed.load(Ordering::Relaxed),
+        files_unchanged: c.files_unchanged.load(Ordering::Relaxed),
+        dirs: c.dirs.load(Ordering::Relaxed),
+        files_unreadable: c.unreadable.load(Ordering::Relaxed),
+        total_bytes: c.total_bytes.load(Ordering::Relaxed),
+        bytes_read: c.bytes_read.load(Ordering::Relaxed),
+        blobs_added: stats.blobs_added,
+        data_added: stats.raw_bytes_added,
+        data_added_stored: stats.stored_bytes_added,
+        started: Some(started),
+        duration_seconds: clock.elapsed().as_secs_f64(),
+    };
+    let manifest = SnapshotManifest {
+        version: 1,
+        time: started,
+        hostname,
+        username: crate::repo::username(),
+        tags: options.tags.clone(),
+        sources: path_strings
+            .iter()
+            .map(|p| SourceRecord {
+                kind: "files".into(),
+                location: p.clone(),
+                resources: 0,
+            })
+            .collect(),
+        paths: path_strings,
+        parent: parent.map(|(id, _)| id),
+        tree: root,
+        summary,
+        program: format!("snap {}", env!("CARGO_PKG_VERSION")),
+    };
+    let id = snapshot::save_snapshot(repo, &manifest)?;
+    Ok(BackupResult {
+        id,
+        manifest,
+        warnings: warnings.into_inner().unwrap_or_else(|e| e.into_inner()),
+    })
+}
+
+/// Absolute, cleaned, sorted paths with any path inside another dropped.
+fn normalize_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ArchiveError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let abs = files::absolute(p)?;
+        // Fail early and clearly on a path that does not exist.
+        std::fs::symlink_metadata(&abs).map_err(|e| SourceError::Io {
+            action: "back up",
+            path: abs.display().to_string(),
+            source: e,
+        })?;
+        out.push(abs);
+    }
+    out.sort();
+    out.dedup();
+    let mut kept: Vec<PathBuf> = Vec::new();
+    for p in out {
+        if !kept.iter().any(|k| p.starts_with(k)) {
+            kept.push(p);
+        }
+    }
+    Ok(kept)
+}
+
+fn find_parent(
+    repo: &Repository,
+    options: &BackupOptions,
+    hostname: &str,
+    paths: &[String],
+) -> Result<Option<(SnapshotId, SnapshotManifest)>, ArchiveError> {
+    if let Some(id) = options.parent {
+        return Ok(Some((id, snapshot::load_snapshot(repo, &id)?)));
+    }
+    let found = snapshot::list_snapshots(repo)?
+        .into_iter()
+        .filter(|(_, m)| m.hostname == hostname && m.paths == paths)
+        .next_back();
+    Ok(found)
+}
+
+/// A folder made only to hold given paths (like `/home` for `/home/a`).
+#[derive(Default)]
+struct VirtualDir {
+    children: BTreeMap<Vec<u8>, VirtualChild>,
+}
+
+enum VirtualChild {
+    Dir(PathBuf, VirtualDir),
+    Real(PathBuf),
+}
+
+impl Archiver<'_> {
+    fn archive_roots(&self, paths: &[PathBuf], parent: Option<&Tree>) -> Result<BlobId, ArchiveError> {
+        let mut root = VirtualDir::default();
+        for p in paths {
+            let comps: Vec<&[u8]> = p
+                .components()
+                .filter_map(|c| match c {
+                    std::path::Component::Normal(n) => Some(std::os::unix::ffi::OsStrExt::as_bytes(n)),
+                    _ => None,
+                })
+                .collect();
+            let mut dir = &mut root;
+            let mut so_far = PathBuf::from("/");
+            for (i, c) in comps.iter().enumerate() {
+                so_far.push(files::os_name(c));
+                if i + 1 == comps.len() {
+                    dir.children.insert(c.to_vec(), VirtualChild::Real(so_far.clone()));
+                } else {
+                    let entry = dir
+                        .children
+                        .entry(c.to_vec())
+                        .or_insert_with(|| VirtualChild::Dir(so_far.clone(), VirtualDir::default()));
+                    dir = match entry {
+                        VirtualChild::Dir(_, d) => d,
+                        // A path inside another path was dropped earlier.
+                        VirtualChild::Real(_) => break,
+                    };
+                }
+            }
+        }
+        if paths.iter().any(|p| p == Path::new("/")) {
+            return self.archive_dir_contents(Path::new("/"), parent);
+        }
+        self.archive_virtual(&root, parent)
+    }
+
+    fn archive_virtual(&self, dir: &VirtualDir, parent: Option<&Tree>) -> Result<BlobId, ArchiveError> {
+        let nodes: Vec<Option<Node>> = dir
+            .children
+            .par_iter()
+            .map(|(name, child)| {
+                let parent_node = parent.and_then(|t| t.find(name));
+                match child {
+                    VirtualChild::Real(path) => self.archive_path(path, name, parent_node),
+                    VirtualChild::Dir(path, sub) => {
+                        let mut node = files::stat_node(path, name)?;
+                        let parent_sub = self.parent_subtree(parent_node)?;
+                        node.subtree = Some(self.archive_virtual(sub, parent_sub.as_ref())?);
+                        Ok(Some(node))
+                    }
+                }
+            })
+            .collect::<Result<_, ArchiveError>>()?;
+        self.save_tree(nodes)
+    }
+
+    fn save_tree(&self, nodes: Vec<Option<Node>>) -> Result<BlobId, ArchiveError> {
+        let tree = Tree::new(nodes.into_iter().flatten().collect());
+        Ok(snapshot::save_tree(&self.saver, &tree)?)
+    }
+
+    fn parent_subtree(&self, parent: Option<&Node>) -> Result<Option<Tree>, ArchiveError> {
+        match parent.and_then(|n| n.subtree) {
+            Some(id) if n_is_dir(parent) => Ok(Some(snapshot::load_tree(self.repo, &id)?)),
+            _ => Ok(None),
+        }
+    }
+
+    fn warn(&self, message: String) {
+        self.counters.unreadable.fetch_add(1, Ordering::Relaxed);
+        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+    }
+
+    /// One path; `Ok(None)` when excluded or unreadable (warned).
+    fn archive_path(&self, path: &Path, name: &[u8], parent: Option<&Node>) -> Result<Option<Node>, ArchiveError> {
+        if self.excludes.is_excluded(path) {
+            return Ok(None);
+        }
+        let mut node = match files::stat_node(path, name) {
+            Ok(n) => n,
+            Err(e) => {
+                self.warn(e.to_string());
+                return Ok(None);
+            }
+        };
+        match node.node_type {
+            NodeType::File => {
+                self.counters.total_bytes.fetch_add(node.size, Ordering::Relaxed);
+                match self.archive_file(path, &node, parent) {
+                    Ok(content) => node.content = Some(content),
+                    Err(FileError::Source(e)) => {
+                        self.warn(e.to_string());
+                        return Ok(None);
+                    }
+                    Err(FileError::Io(e)) => {
+                        self.warn(read_err(path, e).to_string());
+                        return Ok(None);
+                    }
+                    Err(FileError::Fatal(e)) => return Err(e),
+                }
+            }
+            NodeType::Dir => {
+                let parent_sub = self.parent_subtree(parent)?;
+                match self.archive_dir_contents(path, parent_sub.as_ref()) {
+                    Ok(id) => node.subtree = Some(id),
+                    Err(ArchiveError::Source(e)) => {
+                        self.warn(e.to_string());
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => {}
+        }
+        Ok(Some(node))
+    }
+
+    fn archive_dir_contents(&self, path: &Path, parent: Option<&Tree>) -> Result<BlobId, ArchiveError> {
+        self.counters.dirs.fetch_add(1, Ordering::Relaxed);
+        let entries = files::list_dir(path)?;
+        let nodes: Vec<Option<Node>> = entries
+            .par_iter()
+            .map(|(name, child)| self.archive_path(child, name, parent.and_then(|t| t.find(name))))
+            .collect::<Result<_, _>>()?;
+        self.save_tree(nodes)
+    }
+
+    fn archive_file(&self, path: &Path, node: &Node, parent: Option<&Node>) -> Result<Vec<BlobId>, FileError> {
+        if let Some(p) = parent {
+            let same = p.node_type == NodeType::File
+                && p.size == node.size
+                && p.mtime_ns == node.mtime_ns
+                && p.ctime_ns == node.ctime_ns
+                && p.inode == node.inode;
+            if same {
+                if let Some(content) = &p.content {
+                    if content.iter().all(|id| self.saver.is_known(id)) {
+                        self.counters.files_unchanged.fetch_add(1, Ordering::Relaxed);
+                        return Ok(content.clone());
+                    }
+                }
+            }
+            self.counters.files_changed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.counters.files_new.fetch_add(1, Ordering::Relaxed);
+        }
+        let file = files::open_file(path)?;
+        let max = self.chunker.params().max_size as u64;
+        let mut content = Vec::new();
+        if node.size < max {
+            // Small files: one read into a buffer of the expected size, then cut.
+            let _permit = self.budget.acquire(node.size + 1);
+            let mut data = Vec::with_capacity(node.size as usize + 1);
+            file.take(max)
+                .read_to_end(&mut data)
+                .map_err(|e| read_err(path, e))?;
+            if data.len() as u64 >= max {
+                // It grew while we looked: go the streaming way.
+                drop(data);
+                return self.stream_file(path);
+            }
+            self.counters.bytes_read.fetch_add(data.len() as u64, Ordering::Relaxed);
+            for (offset, len) in self.chunker.cut(&data) {
+                content.push(self.save_chunk(&data[offset..offset + len])?);
+            }
+            Ok(content)
+        } else {
+            drop(file);
+            self.stream_file(path)
+        }
+    }
+
+    fn stream_file(&self, path: &Path) -> Result<Vec<BlobId>, FileError> {
+        let file = files::open_file(path)?;
+        let _permit = self.budget.acquire(self.chunker.params().max_size as u64);
+        let mut content = Vec::new();
+        let read = self
+            .chunker
+            .for_each_chunk::<_, FileError>(file, |chunk| {
+                content.push(self.save_chunk(chunk)?);
+                Ok(())
+            })
+            .map_err(|e| match e {
+                FileError::Io(e) => FileError::Source(read_err(path, e)),
+                other => other,
+            })?;
+        self.counters.bytes_read.fetch_add(read, Ordering::Relaxed);
+        Ok(content)
+    }
+
+    fn save_chunk(&self, chunk: &[u8]) -> Result<BlobId, FileError> {
+        let (id, _) = self.saver.save(BlobKind::Data, chunk).map_err(|e| FileError::Fatal(e.into()))?;
+        Ok(id)
+    }
+}
+
+fn n_is_dir(node: Option<&Node>) -> bool {
+    node.is_some_and(|n| n.node_type == NodeType::Dir)
+}
+
+fn read_err(path: &Path, e: std::io::Error) -> SourceError {
+    SourceError::Io {
+        action: "read",
+        path: path.display().to_string(),
+        source: e,
+    }
+}
+
+/// Why one file could not be archived: its own problem (a warning) or the
+/// repository's (fatal).
+enum FileError {
+    Source(SourceError),
+    Io(std::io::Error),
+    Fatal(ArchiveError),
+}
+
+impl From<SourceError> for FileError {
+    fn from(e: SourceError) -> Self {
+        FileError::Source(e)
+    }
+}
+
+impl From<std::io::Error> for FileError {
+    fn from(e: std::io::Error) -> Self {
+        FileError::Io(e)
+    }
+}

@@ -1,0 +1,150 @@
+//! clap definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::crypto::KdfParams;
+use crate::id::SnapshotId;
+
+/// Encrypted, deduplicating backups of whole platforms.
+#[derive(Parser, Debug)]
+#[command(name = "snap", version, about, long_about = None)]
+pub struct Cli {
+    /// Repository location: a folder path or local:PATH.
+    #[arg(short = 'r', long = "repo", env = "SNAP_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+    /// Read the password from the first line of this file.
+    #[arg(long, env = "SNAP_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Run this shell command and use the first line it prints as password.
+    #[arg(long, env = "SNAP_PASSWORD_COMMAND", global = true)]
+    pub password_command: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print less.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Back up files and folders into a new snapshot.
+    Backup(BackupArgs),
+    /// List snapshots.
+    Snapshots(SnapshotsArgs),
+    /// List every file and folder of a snapshot.
+    Ls(LsArgs),
+    /// Restore a snapshot into a folder.
+    Restore(RestoreArgs),
+}
+
+/// `snap init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Argon2id memory for the key, in KiB.
+    #[arg(long, default_value_t = KdfParams::default().memory_kib)]
+    pub kdf_memory_kib: u32,
+    /// Argon2id passes.
+    #[arg(long, default_value_t = KdfParams::default().iterations)]
+    pub kdf_iterations: u32,
+    /// Argon2id lanes.
+    #[arg(long, default_value_t = KdfParams::default().parallelism)]
+    pub kdf_parallelism: u32,
+    /// zstd level for blobs (0 disables compression).
+    #[arg(long, default_value_t = 3)]
+    pub compression_level: i32,
+    /// Target pack size in MiB.
+    #[arg(long, default_value_t = 16)]
+    pub pack_size_mib: u32,
+}
+
+impl InitArgs {
+    /// The key derivation parameters asked for.
+    pub fn kdf_params(&self) -> KdfParams {
+        KdfParams {
+            memory_kib: self.kdf_memory_kib,
+            iterations: self.kdf_iterations,
+            parallelism: self.kdf_parallelism,
+        }
+    }
+}
+
+/// `snap backup`.
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Files and folders to back up.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Tag the snapshot (repeatable).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Record this host name instead of the machine's.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Skip paths matching this glob (repeatable); without `/` it matches names.
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Read exclude globs from a file, one per line.
+    #[arg(long)]
+    pub exclude_file: Vec<PathBuf>,
+    /// Compare against this snapshot instead of the latest of this host and paths.
+    #[arg(long)]
+    pub parent: Option<SnapshotId>,
+    /// Read every file, even those unchanged since the parent.
+    #[arg(long)]
+    pub force: bool,
+    /// Worker threads (0: automatic).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Parallel uploads.
+    #[arg(long, default_value_t = 2)]
+    pub connections: usize,
+}
+
+/// `snap snapshots`.
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    /// Only snapshots of this host (repeatable).
+    #[arg(long)]
+    pub host: Vec<String>,
+    /// Only snapshots with this tag (repeatable; all must match).
+    #[arg(long)]
+    pub tag: Vec<String>,
+}
+
+/// `snap ls`.
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Snapshot: `latest`, an ID, or a unique prefix of at least 4 hex characters.
+    pub snapshot: String,
+}
+
+/// `snap restore`.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Snapshot: `latest`, an ID, or a unique prefix of at least 4 hex characters.
+    pub snapshot: String,
+    /// Folder to restore into (created if missing).
+    #[arg(long, short = 't')]
+    pub target: PathBuf,
+    /// Restore only paths matching this glob, and what is inside them (repeatable).
+    #[arg(long)]
+    pub include: Vec<String>,
+    /// Do not restore paths matching this glob (repeatable).
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// With `latest`: only consider snapshots of this host.
+    #[arg(long)]
+    pub host: Vec<String>,
+    /// Parallel pack readers (0: automatic).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}

@@ -1,0 +1,45 @@
+//! Exit codes, as restic documents them, and the one table mapping errors to them.
+
+use crate::ops::OpError;
+use crate::repo::RepoError;
+
+/// The process exit codes (documented in README.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Success.
+    Ok = 0,
+    /// A fatal error.
+    Fatal = 1,
+    /// Backup finished, but some files could not be read.
+    PartialBackup = 3,
+    /// No repository at the location.
+    NoRepository = 10,
+    /// The repository could not be locked.
+    Locked = 11,
+    /// Wrong password.
+    WrongPassword = 12,
+}
+
+fn from_repo(e: &RepoError) -> Option<ExitCode> {
+    match e {
+        RepoError::NoRepository { .. } => Some(ExitCode::NoRepository),
+        RepoError::Locked { .. } => Some(ExitCode::Locked),
+        RepoError::WrongPassword { .. } => Some(ExitCode::WrongPassword),
+        _ => None,
+    }
+}
+
+/// The exit code for an error, from the first classified cause in its chain.
+pub fn classify(err: &anyhow::Error) -> ExitCode {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<RepoError>() {
+            if let Some(code) = from_repo(e) {
+                return code;
+            }
+        }
+        if let Some(code) = cause.downcast_ref::<OpError>().and_then(|e| e.repo_error()).and_then(from_repo) {
+            return code;
+        }
+    }
+    ExitCode::Fatal
+}

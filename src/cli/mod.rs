@@ -1,0 +1,143 @@
+//! The command line: clap definitions, password resolution, rendering of
+//! reports as text or JSON, and exit codes. The only layer using `anyhow`.
+
+mod args;
+mod exit;
+mod password;
+mod render;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use args::{Cli, Command};
+pub use exit::ExitCode;
+
+use crate::archiver::BackupOptions;
+use crate::backend;
+use crate::ops;
+use crate::repo::{InitOptions, Repository};
+
+/// Runs the CLI with the process arguments; returns the exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    match dispatch(&cli) {
+        Ok(code) => code as i32,
+        Err(err) => {
+            let code = exit::classify(&err);
+            let mut msg = format!("{err}");
+            for cause in err.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!("snap: error: {msg}");
+            code as i32
+        }
+    }
+}
+
+fn open_backend(cli: &Cli) -> Result<Arc<dyn backend::Backend>> {
+    let location = cli.repo.as_deref().context(
+        "no repository given: pass -r/--repo LOCATION or set SNAP_REPOSITORY (a folder path or local:PATH)",
+    )?;
+    Ok(backend::from_location(location)?)
+}
+
+fn open_repo(cli: &Cli) -> Result<Repository> {
+    let backend = open_backend(cli)?;
+    // Fail with "no repository" before asking for a password.
+    match backend.stat(crate::id::FileKind::Config, "") {
+        Err(e) if e.is_not_found() => {
+            return Err(crate::repo::RepoError::NoRepository {
+                location: backend.location(),
+            }
+            .into())
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
+    }
+    let password = password::resolve(cli, false)?;
+    Ok(Repository::open(backend, password.as_bytes())?)
+}
+
+fn dispatch(cli: &Cli) -> Result<ExitCode> {
+    let out = &mut std::io::stdout().lock();
+    match &cli.command {
+        Command::Init(a) => {
+            let backend = open_backend(cli)?;
+            let password = password::resolve(cli, true)?;
+            let options = InitOptions {
+                kdf: a.kdf_params(),
+                compression_level: a.compression_level,
+                pack_size: a.pack_size_mib.saturating_mul(1 << 20),
+                ..Default::default()
+            };
+            let report = ops::init::init(backend, password.as_bytes(), &options)?;
+            render::init(out, cli.json, &report)?;
+        }
+        Command::Backup(a) => {
+            let mut repo = open_repo(cli)?;
+            let mut excludes = a.exclude.clone();
+            for f in &a.exclude_file {
+                excludes.extend(crate::source::files::Excludes::read_file(f)?);
+            }
+            let options = BackupOptions {
+                paths: a.paths.clone(),
+                tags: a.tag.clone(),
+                hostname: a.host.clone(),
+                excludes,
+                parent: a.parent,
+                force: a.force,
+                threads: a.threads,
+                connections: a.connections,
+            };
+            let report = ops::backup::backup(&mut repo, &options)?;
+            for w in &report.warnings {
+                eprintln!("snap: warning: {w}");
+            }
+            for l in &report.stale_locks {
+                eprintln!("snap: note: ignored a stale lock held {l}; `snap unlock` removes it");
+            }
+            render::backup(out, cli.json, cli.quiet, &report)?;
+            if !report.warnings.is_empty() {
+                return Ok(ExitCode::PartialBackup);
+            }
+        }
+        Command::Snapshots(a) => {
+            let repo = open_repo(cli)?;
+            let filter = ops::snapshots::SnapshotFilter {
+                hosts: a.host.clone(),
+                tags: a.tag.clone(),
+            };
+            let rows = ops::snapshots::snapshots(&repo, &filter)?;
+            render::snapshots(out, cli.json, &rows)?;
+        }
+        Command::Ls(a) => {
+            let mut repo = open_repo(cli)?;
+            render::ls(out, cli.json, |emit| ops::ls::ls(&mut repo, &a.snapshot, emit))?;
+        }
+        Command::Restore(a) => {
+            let mut repo = open_repo(cli)?;
+            let options = ops::restore::RestoreOptions {
+                snapshot: a.snapshot.clone(),
+                target: a.target.clone(),
+                includes: a.include.clone(),
+                excludes: a.exclude.clone(),
+                threads: a.threads,
+                hosts: a.host.clone(),
+            };
+            let report = ops::restore::restore(&mut repo, &options)?;
+            for w in &report.report.warnings {
+                eprintln!("snap: warning: {w}");
+            }
+            render::restore(out, cli.json, cli.quiet, &report)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::Ok)
+}

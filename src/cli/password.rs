@@ -1,0 +1,53 @@
+//! Where the password comes from: `SNAP_PASSWORD`, a password file, a password
+//! command, or a prompt on a terminal. The password is never echoed or logged.
+
+use std::io::IsTerminal;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use super::args::Cli;
+
+/// Finds the password; `confirm` asks twice when prompting (for `init`).
+pub fn resolve(cli: &Cli, confirm: bool) -> Result<String> {
+    if let Ok(p) = std::env::var("SNAP_PASSWORD") {
+        return non_empty(p, "SNAP_PASSWORD");
+    }
+    if let Some(path) = &cli.password_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the password file {}", path.display()))?;
+        let first = text.lines().next().unwrap_or("").to_string();
+        return non_empty(first, "the password file");
+    }
+    if let Some(cmd) = &cli.password_command {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("cannot run the password command")?;
+        if !out.status.success() {
+            bail!("the password command failed ({}); check --password-command/SNAP_PASSWORD_COMMAND", out.status);
+        }
+        let text = String::from_utf8(out.stdout).context("the password command printed non-UTF-8 output")?;
+        return non_empty(text.lines().next().unwrap_or("").to_string(), "the password command's output");
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no password given: set SNAP_PASSWORD, SNAP_PASSWORD_FILE or SNAP_PASSWORD_COMMAND, or run on a terminal to be asked");
+    }
+    let first = rpassword::prompt_password("enter password for repository: ").context("cannot read the password")?;
+    if confirm {
+        let again = rpassword::prompt_password("enter the password again: ").context("cannot read the password")?;
+        if again != first {
+            bail!("the passwords do not match; nothing was created");
+        }
+    }
+    non_empty(first, "the password")
+}
+
+fn non_empty(p: String, source: &str) -> Result<String> {
+    if p.is_empty() {
+        bail!("{source} is empty: an empty password is not allowed");
+    }
+    Ok(p)
+}

@@ -1,0 +1,145 @@
+//! Rendering reports as text for people or JSON for programs.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::ops;
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+fn json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub fn init(out: &mut impl Write, as_json: bool, r: &ops::init::InitReport) -> Result<()> {
+    if as_json {
+        return json(out, r);
+    }
+    writeln!(out, "created repository {} at {}", &r.repository_id[..8], r.location)?;
+    writeln!(out, "keep the password safe: without it the data cannot be recovered")?;
+    Ok(())
+}
+
+pub fn backup(out: &mut impl Write, as_json: bool, quiet: bool, r: &ops::backup::BackupReport) -> Result<()> {
+    if as_json {
+        return json(out, r);
+    }
+    let s = &r.summary;
+    if !quiet {
+        writeln!(
+            out,
+            "files: {} new, {} changed, {} unchanged; {} folders",
+            s.files_new, s.files_changed, s.files_unchanged, s.dirs
+        )?;
+        writeln!(
+            out,
+            "added to the repository: {} ({} stored) in {} new blobs; {} read of {} in {:.2}s",
+            bytes(s.data_added),
+            bytes(s.data_added_stored),
+            s.blobs_added,
+            bytes(s.bytes_read),
+            bytes(s.total_bytes),
+            s.duration_seconds
+        )?;
+    }
+    writeln!(out, "snapshot {} saved", r.snapshot_id)?;
+    Ok(())
+}
+
+pub fn snapshots(out: &mut impl Write, as_json: bool, rows: &[ops::snapshots::SnapshotRow]) -> Result<()> {
+    if as_json {
+        return json(out, &rows);
+    }
+    writeln!(out, "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  paths", "ID", "time", "host", "tags", "size")?;
+    for r in rows {
+        let m = &r.manifest;
+        writeln!(
+            out,
+            "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {}",
+            r.short_id,
+            m.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S"),
+            m.hostname,
+            m.tags.join(","),
+            bytes(m.summary.total_bytes),
+            m.paths.join(" ")
+        )?;
+    }
+    writeln!(out, "{} snapshot(s)", rows.len())?;
+    Ok(())
+}
+
+/// Streams entries; JSON output is one array written as entries arrive.
+pub fn ls<W: Write>(
+    out: &mut W,
+    as_json: bool,
+    run: impl FnOnce(&mut dyn FnMut(&ops::ls::LsEntry)) -> Result<(String, crate::snapshot::SnapshotManifest), ops::OpError>,
+) -> Result<()> {
+    let mut first = true;
+    let mut failed: Option<std::io::Error> = None;
+    if as_json {
+        write!(out, "[")?;
+    }
+    let (id, _) = run(&mut |e| {
+        if failed.is_some() {
+            return;
+        }
+        let result = if as_json {
+            let sep = if first { "\n" } else { ",\n" };
+            write!(out, "{sep}").and_then(|_| serde_json::to_writer(&mut *out, e).map_err(std::io::Error::other))
+        } else {
+            let kind = format!("{:?}", e.node_type).to_lowercase();
+            let link = e.link_target.as_deref().map(|t| format!(" -> {t}")).unwrap_or_default();
+            writeln!(out, "{kind:<8} {:04o} {:>12} {} {}{link}", e.mode, e.size, &e.mtime[..19], e.path)
+        };
+        first = false;
+        if let Err(err) = result {
+            failed = Some(err);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    if as_json {
+        writeln!(out, "\n]")?;
+    } else {
+        writeln!(out, "snapshot {id}")?;
+    }
+    Ok(())
+}
+
+pub fn restore(out: &mut impl Write, as_json: bool, quiet: bool, r: &ops::restore::RestoreOpReport) -> Result<()> {
+    if as_json {
+        return json(out, r);
+    }
+    if !quiet {
+        let x = &r.report;
+        writeln!(
+            out,
+            "restored snapshot {} to {}: {} files ({}), {} folders, {} links and special files, {} hard links",
+            &r.snapshot_id[..8],
+            r.target,
+            x.files,
+            bytes(x.bytes),
+            x.dirs,
+            x.specials,
+            x.hardlinks
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! Index files (encode/decode, pure) and the compact in-memory [`Index`] (spec §7).
+//!
+//! An index file maps blob IDs to pack, offset and lengths. The in-memory index
+//! keeps one fixed-size record per blob in a sorted vector, 52 bytes per blob and
+//! no per-blob heap allocation, and answers lookups by binary search.
+
+mod file;
+
+pub use file::{IndexFile, IndexPack, MAX_BLOBS_PER_INDEX_FILE};
+
+use std::collections::HashMap;
+
+use crate::id::{BlobId, Id, PackId};
+use crate::pack::{BlobKind, Compression, PackEntry};
+
+/// Errors of index decoding.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The index file's plaintext is malformed.
+    #[error("index file is malformed: {reason}")]
+    Format {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Decryption failed.
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
+
+#[derive(Clone, Copy)]
+struct Record {
+    id: [u8; 32],
+    pack: u32,
+    offset: u32,
+    stored_len: u32,
+    raw_len: u32,
+    // bit 0: tree blob; bit 1: zstd.
+    flags: u8,
+}
+
+/// Where a blob is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// The pack holding it.
+    pub pack: PackId,
+    /// Data or tree.
+    pub kind: BlobKind,
+    /// How its plaintext was stored.
+    pub compression: Compression,
+    /// Start of its sealed bytes in the pack.
+    pub offset: u32,
+    /// Sealed length.
+    pub stored_len: u32,
+    /// Plaintext length.
+    pub raw_len: u32,
+}
+
+/// Every known blob's location; see the module documentation.
+#[derive(Default)]
+pub struct Index {
+    packs: Vec<PackId>,
+    pack_numbers: HashMap<PackId, u32>,
+    records: Vec<Record>,
+    sorted: bool,
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Index {
+        Index {
+            sorted: true,
+            ..Default::default()
+        }
+    }
+
+    /// Adds every blob of one pack. Call [`Index::sort`] before lookups.
+    pub fn add_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
+        let next = self.packs.len() as u32;
+        let number = *self.pack_numbers.entry(pack).or_insert(next);
+        if number == next {
+            self.packs.push(pack);
+        }
+        self.records.reserve(entries.len());
+        for e in entries {
+            self.records.push(Record {
+                id: *e.id.as_bytes(),
+                pack: number,
+                offset: e.offset,
+                stored_len: e.stored_len,
+                raw_len: e.raw_len,
+                flags: (e.kind == BlobKind::Tree) as u8 | (((e.compression == Compression::Zstd) as u8) << 1),
+            });
+        }
+        self.sorted = false;
+    }
+
+    /// Adds every pack of a decoded index file.
+    pub fn add_file(&mut self, file: &IndexFile) {
+        for p in &file.packs {
+            self.add_pack(p.id, &p.blobs);
+        }
+    }
+
+    /// Sorts records by ID and drops duplicates (a blob stored twice keeps the
+    /// first location seen), making lookups possible.
+    pub fn sort(&mut self) {
+        if !self.sorted {
+            self.records.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            self.records.dedup_by(|a, b| a.id == b.id);
+            self.records.shrink_to_fit();
+            self.sorted = true;
+        }
+    }
+
+    /// Where a blob is, if indexed.
+    ///
+    /// # Panics
+    /// If called after `add_*` without [`Index::sort`]: a programming error.
+    pub fn get(&self, id: &BlobId) -> Option<BlobLocation> {
+        assert!(self.sorted, "Index::sort must run before lookups");
+        let i = self.records.binary_search_by(|r| r.id.cmp(id.as_bytes())).ok()?;
+        let r = &self.records[i];
+        Some(BlobLocation {
+            pack: self.packs[r.pack as usize],
+            kind: if r.flags & 1 == 1 { BlobKind::Tree } else { BlobKind::Data },
+            compression: if r.flags & 2 == 2 { Compression::Zstd } else { Compression::None },
+            offset: r.offset,
+            stored_len: r.stored_len,
+            raw_len: r.raw_len,
+        })
+    }
+
+    /// True if the blob is indexed.
+    pub fn contains(&self, id: &BlobId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Number of distinct indexed blobs (after sorting).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Every pack the index names.
+    pub fn packs(&self) -> &[PackId] {
+        &self.packs
+    }
+
+    /// Heap bytes held, for the memory bar (spec §7.3).
+    pub fn heap_bytes(&self) -> usize {
+        self.records.capacity() * std::mem::size_of::<Record>()
+            + self.packs.capacity() * std::mem::size_of::<PackId>()
+            + self.pack_numbers.capacity() * (std::mem::size_of::<PackId>() + 4 + 8)
+    }
+
+    /// Every blob ID with its location, in ID order.
+    pub fn iter(&self) -> impl Iterator<Item = (BlobId, BlobLocation)> + '_ {
+        self.records.iter().filter_map(|r| {
+            let id = BlobId(Id(r.id));
+            self.get(&id).map(|l| (id, l))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u32) -> PackEntry {
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&n.to_be_bytes());
+        id[31] = (n * 7) as u8;
+        PackEntry {
+            kind: if n % 3 == 0 { BlobKind::Tree } else { BlobKind::Data },
+            compression: if n % 2 == 0 { Compression::Zstd } else { Compression::None },
+            id: BlobId(Id(id)),
+            offset: n * 10,
+            stored_len: 40 + n,
+            raw_len: n,
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let mut index = Index::new();
+        let a: Vec<_> = (0..100).map(entry).collect();
+        let b: Vec<_> = (100..200).map(entry).collect();
+        index.add_pack(PackId(Id([1; 32])), &a);
+        index.add_pack(PackId(Id([2; 32])), &b);
+        index.add_pack(PackId(Id([3; 32])), &a[..10]);
+        index.sort();
+        assert_eq!(index.len(), 200);
+        let loc = index.get(&entry(150).id).unwrap();
+        assert_eq!(loc.pack, PackId(Id([2; 32])));
+        assert_eq!((loc.offset, loc.stored_len, loc.raw_len), (1500, 190, 150));
+        assert_eq!(loc.kind, BlobKind::Tree);
+        assert_eq!(loc.compression, Compression::Zstd);
+        assert!(!index.contains(&entry(500).id));
+    }
+
+    #[test]
+    fn at_most_64_bytes_per_blob() {
+        let mut index = Index::new();
+        let n = 200_000u32;
+        for p in 0..(n / 2000) {
+            let entries: Vec<_> = (p * 2000..(p + 1) * 2000).map(entry).collect();
+            let mut pid = [0u8; 32];
+            pid[..4].copy_from_slice(&p.to_le_bytes());
+            index.add_pack(PackId(Id(pid)), &entries);
+        }
+        index.sort();
+        let per_blob = index.heap_bytes() as f64 / n as f64;
+        assert!(per_blob <= 64.0, "{per_blob} bytes per blob");
+    }
+}

@@ -1,0 +1,33 @@
+//! snap: content-addressed, deduplicating, encrypted backups of whole platforms.
+//!
+//! Layers, bottom to top (each uses only layers below it): [`id`]; [`crypto`],
+//! [`chunker`], [`backend`]; [`pack`], [`index`]; [`repo`]; [`snapshot`];
+//! [`source`], [`archiver`], [`restore`]; [`ops`]; `cli`. The on-disk format is
+//! specified in `format-spec/`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use snap::backend::MemoryBackend;
+//! use snap::repo::{InitOptions, Repository};
+//! use snap::crypto::KdfParams;
+//!
+//! let backend = Arc::new(MemoryBackend::new());
+//! let options = InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() };
+//! Repository::init(backend.clone(), b"secret", &options).unwrap();
+//! let repo = Repository::open(backend, b"secret").unwrap();
+//! assert_eq!(repo.config().version, 1);
+//! ```
+
+pub mod archiver;
+pub mod backend;
+pub mod chunker;
+pub mod crypto;
+pub mod id;
+pub mod index;
+pub mod ops;
+pub mod pack;
+pub mod repo;
+pub mod restore;
+pub mod snapshot;
+pub mod source;
+pub mod cli;

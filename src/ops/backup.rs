@@ -1,0 +1,38 @@
+//! `snap backup`: capture paths into a new snapshot.
+
+use serde::Serialize;
+
+use super::OpError;
+use crate::archiver::{self, BackupOptions};
+use crate::repo::{LockKind, Repository};
+use crate::snapshot::Summary;
+
+/// What a backup produced.
+#[derive(Debug, Serialize)]
+pub struct BackupReport {
+    /// The new snapshot's full ID.
+    pub snapshot_id: String,
+    /// The parent used for change detection.
+    pub parent: Option<String>,
+    /// Statistics.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Files that could not be read.
+    pub warnings: Vec<String>,
+    /// Stale locks of other processes that were ignored.
+    pub stale_locks: Vec<String>,
+}
+
+/// Backs up under a shared lock; the index is loaded first.
+pub fn backup(repo: &mut Repository, options: &BackupOptions) -> Result<BackupReport, OpError> {
+    let guard = repo.lock(LockKind::Shared)?;
+    repo.load_index()?;
+    let result = archiver::backup(repo, options)?;
+    Ok(BackupReport {
+        snapshot_id: result.id.to_hex(),
+        parent: result.manifest.parent.map(|p| p.to_hex()),
+        summary: result.manifest.summary,
+        warnings: result.warnings,
+        stale_locks: guard.stale.iter().map(|(_, d)| d.clone()).collect(),
+    })
+}

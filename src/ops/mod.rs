@@ -1,0 +1,48 @@
+//! User operations, one file each: options in, a serializable report out.
+//!
+//! Operations take an open repository (or a backend for `init`), take the lock
+//! they need, and never print: the CLI renders their reports as text or JSON.
+
+pub mod backup;
+pub mod init;
+pub mod ls;
+pub mod restore;
+pub mod snapshots;
+
+/// Errors of operations: those of the layers below.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// Repository.
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
+    /// Snapshot lookup or decoding.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    /// Backup.
+    #[error(transparent)]
+    Archive(#[from] crate::archiver::ArchiveError),
+    /// Restore.
+    #[error(transparent)]
+    Restore(#[from] crate::restore::RestoreError),
+    /// Sources.
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+}
+
+impl OpError {
+    /// The repository error underneath, if any, for exit codes.
+    pub fn repo_error(&self) -> Option<&crate::repo::RepoError> {
+        use crate::archiver::ArchiveError as A;
+        use crate::restore::RestoreError as R;
+        use crate::snapshot::SnapshotError as S;
+        match self {
+            OpError::Repo(e)
+            | OpError::Snapshot(S::Repo(e))
+            | OpError::Archive(A::Repo(e))
+            | OpError::Archive(A::Snapshot(S::Repo(e)))
+            | OpError::Restore(R::Repo(e))
+            | OpError::Restore(R::Snapshot(S::Repo(e))) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Packs: blob framing (zstd + seal) and the pack file layout (spec §6).
+//!
+//! A pack is `sealed blob* || sealed header || header length (u32 LE)`. The header
+//! lists every blob in file order: type, compression, stored length, plaintext
+//! length and ID; offsets follow from the lengths. Everything here is pure: bytes
+//! in, bytes out; the repository stores and fetches them.
+
+mod blob;
+mod header;
+mod writer;
+
+pub use blob::{open_blob, seal_blob, Compression, MAX_BLOB_SIZE};
+pub use header::{decode_header, decode_header_plaintext, encode_header, encode_header_with_salt, header_location, PackEntry, HEADER_ENTRY_LEN};
+pub use writer::{FinishedPack, PackWriter};
+
+use crate::crypto::CryptoError;
+
+/// The two kinds of blobs; data and tree blobs never share a pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobKind {
+    /// File content.
+    Data,
+    /// A tree of nodes.
+    Tree,
+}
+
+impl BlobKind {
+    /// The byte stored in headers and index files.
+    pub fn code(self) -> u8 {
+        match self {
+            BlobKind::Data => 0,
+            BlobKind::Tree => 1,
+        }
+    }
+
+    /// Parses the stored byte.
+    pub fn from_code(code: u8) -> Option<BlobKind> {
+        match code {
+            0 => Some(BlobKind::Data),
+            1 => Some(BlobKind::Tree),
+            _ => None,
+        }
+    }
+
+    fn seal_kind(self) -> crate::crypto::SealKind {
+        match self {
+            BlobKind::Data => crate::crypto::SealKind::DataBlob,
+            BlobKind::Tree => crate::crypto::SealKind::TreeBlob,
+        }
+    }
+}
+
+/// Errors of pack and blob decoding.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    /// The header could not be read.
+    #[error("pack header is invalid: {reason}")]
+    Header {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A blob failed to decrypt or decompress, or does not match its ID.
+    #[error("blob is damaged: {reason}")]
+    Blob {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Decryption failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}

@@ -1,0 +1,183 @@
+//! Repository locks (spec §9): shared for backup and restore, exclusive for
+//! maintenance. A lock is a sealed JSON file under `locks/`, refreshed every five
+//! minutes while held; one not refreshed for 30 minutes, or held by a process
+//! that no longer exists on this host, is stale and does not block anyone.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{hostname, username, RepoError, Repository};
+use crate::backend::Backend;
+use crate::crypto::{MasterKey, SealKind};
+use crate::id::{FileKind, Id};
+
+/// A lock not refreshed for this long is stale.
+pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
+const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Shared or exclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockKind {
+    /// Many shared holders at once (backup, restore).
+    Shared,
+    /// No other holder at all (prune, key removal).
+    Exclusive,
+}
+
+/// A lock file's content.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Record version; 1.
+    pub version: u32,
+    /// When written or last refreshed.
+    pub time: DateTime<Utc>,
+    /// Shared or exclusive.
+    pub kind: LockKind,
+    /// Host of the holder.
+    pub hostname: String,
+    /// User of the holder.
+    pub username: String,
+    /// Process ID of the holder.
+    pub pid: u32,
+}
+
+impl LockInfo {
+    /// Why the lock is stale, or `None` if it is live.
+    pub fn stale_reason(&self, now: DateTime<Utc>) -> Option<String> {
+        let age = now.signed_duration_since(self.time);
+        if age.to_std().is_ok_and(|a| a > STALE_AFTER) {
+            return Some(format!("not refreshed for {} minutes", age.num_minutes()));
+        }
+        if self.hostname == hostname() && !pid_alive(self.pid) {
+            return Some(format!("process {} no longer runs on this host", self.pid));
+        }
+        None
+    }
+
+    /// "exclusively by user@host (PID n) since t", for messages.
+    pub fn describe(&self) -> String {
+        let how = match self.kind {
+            LockKind::Shared => "shared",
+            LockKind::Exclusive => "exclusively",
+        };
+        format!(
+            "{how} by {}@{} (PID {}) since {}",
+            self.username,
+            self.hostname,
+            self.pid,
+            self.time.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: kill with signal 0 only checks for existence.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// A held lock. Dropping it stops the refresher and deletes the lock file.
+pub struct LockGuard {
+    stop: Option<mpsc::Sender<()>>,
+    refresher: Option<thread::JoinHandle<()>>,
+    /// Stale locks of others seen while acquiring, for the caller to report.
+    pub stale: Vec<(String, String)>,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.refresher.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn write_lock(backend: &dyn Backend, key: &MasterKey, kind: LockKind) -> Result<String, RepoError> {
+    let info = LockInfo {
+        version: 1,
+        time: Utc::now(),
+        kind,
+        hostname: hostname(),
+        username: username(),
+        pid: std::process::id(),
+    };
+    let sealed = key.seal(SealKind::Lock, &serde_json::to_vec(&info).expect("lock serializes"));
+    let name = Id::sha256(&sealed).to_hex();
+    backend.write(FileKind::Lock, &name, &sealed)?;
+    Ok(name)
+}
+
+/// Reads every lock file except `ours`; unreadable ones are skipped (they are
+/// from another repository key or damaged, and cannot be judged).
+pub fn read_locks(repo: &Repository, ours: Option<&str>) -> Result<Vec<(String, LockInfo)>, RepoError> {
+    let mut out = Vec::new();
+    for f in repo.backend.list(FileKind::Lock)? {
+        if Some(f.name.as_str()) == ours {
+            continue;
+        }
+        let Ok(plain) = repo.load_file(FileKind::Lock, &f.name, SealKind::Lock) else { continue };
+        if let Ok(info) = serde_json::from_slice::<LockInfo>(&plain) {
+            out.push((f.name, info));
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, RepoError> {
+    let ours = write_lock(&*repo.backend, &repo.key, kind)?;
+    let now = Utc::now();
+    let mut stale = Vec::new();
+    let others = match read_locks(repo, Some(&ours)) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = repo.backend.remove(FileKind::Lock, &ours);
+            return Err(e);
+        }
+    };
+    for (name, info) in others {
+        if let Some(reason) = info.stale_reason(now) {
+            stale.push((name, format!("{} ({reason})", info.describe())));
+            continue;
+        }
+        if kind == LockKind::Exclusive || info.kind == LockKind::Exclusive {
+            let _ = repo.backend.remove(FileKind::Lock, &ours);
+            return Err(RepoError::Locked {
+                location: repo.backend.location(),
+                holder: info.describe(),
+            });
+        }
+    }
+    let (tx, rx) = mpsc::channel::<()>();
+    let backend = Arc::clone(&repo.backend);
+    let key = repo.key.clone();
+    let refresher = thread::spawn(move || {
+        let mut current = ours;
+        loop {
+            match rx.recv_timeout(REFRESH_EVERY) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(fresh) = write_lock(&*backend, &key, kind) {
+                        let _ = backend.remove(FileKind::Lock, &current);
+                        current = fresh;
+                    }
+                }
+                _ => {
+                    let _ = backend.remove(FileKind::Lock, &current);
+                    return;
+                }
+            }
+        }
+    });
+    Ok(LockGuard {
+        stop: Some(tx),
+        refresher: Some(refresher),
+        stale,
+    })
+}

@@ -1,0 +1,346 @@
+//! The repository: config, keys, loading and saving sealed files and blobs,
+//! the write order, and locks (spec §2, §8, §9).
+//!
+//! This layer knows how bytes are stored but not what they mean: trees and
+//! snapshots are the `snapshot` layer's business.
+
+mod config;
+mod lock;
+mod saver;
+
+pub use config::{Config, InitOptions};
+pub use lock::{LockGuard, LockInfo, LockKind};
+pub use saver::{BlobSaver, SaveStats};
+
+use std::sync::Arc;
+
+use crate::backend::{Backend, BackendError};
+use crate::crypto::{CryptoError, KeyFile, MasterKey, SealKind};
+use crate::id::{BlobId, FileKind, Id, KeyId, PackId};
+use crate::index::{Index, IndexError, IndexFile};
+use crate::pack::{open_blob, BlobKind, PackError};
+
+/// Errors of the repository layer. Each names the repository file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// No config file at the location.
+    #[error("no repository at {location}: run `snap init` there first, or check -r/SNAP_REPOSITORY")]
+    NoRepository {
+        /// Where we looked.
+        location: String,
+    },
+    /// `init` found a repository already.
+    #[error("a repository already exists at {location}; refusing to overwrite it")]
+    AlreadyExists {
+        /// Where.
+        location: String,
+    },
+    /// No key file opened with the password.
+    #[error("wrong password: none of the {keys} key(s) of {location} opens with it")]
+    WrongPassword {
+        /// Where.
+        location: String,
+        /// How many key files were tried.
+        keys: usize,
+    },
+    /// Another process holds a conflicting lock.
+    #[error("repository {location} is locked {holder}; wait for it to finish, or if that process is gone run `snap unlock`")]
+    Locked {
+        /// Where.
+        location: String,
+        /// Who holds it, when.
+        holder: String,
+    },
+    /// A stored file's name is not the SHA-256 of its bytes.
+    #[error("{noun} {name} is damaged: its content does not match its name (SHA-256 {actual}); restore it from a copy or run `snap check`")]
+    NameMismatch {
+        /// What kind of file.
+        noun: &'static str,
+        /// The stored name.
+        name: String,
+        /// The hash of what was read.
+        actual: String,
+    },
+    /// A stored file failed to decrypt or parse.
+    #[error("{noun} {name} cannot be read: {source}")]
+    File {
+        /// What kind of file.
+        noun: &'static str,
+        /// Its name.
+        name: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A blob could not be loaded.
+    #[error("blob {blob} in pack {pack} is damaged: {reason}; run `snap check --read-data`")]
+    Blob {
+        /// The pack.
+        pack: PackId,
+        /// The blob.
+        blob: BlobId,
+        /// Why.
+        reason: String,
+    },
+    /// A blob the snapshot needs is not in any index.
+    #[error("blob {blob} is not in the index: the repository is incomplete; run `snap check`")]
+    MissingBlob {
+        /// The blob.
+        blob: BlobId,
+    },
+    /// The config is invalid.
+    #[error("repository config is invalid: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A backend operation failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A crypto operation failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// An open repository: its backend, master key and config; optionally its index.
+pub struct Repository {
+    backend: Arc<dyn Backend>,
+    key: MasterKey,
+    config: Config,
+    key_id: KeyId,
+    index: Index,
+}
+
+impl Repository {
+    /// Creates a repository at an empty location, protected by `password`.
+    pub fn init(backend: Arc<dyn Backend>, password: &[u8], options: &InitOptions) -> Result<Repository, RepoError> {
+        match backend.stat(FileKind::Config, "") {
+            Ok(_) => return Err(RepoError::AlreadyExists { location: backend.location() }),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let config = Config::new(options)?;
+        backend.create()?;
+        let key = MasterKey::generate();
+        let key_id = add_key(&*backend, &key, password, options.kdf)?;
+        backend.write(FileKind::Config, "", &config.encode(&key))?;
+        Ok(Repository {
+            backend,
+            key,
+            config,
+            key_id,
+            index: Index::new(),
+        })
+    }
+
+    /// Opens a repository with a password, trying every key file.
+    pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Repository, RepoError> {
+        let config_bytes = match backend.read(FileKind::Config, "") {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => return Err(RepoError::NoRepository { location: backend.location() }),
+            Err(e) => return Err(e.into()),
+        };
+        let keys = backend.list(FileKind::Key)?;
+        for info in &keys {
+            let bytes = backend.read(FileKind::Key, &info.name)?;
+            let Ok(file) = KeyFile::decode(&bytes) else { continue };
+            match file.unwrap(password) {
+                Ok(key) => {
+                    let config = Config::decode(&key, &config_bytes)?;
+                    let key_id = KeyId(parse_name(FileKind::Key, &info.name)?);
+                    return Ok(Repository {
+                        backend,
+                        key,
+                        config,
+                        key_id,
+                        index: Index::new(),
+                    });
+                }
+                Err(CryptoError::WrongPassword) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RepoError::WrongPassword {
+            location: backend.location(),
+            keys: keys.len(),
+        })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The master key.
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    /// The config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The key file this session opened with.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// Loads every index file into memory; returns how many were read.
+    pub fn load_index(&mut self) -> Result<usize, RepoError> {
+        let files = self.backend.list(FileKind::Index)?;
+        let results: Vec<Result<IndexFile, RepoError>> = {
+            use rayon::prelude::*;
+            files
+                .par_iter()
+                .map(|f| {
+                    let plain = self.load_file(FileKind::Index, &f.name, SealKind::Index)?;
+                    IndexFile::decode_plaintext(&plain).map_err(|e| file_err(FileKind::Index, &f.name, e))
+                })
+                .collect()
+        };
+        let mut index = Index::new();
+        for r in results {
+            index.add_file(&r?);
+        }
+        index.sort();
+        self.index = index;
+        Ok(files.len())
+    }
+
+    /// The in-memory index (empty until [`Repository::load_index`]).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Seals and stores a metadata file named by the SHA-256 of its bytes.
+    pub fn save_file(&self, kind: FileKind, seal: SealKind, plain: &[u8]) -> Result<Id, RepoError> {
+        let sealed = self.key.seal(seal, plain);
+        let id = Id::sha256(&sealed);
+        self.backend.write(kind, &id.to_hex(), &sealed)?;
+        Ok(id)
+    }
+
+    /// Reads a stored file, checks its name against its SHA-256, and opens it.
+    pub fn load_file(&self, kind: FileKind, name: &str, seal: SealKind) -> Result<Vec<u8>, RepoError> {
+        let sealed = self.backend.read(kind, name)?;
+        check_name(kind, name, &sealed)?;
+        self.key.open(seal, &sealed).map_err(|e| file_err(kind, name, e))
+    }
+
+    /// Names of every file of a kind, parsed as IDs; badly named files are
+    /// skipped (they are reported by `snap check`).
+    pub fn list_ids(&self, kind: FileKind) -> Result<Vec<Id>, RepoError> {
+        Ok(self
+            .backend
+            .list(kind)?
+            .into_iter()
+            .filter_map(|f| Id::from_hex(&f.name).ok())
+            .collect())
+    }
+
+    /// Loads one blob through the index and verifies it.
+    pub fn load_blob(&self, id: &BlobId) -> Result<Vec<u8>, RepoError> {
+        let loc = self.index.get(id).ok_or(RepoError::MissingBlob { blob: *id })?;
+        let sealed = self.backend.read_range(
+            FileKind::Pack,
+            &loc.pack.to_hex(),
+            loc.offset as u64,
+            loc.stored_len as u64,
+        )?;
+        open_blob(&self.key, loc.kind, loc.compression, loc.raw_len, id, &sealed).map_err(|e| blob_err(loc.pack, *id, e))
+    }
+
+    /// A saver for new blobs; see [`BlobSaver`].
+    pub fn blob_saver(&self, connections: usize) -> BlobSaver<'_> {
+        BlobSaver::new(self, connections)
+    }
+
+    /// Takes a shared or exclusive lock; see [`LockGuard`].
+    pub fn lock(&self, kind: LockKind) -> Result<LockGuard, RepoError> {
+        lock::acquire(self, kind)
+    }
+
+    /// Adds another key file for the same master key; returns its ID.
+    pub fn add_key(&self, password: &[u8], params: crate::crypto::KdfParams) -> Result<KeyId, RepoError> {
+        add_key(&*self.backend, &self.key, password, params)
+    }
+
+    /// The blob kind an indexed blob has, if indexed.
+    pub fn blob_kind(&self, id: &BlobId) -> Option<BlobKind> {
+        self.index.get(id).map(|l| l.kind)
+    }
+}
+
+fn add_key(backend: &dyn Backend, key: &MasterKey, password: &[u8], params: crate::crypto::KdfParams) -> Result<KeyId, RepoError> {
+    let file = KeyFile::wrap(key, password, params, &hostname(), &username())?;
+    let bytes = file.encode();
+    let id = Id::sha256(&bytes);
+    backend.write(FileKind::Key, &id.to_hex(), &bytes)?;
+    Ok(KeyId(id))
+}
+
+/// Verifies that a stored file's name is the SHA-256 of its bytes.
+pub fn check_name(kind: FileKind, name: &str, bytes: &[u8]) -> Result<(), RepoError> {
+    let actual = Id::sha256(bytes).to_hex();
+    if actual != name {
+        return Err(RepoError::NameMismatch {
+            noun: kind.noun(),
+            name: name.to_string(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+fn parse_name(kind: FileKind, name: &str) -> Result<Id, RepoError> {
+    Id::from_hex(name).map_err(|e| file_err(kind, name, e))
+}
+
+pub(crate) fn file_err(kind: FileKind, name: &str, e: impl std::error::Error + Send + Sync + 'static) -> RepoError {
+    RepoError::File {
+        noun: kind.noun(),
+        name: name.to_string(),
+        source: Box::new(e),
+    }
+}
+
+/// The error for a blob that failed to open, naming pack and blob.
+pub fn blob_err(pack: PackId, blob: BlobId, e: PackError) -> RepoError {
+    let reason = match e {
+        PackError::Crypto(_) => "it fails authentication (damaged or altered bytes)".to_string(),
+        other => other.to_string(),
+    };
+    RepoError::Blob { pack, blob, reason }
+}
+
+impl From<IndexError> for RepoError {
+    fn from(e: IndexError) -> Self {
+        RepoError::File {
+            noun: "index file",
+            name: String::new(),
+            source: Box::new(e),
+        }
+    }
+}
+
+/// This machine's host name (empty if unknown).
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The current user's name, from the environment or the numeric UID.
+pub fn username() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        // SAFETY: getuid has no preconditions.
+        .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }))
+}
+

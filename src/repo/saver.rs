@@ -1,0 +1,232 @@
+//! `BlobSaver`: deduplicates, seals and packs new blobs, uploads finished packs
+//! on background threads, and at the end writes the index (spec §8: packs, then
+//! index, then snapshot).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::{RepoError, Repository};
+use crate::backend::Backend;
+use crate::crypto::{MasterKey, SealKind};
+use crate::id::{BlobId, FileKind, IndexId};
+use crate::index::{IndexFile, IndexPack, MAX_BLOBS_PER_INDEX_FILE};
+use crate::pack::{seal_blob, BlobKind, PackWriter};
+
+/// What a save session stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SaveStats {
+    /// New blobs stored.
+    pub blobs_added: u64,
+    /// Their plaintext bytes.
+    pub raw_bytes_added: u64,
+    /// Bytes written to the backend (packs and index files).
+    pub stored_bytes_added: u64,
+    /// Packs written.
+    pub packs_written: u64,
+    /// Index files written.
+    pub index_files: Vec<IndexId>,
+}
+
+struct Shared {
+    written: Mutex<Vec<IndexPack>>,
+    error: Mutex<Option<RepoError>>,
+    stored_bytes: AtomicU64,
+}
+
+/// Stores new blobs for one backup; see the module documentation.
+///
+/// Blobs already in the loaded index, or saved earlier in this session, are
+/// skipped. Call [`BlobSaver::finish`] to flush; dropping it without finishing
+/// leaves only unindexed packs, which are harmless (spec §8).
+pub struct BlobSaver<'r> {
+    repo: &'r Repository,
+    seen: Mutex<HashSet<BlobId>>,
+    data: Mutex<PackWriter>,
+    tree: Mutex<PackWriter>,
+    sender: Option<Sender<PackWriter>>,
+    uploaders: Vec<thread::JoinHandle<()>>,
+    shared: Arc<Shared>,
+    blobs_added: AtomicU64,
+    raw_bytes_added: AtomicU64,
+}
+
+impl<'r> BlobSaver<'r> {
+    pub(super) fn new(repo: &'r Repository, connections: usize) -> BlobSaver<'r> {
+        // A rendezvous channel: a full pack waits for a free uploader, which
+        // bounds memory to one pack per uploader plus the open ones.
+        let (tx, rx) = crossbeam_channel::bounded::<PackWriter>(0);
+        let shared = Arc::new(Shared {
+            written: Mutex::new(Vec::new()),
+            error: Mutex::new(None),
+            stored_bytes: AtomicU64::new(0),
+        });
+        let uploaders = (0..connections.max(1))
+            .map(|_| {
+                let rx = rx.clone();
+                let backend = Arc::clone(&repo.backend);
+                let key = repo.key.clone();
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || upload_loop(rx, backend, key, shared))
+            })
+            .collect();
+        BlobSaver {
+            repo,
+            seen: Mutex::new(HashSet::new()),
+            data: Mutex::new(PackWriter::new(BlobKind::Data)),
+            tree: Mutex::new(PackWriter::new(BlobKind::Tree)),
+            sender: Some(tx),
+            uploaders,
+            shared,
+            blobs_added: AtomicU64::new(0),
+            raw_bytes_added: AtomicU64::new(0),
+        }
+    }
+
+    /// The ID `plain` has in this repository.
+    pub fn blob_id(&self, plain: &[u8]) -> BlobId {
+        self.repo.key.blob_id(plain)
+    }
+
+    /// True if the blob is stored already or was saved in this session.
+    pub fn is_known(&self, id: &BlobId) -> bool {
+        self.repo.index.contains(id) || lock(&self.seen).contains(id)
+    }
+
+    /// Saves a blob unless known; returns its ID and whether it was new.
+    pub fn save(&self, kind: BlobKind, plain: &[u8]) -> Result<(BlobId, bool), RepoError> {
+        let id = self.blob_id(plain);
+        let new = self.save_with_id(kind, id, plain)?;
+        Ok((id, new))
+    }
+
+    /// As [`BlobSaver::save`] with the ID already computed.
+    pub fn save_with_id(&self, kind: BlobKind, id: BlobId, plain: &[u8]) -> Result<bool, RepoError> {
+        if self.repo.index.contains(&id) || !lock(&self.seen).insert(id) {
+            return Ok(false);
+        }
+        self.check_error()?;
+        let (compression, sealed) = seal_blob(&self.repo.key, kind, plain, self.repo.config.compression_level);
+        self.blobs_added.fetch_add(1, Ordering::Relaxed);
+        self.raw_bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
+        let packer = match kind {
+            BlobKind::Data => &self.data,
+            BlobKind::Tree => &self.tree,
+        };
+        let full = {
+            let mut p = lock(packer);
+            p.add(id, compression, plain.len() as u32, sealed);
+            if p.size() >= self.repo.config.pack_size as u64 {
+                Some(std::mem::replace(&mut *p, PackWriter::new(kind)))
+            } else {
+                None
+            }
+        };
+        if let Some(pack) = full {
+            self.send(pack)?;
+        }
+        Ok(true)
+    }
+
+    fn send(&self, pack: PackWriter) -> Result<(), RepoError> {
+        let sent = self.sender.as_ref().map(|s| s.send(pack).is_ok()).unwrap_or(false);
+        if !sent {
+            self.check_error()?;
+        }
+        Ok(())
+    }
+
+    fn check_error(&self) -> Result<(), RepoError> {
+        match lock(&self.shared.error).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes open packs, waits for every upload, then writes index files.
+    pub fn finish(mut self) -> Result<SaveStats, RepoError> {
+        for packer in [&self.data, &self.tree] {
+            let pack = std::mem::replace(&mut *lock(packer), PackWriter::new(BlobKind::Data));
+            if !pack.is_empty() {
+                self.send(pack)?;
+            }
+        }
+        drop(self.sender.take());
+        for t in self.uploaders.drain(..) {
+            let _ = t.join();
+        }
+        self.check_error()?;
+        let written = std::mem::take(&mut *lock(&self.shared.written));
+        let packs_written = written.len() as u64;
+        let mut index_files = Vec::new();
+        let mut file = IndexFile::default();
+        let mut count = 0;
+        for pack in written {
+            count += pack.blobs.len();
+            file.packs.push(pack);
+            if count >= MAX_BLOBS_PER_INDEX_FILE {
+                index_files.push(self.write_index(&std::mem::take(&mut file))?);
+                count = 0;
+            }
+        }
+        if !file.packs.is_empty() {
+            index_files.push(self.write_index(&file)?);
+        }
+        Ok(SaveStats {
+            blobs_added: self.blobs_added.load(Ordering::Relaxed),
+            raw_bytes_added: self.raw_bytes_added.load(Ordering::Relaxed),
+            stored_bytes_added: self.shared.stored_bytes.load(Ordering::Relaxed),
+            packs_written,
+            index_files,
+        })
+    }
+
+    fn write_index(&self, file: &IndexFile) -> Result<IndexId, RepoError> {
+        let plain = file.encode_plaintext();
+        let id = self.repo.save_file(FileKind::Index, SealKind::Index, &plain)?;
+        self.shared
+            .stored_bytes
+            .fetch_add((plain.len() + crate::crypto::SEAL_OVERHEAD) as u64, Ordering::Relaxed);
+        Ok(IndexId(id))
+    }
+}
+
+impl Drop for BlobSaver<'_> {
+    fn drop(&mut self) {
+        drop(self.sender.take());
+        for t in self.uploaders.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn upload_loop(rx: Receiver<PackWriter>, backend: Arc<dyn Backend>, key: MasterKey, shared: Arc<Shared>) {
+    for pack in rx {
+        if lock(&shared.error).is_some() {
+            continue;
+        }
+        let finished = pack.finish(&key);
+        let name = finished.id.to_hex();
+        match backend.write(FileKind::Pack, &name, &finished.bytes) {
+            Ok(()) => {
+                shared.stored_bytes.fetch_add(finished.bytes.len() as u64, Ordering::Relaxed);
+                lock(&shared.written).push(IndexPack {
+                    id: finished.id,
+                    blobs: finished.entries,
+                });
+            }
+            Err(e) => {
+                lock(&shared.error).get_or_insert(e.into());
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A worker that panicked holding the lock left consistent data behind:
+    // every critical section here is a single insert or swap.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

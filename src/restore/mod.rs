@@ -1,0 +1,60 @@
+//! Restore: a plan computed from a snapshot's trees, then written to a folder.
+//!
+//! The plan ([`plan`]) lists folders, files with their blobs, links and special
+//! files, filtered by include/exclude patterns. The writer ([`write`]) creates
+//! files at full size, then reads each pack once (in ranges of at most a few
+//! MiB), verifies every blob and writes it to every place it occurs, in
+//! parallel; metadata comes last, folders deepest first. A file that received a
+//! damaged blob is deleted, never left looking complete.
+
+pub mod plan;
+mod write;
+
+pub use plan::{RestorePlan, RestoreFilter};
+pub use write::{restore_to_dir, RestoreReport};
+
+/// Errors of restore.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// A tree names something unsafe.
+    #[error("snapshot tree is unsafe at {path}: {reason}; refusing to restore it")]
+    Unsafe {
+        /// Where in the snapshot.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The target cannot be written.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Which path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Some blobs were damaged or missing; the affected files were removed.
+    #[error("restore incomplete: {count} file(s) could not be restored and were removed: {first}")]
+    Damaged {
+        /// How many files were affected.
+        count: usize,
+        /// The first problem.
+        first: String,
+    },
+    /// A pattern is invalid.
+    #[error("pattern '{pattern}' is invalid: {reason}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
+    /// A snapshot operation failed.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    /// A repository operation failed.
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
+}

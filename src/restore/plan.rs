@@ -1,0 +1,170 @@
+//! The restore plan: what to create, from a snapshot's trees. No writes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::RestoreError;
+use crate::id::BlobId;
+use crate::repo::Repository;
+use crate::snapshot::{load_tree, Node, NodeType};
+use crate::source::files::os_name;
+
+/// Include and exclude patterns over snapshot paths (`/etc/hosts`).
+///
+/// A pattern with `/` matches a whole path, one without matches a name. An
+/// included folder includes everything in it; an excluded one excludes all.
+#[derive(Default)]
+pub struct RestoreFilter {
+    include_full: GlobSet,
+    include_base: GlobSet,
+    exclude_full: GlobSet,
+    exclude_base: GlobSet,
+    has_includes: bool,
+}
+
+fn build(patterns: &[String]) -> Result<(GlobSet, GlobSet), RestoreError> {
+    let mut full = GlobSetBuilder::new();
+    let mut base = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = Glob::new(p.trim_end_matches('/')).map_err(|e| RestoreError::Pattern {
+            pattern: p.clone(),
+            reason: e.kind().to_string(),
+        })?;
+        if p.contains('/') {
+            full.add(glob);
+        } else {
+            base.add(glob);
+        }
+    }
+    let err = |e: globset::Error| RestoreError::Pattern {
+        pattern: "(set)".into(),
+        reason: e.to_string(),
+    };
+    Ok((full.build().map_err(err)?, base.build().map_err(err)?))
+}
+
+impl RestoreFilter {
+    /// Builds the filter.
+    pub fn new(includes: &[String], excludes: &[String]) -> Result<RestoreFilter, RestoreError> {
+        let (include_full, include_base) = build(includes)?;
+        let (exclude_full, exclude_base) = build(excludes)?;
+        Ok(RestoreFilter {
+            include_full,
+            include_base,
+            exclude_full,
+            exclude_base,
+            has_includes: !includes.is_empty(),
+        })
+    }
+
+    fn matches(full: &GlobSet, base: &GlobSet, path: &Path) -> bool {
+        full.is_match(path) || path.file_name().is_some_and(|n| base.is_match(Path::new(n)))
+    }
+
+    fn excluded(&self, path: &Path) -> bool {
+        Self::matches(&self.exclude_full, &self.exclude_base, path)
+    }
+
+    fn included(&self, path: &Path) -> bool {
+        !self.has_includes || Self::matches(&self.include_full, &self.include_base, path)
+    }
+}
+
+/// A file to write.
+pub struct PlannedFile {
+    /// Path relative to the target.
+    pub path: PathBuf,
+    /// Its node (metadata, content).
+    pub node: Node,
+}
+
+/// Everything a restore will create.
+#[derive(Default)]
+pub struct RestorePlan {
+    /// Folders, parents before children.
+    pub dirs: Vec<(PathBuf, Node)>,
+    /// Regular files with content.
+    pub files: Vec<PlannedFile>,
+    /// Symlinks, devices, fifos.
+    pub specials: Vec<(PathBuf, Node)>,
+    /// Hard links: (new path, existing planned path).
+    pub hardlinks: Vec<(PathBuf, PathBuf, Node)>,
+    /// Total bytes of file content.
+    pub total_bytes: u64,
+}
+
+impl RestorePlan {
+    /// Walks the snapshot's trees from `root` and plans what passes `filter`.
+    pub fn build(repo: &Repository, root: &BlobId, filter: &RestoreFilter) -> Result<RestorePlan, RestoreError> {
+        let mut plan = RestorePlan::default();
+        let mut inodes: HashMap<(u64, u64), PathBuf> = HashMap::new();
+        plan.walk(repo, root, Path::new(""), false, filter, &mut inodes)?;
+        Ok(plan)
+    }
+
+    /// Returns whether anything under this tree was planned.
+    fn walk(
+        &mut self,
+        repo: &Repository,
+        tree_id: &BlobId,
+        rel: &Path,
+        parent_included: bool,
+        filter: &RestoreFilter,
+        inodes: &mut HashMap<(u64, u64), PathBuf>,
+    ) -> Result<bool, RestoreError> {
+        let tree = load_tree(repo, tree_id)?;
+        let mut any = false;
+        for node in tree.nodes {
+            node.check_name().map_err(|reason| RestoreError::Unsafe {
+                path: format!("/{}", rel.display()),
+                reason,
+            })?;
+            let path = rel.join(os_name(node.name.as_bytes()));
+            let snap_path = Path::new("/").join(&path);
+            if filter.excluded(&snap_path) {
+                continue;
+            }
+            let included = parent_included || filter.included(&snap_path);
+            match node.node_type {
+                NodeType::Dir => {
+                    let Some(sub) = node.subtree else {
+                        return Err(RestoreError::Unsafe {
+                            path: snap_path.display().to_string(),
+                            reason: "folder without a subtree".into(),
+                        });
+                    };
+                    let index = self.dirs.len();
+                    self.dirs.push((path.clone(), node));
+                    let inner = self.walk(repo, &sub, &path, included, filter, inodes)?;
+                    if included || inner {
+                        any = true;
+                    } else {
+                        // Nothing inside was wanted: drop the folder again.
+                        self.dirs.truncate(index);
+                    }
+                }
+                _ if !included => {}
+                NodeType::File => {
+                    any = true;
+                    if node.links > 1 && node.inode != 0 {
+                        if let Some(first) = inodes.get(&(node.device, node.inode)) {
+                            self.hardlinks.push((path, first.clone(), node));
+                            continue;
+                        }
+                        inodes.insert((node.device, node.inode), path.clone());
+                    }
+                    self.total_bytes += node.size;
+                    self.files.push(PlannedFile { path, node });
+                }
+                NodeType::Socket => {}
+                _ => {
+                    any = true;
+                    self.specials.push((path, node));
+                }
+            }
+        }
+        Ok(any)
+    }
+}

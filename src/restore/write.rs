@@ -1,0 +1,312 @@
+//! Writing a restore plan into a folder.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use super::plan::RestorePlan;
+use super::RestoreError;
+use crate::id::{BlobId, FileKind, PackId};
+use crate::index::BlobLocation;
+use crate::pack::open_blob;
+use crate::repo::{blob_err, RepoError, Repository};
+use crate::snapshot::{Node, NodeType};
+
+/// Largest single read from a pack; neighbouring blobs are fetched together
+/// up to this size, so most packs are read in a few requests.
+const MAX_READ: u64 = 8 << 20;
+
+/// What a restore did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RestoreReport {
+    /// Files written.
+    pub files: u64,
+    /// Folders created.
+    pub dirs: u64,
+    /// Symlinks, devices and fifos created.
+    pub specials: u64,
+    /// Hard links created.
+    pub hardlinks: u64,
+    /// Content bytes written.
+    pub bytes: u64,
+    /// Metadata that could not be applied (ownership as non-root, say).
+    pub warnings: Vec<String>,
+}
+
+struct Target {
+    path: PathBuf,
+    offset: u64,
+}
+
+fn io(action: &'static str, path: &Path, source: std::io::Error) -> RestoreError {
+    RestoreError::Io {
+        action,
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Restores `plan` under `target`; `threads` pack readers run in parallel.
+pub fn restore_to_dir(repo: &Repository, plan: &RestorePlan, target: &Path, threads: usize) -> Result<RestoreReport, RestoreError> {
+    let mut report = RestoreReport::default();
+    fs::create_dir_all(target).map_err(|e| io("create", target, e))?;
+    for (rel, _) in &plan.dirs {
+        let path = target.join(rel);
+        match fs::create_dir(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io("create folder", &path, e)),
+            _ => report.dirs += 1,
+        }
+    }
+
+    // Create every file at full size, and collect where each blob goes.
+    let mut targets: HashMap<BlobId, Vec<Target>> = HashMap::new();
+    for f in &plan.files {
+        let path = target.join(&f.path);
+        create_file(&path, f.node.size)?;
+        let mut offset = 0u64;
+        for id in f.node.content.iter().flatten() {
+            let loc = repo.index().get(id);
+            targets.entry(*id).or_default().push(Target {
+                path: path.clone(),
+                offset,
+            });
+            offset += loc.map(|l| l.raw_len as u64).unwrap_or(0);
+        }
+    }
+
+    // Group blobs by pack; a blob missing from the index damages its files.
+    let mut by_pack: BTreeMap<PackId, Vec<(BlobId, BlobLocation)>> = BTreeMap::new();
+    let failed: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+    for id in targets.keys() {
+        match repo.index().get(id) {
+            Some(loc) => by_pack.entry(loc.pack).or_default().push((*id, loc)),
+            None => {
+                let why = RepoError::MissingBlob { blob: *id }.to_string();
+                let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
+                for t in &targets[id] {
+                    f.push((t.path.clone(), why.clone()));
+                }
+            }
+        }
+    }
+    let bytes = AtomicU64::new(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| io("start threads", target, std::io::Error::other(e.to_string())))?;
+    let fatal: Mutex<Option<RestoreError>> = Mutex::new(None);
+    pool.install(|| {
+        by_pack.par_iter_mut().for_each(|(pack, blobs)| {
+            blobs.sort_by_key(|(_, l)| l.offset);
+            if let Err(e) = restore_pack(repo, pack, blobs, &targets, &failed, &bytes) {
+                fatal.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+            }
+        })
+    });
+    if let Some(e) = fatal.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    report.bytes = bytes.load(Ordering::Relaxed);
+
+    // Files that got a bad blob are removed, never left looking complete.
+    let failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
+    let bad: HashSet<&PathBuf> = failed.iter().map(|(p, _)| p).collect();
+    for p in &bad {
+        let _ = fs::remove_file(p);
+    }
+
+    for f in &plan.files {
+        let path = target.join(&f.path);
+        if bad.contains(&path) {
+            continue;
+        }
+        apply_metadata(&path, &f.node, &mut report.warnings)?;
+        report.files += 1;
+    }
+    for (rel, first, _) in &plan.hardlinks {
+        let (path, existing) = (target.join(rel), target.join(first));
+        if bad.contains(&existing) {
+            continue;
+        }
+        let _ = fs::remove_file(&path);
+        fs::hard_link(&existing, &path).map_err(|e| io("hard link", &path, e))?;
+        report.hardlinks += 1;
+    }
+    for (rel, node) in &plan.specials {
+        let path = target.join(rel);
+        create_special(&path, node)?;
+        apply_metadata(&path, node, &mut report.warnings)?;
+        report.specials += 1;
+    }
+    // Deepest folders first, so setting a child's mtime does not change the
+    // parent's after it was set.
+    for (rel, node) in plan.dirs.iter().rev() {
+        apply_metadata(&target.join(rel), node, &mut report.warnings)?;
+    }
+    if let Some((path, why)) = failed.first() {
+        return Err(RestoreError::Damaged {
+            count: bad.len(),
+            first: format!("{}: {why}", path.display()),
+        });
+    }
+    Ok(report)
+}
+
+fn create_file(path: &Path, size: u64) -> Result<(), RestoreError> {
+    // Never write through something already at this name (a symlink, say).
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(|e| io("replace", path, e))?,
+        Ok(_) => fs::remove_file(path).map_err(|e| io("replace", path, e))?,
+        Err(_) => {}
+    }
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io("create", path, e))?;
+    file.set_len(size).map_err(|e| io("size", path, e))
+}
+
+/// Reads one pack's needed blobs in ranges and writes them out.
+fn restore_pack(
+    repo: &Repository,
+    pack: &PackId,
+    blobs: &[(BlobId, BlobLocation)],
+    targets: &HashMap<BlobId, Vec<Target>>,
+    failed: &Mutex<Vec<(PathBuf, String)>>,
+    bytes: &AtomicU64,
+) -> Result<(), RestoreError> {
+    let name = pack.to_hex();
+    let mut i = 0;
+    while i < blobs.len() {
+        // Extend the range while blobs are close together and it stays small.
+        let start = blobs[i].1.offset as u64;
+        let mut end = start + blobs[i].1.stored_len as u64;
+        let mut j = i + 1;
+        while j < blobs.len() {
+            let l = &blobs[j].1;
+            let next_end = l.offset as u64 + l.stored_len as u64;
+            if (l.offset as u64) > end + (256 << 10) || next_end - start > MAX_READ {
+                break;
+            }
+            end = end.max(next_end);
+            j += 1;
+        }
+        let data = match repo.backend().read_range(FileKind::Pack, &name, start, end - start) {
+            Ok(d) => Some(d),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(RepoError::from(e).into()),
+        };
+        for (id, loc) in &blobs[i..j] {
+            let plain = match &data {
+                Some(d) => {
+                    let from = (loc.offset as u64 - start) as usize;
+                    let sealed = &d[from..from + loc.stored_len as usize];
+                    open_blob(repo.key(), loc.kind, loc.compression, loc.raw_len, id, sealed)
+                        .map_err(|e| blob_err(*pack, *id, e).to_string())
+                }
+                None => Err(format!("pack {pack} holding blob {id} is missing")),
+            };
+            match plain {
+                Ok(plain) => {
+                    for t in &targets[id] {
+                        write_at(&t.path, t.offset, &plain)?;
+                        bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
+                    }
+                }
+                Err(why) => {
+                    let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
+                    for t in &targets[id] {
+                        f.push((t.path.clone(), why.clone()));
+                    }
+                }
+            }
+        }
+        i = j;
+    }
+    Ok(())
+}
+
+fn write_at(path: &Path, offset: u64, data: &[u8]) -> Result<(), RestoreError> {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| io("open", path, e))?;
+    file.write_all_at(data, offset).map_err(|e| io("write", path, e))
+}
+
+fn cpath(path: &Path) -> Result<std::ffi::CString, RestoreError> {
+    std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io("encode", path, std::io::Error::other("path contains NUL")))
+}
+
+fn create_special(path: &Path, node: &Node) -> Result<(), RestoreError> {
+    if fs::symlink_metadata(path).is_ok() {
+        fs::remove_file(path).map_err(|e| io("replace", path, e))?;
+    }
+    match node.node_type {
+        NodeType::Symlink => {
+            let target = node.link_target.clone().unwrap_or_default();
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target.as_bytes()), path)
+                .map_err(|e| io("create symlink", path, e))
+        }
+        NodeType::Fifo | NodeType::Chardev | NodeType::Blockdev => {
+            let kind = match node.node_type {
+                NodeType::Fifo => libc::S_IFIFO,
+                NodeType::Chardev => libc::S_IFCHR,
+                _ => libc::S_IFBLK,
+            };
+            let c = cpath(path)?;
+            // SAFETY: c is a valid NUL-terminated path.
+            let rc = unsafe { libc::mknod(c.as_ptr(), kind | (node.mode & 0o7777), node.rdev as libc::dev_t) };
+            if rc != 0 {
+                return Err(io("create", path, std::io::Error::last_os_error()));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Ownership (when permitted), mode and times. Symlinks get ownership and
+/// times only, without following them.
+fn apply_metadata(path: &Path, node: &Node, warnings: &mut Vec<String>) -> Result<(), RestoreError> {
+    let c = cpath(path)?;
+    let is_link = node.node_type == NodeType::Symlink;
+    // SAFETY: c is a valid NUL-terminated path; lchown does not follow links.
+    let rc = unsafe { libc::lchown(c.as_ptr(), node.uid, node.gid) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        // Unprivileged restores cannot give files away; that is expected.
+        if err.raw_os_error() != Some(libc::EPERM) {
+            warnings.push(format!("cannot set owner of {}: {err}", path.display()));
+        }
+    }
+    if !is_link {
+        fs::set_permissions(path, fs::Permissions::from_mode(node.mode)).map_err(|e| io("set mode of", path, e))?;
+    }
+    let ts = |ns: i64| libc::timespec {
+        tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
+        tv_nsec: ns.rem_euclid(1_000_000_000) as libc::c_long,
+    };
+    let times = [ts(node.mtime_ns), ts(node.mtime_ns)];
+    // SAFETY: c is valid and times points to two timespecs.
+    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    if rc != 0 {
+        warnings.push(format!(
+            "cannot set times of {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}

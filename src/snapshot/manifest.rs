@@ -1,0 +1,181 @@
+//! Snapshot manifests (spec §10): sealed JSON under `snapshots/`, named by the
+//! SHA-256 of the stored bytes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::SnapshotError;
+use crate::crypto::SealKind;
+use crate::id::{BlobId, FileKind, Id, SnapshotId};
+use crate::repo::Repository;
+
+/// One captured source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// `files` for paths; later kinds add `etcd`, `git`.
+    pub kind: String,
+    /// What was captured (an absolute path for files).
+    pub location: String,
+    /// Resources captured from it.
+    #[serde(default)]
+    pub resources: u64,
+}
+
+/// What a backup did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Files seen for the first time.
+    pub files_new: u64,
+    /// Files whose metadata changed since the parent, and were re-read.
+    pub files_changed: u64,
+    /// Files unchanged since the parent, not read.
+    pub files_unchanged: u64,
+    /// Folders.
+    pub dirs: u64,
+    /// Files that could not be read (and are missing from the snapshot).
+    pub files_unreadable: u64,
+    /// Bytes of every file in the snapshot.
+    pub total_bytes: u64,
+    /// Bytes read from sources.
+    pub bytes_read: u64,
+    /// New blobs stored.
+    pub blobs_added: u64,
+    /// Plaintext bytes of the new blobs.
+    pub data_added: u64,
+    /// Bytes written to the repository.
+    pub data_added_stored: u64,
+    /// When the backup started.
+    pub started: Option<DateTime<Utc>>,
+    /// Wall time in seconds.
+    pub duration_seconds: f64,
+}
+
+/// A snapshot: what was captured, when, where from, and its root tree.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotManifest {
+    /// Record version; 1.
+    pub version: u32,
+    /// When the snapshot was taken.
+    pub time: DateTime<Utc>,
+    /// Host it was taken on.
+    pub hostname: String,
+    /// User that took it.
+    pub username: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Paths backed up, absolute.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Every source with its kind.
+    #[serde(default)]
+    pub sources: Vec<SourceRecord>,
+    /// The snapshot used to skip unchanged files.
+    #[serde(default)]
+    pub parent: Option<SnapshotId>,
+    /// The root tree.
+    pub tree: BlobId,
+    /// Statistics.
+    #[serde(default)]
+    pub summary: Summary,
+    /// The program that wrote it.
+    #[serde(default)]
+    pub program: String,
+}
+
+impl SnapshotManifest {
+    /// JSON plaintext.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("manifest serializes")
+    }
+
+    /// Parses plaintext and checks the version.
+    pub fn decode(bytes: &[u8]) -> Result<SnapshotManifest, SnapshotError> {
+        let bad = |reason: String| SnapshotError::Format {
+            what: "snapshot".into(),
+            reason,
+        };
+        let m: SnapshotManifest = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if m.version != 1 {
+            return Err(bad(format!("version {} is not supported (this snap reads 1)", m.version)));
+        }
+        Ok(m)
+    }
+}
+
+/// Stores a manifest: the last write of a backup (spec §8).
+pub fn save_snapshot(repo: &Repository, manifest: &SnapshotManifest) -> Result<SnapshotId, SnapshotError> {
+    Ok(SnapshotId(repo.save_file(FileKind::Snapshot, SealKind::Snapshot, &manifest.encode())?))
+}
+
+/// Loads one manifest.
+pub fn load_snapshot(repo: &Repository, id: &SnapshotId) -> Result<SnapshotManifest, SnapshotError> {
+    let plain = repo.load_file(FileKind::Snapshot, &id.to_hex(), SealKind::Snapshot)?;
+    SnapshotManifest::decode(&plain).map_err(|e| match e {
+        SnapshotError::Format { reason, .. } => SnapshotError::Format {
+            what: format!("snapshot {id}"),
+            reason,
+        },
+        other => other,
+    })
+}
+
+/// Every snapshot, oldest first.
+pub fn list_snapshots(repo: &Repository) -> Result<Vec<(SnapshotId, SnapshotManifest)>, SnapshotError> {
+    use rayon::prelude::*;
+    let ids = repo.list_ids(FileKind::Snapshot)?;
+    let mut out = ids
+        .par_iter()
+        .map(|id| {
+            let id = SnapshotId(*id);
+            load_snapshot(repo, &id).map(|m| (id, m))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+/// Resolves `latest`, a full ID or a unique prefix of at least 4 hex
+/// characters. `latest` considers only snapshots accepted by `filter`.
+pub fn find_snapshot(
+    repo: &Repository,
+    query: &str,
+    filter: impl Fn(&SnapshotManifest) -> bool,
+) -> Result<(SnapshotId, SnapshotManifest), SnapshotError> {
+    if query == "latest" {
+        return list_snapshots(repo)?
+            .into_iter()
+            .filter(|(_, m)| filter(m))
+            .next_back()
+            .ok_or_else(|| SnapshotError::NotFound { query: query.into() });
+    }
+    let q = query.to_ascii_lowercase();
+    if q.len() < 4 || q.len() > 64 || !q.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SnapshotError::BadQuery { query: query.into() });
+    }
+    if let Ok(id) = Id::from_hex(&q) {
+        let id = SnapshotId(id);
+        return load_snapshot(repo, &id).map(|m| (id, m)).map_err(|e| match e {
+            SnapshotError::Repo(crate::repo::RepoError::Backend(b)) if b.is_not_found() => {
+                SnapshotError::NotFound { query: query.into() }
+            }
+            other => other,
+        });
+    }
+    let matches: Vec<Id> = repo
+        .list_ids(FileKind::Snapshot)?
+        .into_iter()
+        .filter(|id| id.to_hex().starts_with(&q))
+        .collect();
+    match matches.as_slice() {
+        [] => Err(SnapshotError::NotFound { query: query.into() }),
+        [one] => {
+            let id = SnapshotId(*one);
+            load_snapshot(repo, &id).map(|m| (id, m))
+        }
+        many => Err(SnapshotError::Ambiguous {
+            query: query.into(),
+            count: many.len(),
+        }),
+    }
+}

@@ -1,0 +1,50 @@
+//! Snapshots and trees: what a snapshot names, pure encode/decode, and loading
+//! and saving them through a repository (spec §10, §11).
+//!
+//! A snapshot manifest points to a root tree. A tree is a blob listing nodes
+//! sorted by name; a node is a resource: a file, folder, symlink, device, or (in
+//! later kinds) an etcd key or git repository, with its metadata.
+
+mod manifest;
+mod name;
+mod tree;
+
+pub use manifest::{find_snapshot, list_snapshots, load_snapshot, save_snapshot, SnapshotManifest, SourceRecord, Summary};
+pub use name::NodeName;
+pub use tree::{load_tree, save_tree, Node, NodeType, Tree};
+
+/// Errors of the snapshot layer.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// A manifest or tree could not be parsed.
+    #[error("{what} is malformed: {reason}")]
+    Format {
+        /// What was parsed.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// No snapshot matches an ID or prefix.
+    #[error("no snapshot matches '{query}'; run `snap snapshots` to list them")]
+    NotFound {
+        /// What was asked.
+        query: String,
+    },
+    /// A prefix matches several snapshots.
+    #[error("'{query}' matches {count} snapshots; give more characters of the ID")]
+    Ambiguous {
+        /// What was asked.
+        query: String,
+        /// How many matched.
+        count: usize,
+    },
+    /// A prefix is too short or not hex.
+    #[error("'{query}' is not a snapshot ID: give 'latest' or at least 4 hex characters of an ID")]
+    BadQuery {
+        /// What was asked.
+        query: String,
+    },
+    /// A repository operation failed.
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
+}

@@ -1,0 +1,158 @@
+//! Trees and nodes (spec §11): a tree is a JSON blob `{"version":1,"nodes":[...]}`
+//! with nodes sorted by name bytes and names unique.
+
+use serde::{Deserialize, Serialize};
+
+use super::{NodeName, SnapshotError};
+use crate::id::BlobId;
+use crate::pack::BlobKind;
+use crate::repo::{BlobSaver, Repository};
+
+/// What a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeType {
+    /// A regular file; `content` lists its data blobs in order.
+    File,
+    /// A folder; `subtree` is its tree.
+    Dir,
+    /// A symbolic link; `link_target` is where it points.
+    Symlink,
+    /// A character device; `rdev` is its device number.
+    Chardev,
+    /// A block device; `rdev` is its device number.
+    Blockdev,
+    /// A named pipe.
+    Fifo,
+    /// A Unix socket (recorded, never recreated).
+    Socket,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// One resource in a tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// The name within its folder: never empty, `.`, `..`, nor containing `/` or NUL.
+    pub name: NodeName,
+    /// What it is.
+    #[serde(rename = "type")]
+    pub node_type: NodeType,
+    /// Permission and special bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Status change time, nanoseconds since the Unix epoch.
+    pub ctime_ns: i64,
+    /// Inode number at backup time (change detection, hard links).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inode: u64,
+    /// Device of the file system it was on.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub device: u64,
+    /// Hard link count at backup time.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub links: u64,
+    /// Size in bytes (files).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub size: u64,
+    /// Data blobs, in order (files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Vec<BlobId>>,
+    /// The folder's tree (dirs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtree: Option<BlobId>,
+    /// Symlink target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<NodeName>,
+    /// Device number (devices).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rdev: u64,
+}
+
+impl Node {
+    /// Checks that the name is safe to create inside a folder.
+    pub fn check_name(&self) -> Result<(), String> {
+        let n = self.name.as_bytes();
+        if n.is_empty() || n == b"." || n == b".." || n.contains(&b'/') || n.contains(&0) {
+            return Err(format!("unsafe node name {:?}", self.name.display()));
+        }
+        Ok(())
+    }
+}
+
+/// A folder's listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tree {
+    /// Record version; 1.
+    pub version: u32,
+    /// Nodes sorted by name bytes.
+    pub nodes: Vec<Node>,
+}
+
+impl Tree {
+    /// A tree of these nodes, sorted.
+    pub fn new(mut nodes: Vec<Node>) -> Tree {
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        Tree { version: 1, nodes }
+    }
+
+    /// The canonical encoding: identical trees give identical bytes, and so
+    /// identical blob IDs.
+    pub fn encode(&self) -> Vec<u8> {
+        // Nodes hold only strings, numbers and IDs: serialization cannot fail.
+        serde_json::to_vec(self).expect("tree serializes")
+    }
+
+    /// Parses and validates a tree: version, order, unique and safe names.
+    pub fn decode(bytes: &[u8]) -> Result<Tree, SnapshotError> {
+        let bad = |reason: String| SnapshotError::Format {
+            what: "tree".into(),
+            reason,
+        };
+        let tree: Tree = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if tree.version != 1 {
+            return Err(bad(format!("version {} is not supported (this snap reads 1)", tree.version)));
+        }
+        for w in tree.nodes.windows(2) {
+            if w[0].name >= w[1].name {
+                return Err(bad(format!("names out of order or repeated at {:?}", w[1].name.display())));
+            }
+        }
+        for n in &tree.nodes {
+            n.check_name().map_err(bad)?;
+        }
+        Ok(tree)
+    }
+
+    /// The node with this name.
+    pub fn find(&self, name: &[u8]) -> Option<&Node> {
+        self.nodes
+            .binary_search_by(|n| n.name.as_bytes().cmp(name))
+            .ok()
+            .map(|i| &self.nodes[i])
+    }
+}
+
+/// Loads and validates a tree blob.
+pub fn load_tree(repo: &Repository, id: &BlobId) -> Result<Tree, SnapshotError> {
+    let bytes = repo.load_blob(id)?;
+    Tree::decode(&bytes).map_err(|e| match e {
+        SnapshotError::Format { reason, .. } => SnapshotError::Format {
+            what: format!("tree {id}"),
+            reason,
+        },
+        other => other,
+    })
+}
+
+/// Saves a tree as a blob; returns its ID.
+pub fn save_tree(saver: &BlobSaver<'_>, tree: &Tree) -> Result<BlobId, SnapshotError> {
+    Ok(saver.save(BlobKind::Tree, &tree.encode())?.0)
+}

@@ -1,0 +1,189 @@
+//! The file-system source: metadata of paths as nodes, folder listings, and
+//! exclude patterns.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::SourceError;
+use crate::snapshot::{Node, NodeName, NodeType};
+
+fn io(action: &'static str, path: &Path, source: std::io::Error) -> SourceError {
+    SourceError::Io {
+        action,
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A node for `path` from `lstat`, without content or subtree.
+pub fn stat_node(path: &Path, name: &[u8]) -> Result<Node, SourceError> {
+    let meta = fs::symlink_metadata(path).map_err(|e| io("stat", path, e))?;
+    let ft = meta.file_type();
+    let node_type = if ft.is_file() {
+        NodeType::File
+    } else if ft.is_dir() {
+        NodeType::Dir
+    } else if ft.is_symlink() {
+        NodeType::Symlink
+    } else if ft.is_char_device() {
+        NodeType::Chardev
+    } else if ft.is_block_device() {
+        NodeType::Blockdev
+    } else if ft.is_fifo() {
+        NodeType::Fifo
+    } else {
+        NodeType::Socket
+    };
+    let link_target = if node_type == NodeType::Symlink {
+        let t = fs::read_link(path).map_err(|e| io("read link", path, e))?;
+        Some(NodeName(t.as_os_str().as_bytes().to_vec()))
+    } else {
+        None
+    };
+    Ok(Node {
+        name: NodeName(name.to_vec()),
+        node_type,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        inode: meta.ino(),
+        device: meta.dev(),
+        links: if node_type == NodeType::Dir { 0 } else { meta.nlink() },
+        size: if node_type == NodeType::File { meta.len() } else { 0 },
+        content: None,
+        subtree: None,
+        link_target,
+        rdev: if matches!(node_type, NodeType::Chardev | NodeType::Blockdev) { meta.rdev() } else { 0 },
+    })
+}
+
+/// The entries of a folder as (name, full path), sorted by name bytes.
+pub fn list_dir(path: &Path) -> Result<Vec<(Vec<u8>, PathBuf)>, SourceError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(path).map_err(|e| io("list", path, e))? {
+        let entry = entry.map_err(|e| io("list", path, e))?;
+        let name = entry.file_name();
+        out.push((name.as_bytes().to_vec(), entry.path()));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Opens a file for reading without updating its access time where allowed.
+pub fn open_file(path: &Path) -> Result<fs::File, SourceError> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path)
+        .or_else(|_| fs::File::open(path))
+        .map_err(|e| io("open", path, e))
+}
+
+/// `path` made absolute and cleaned of `.` and `..` without resolving links.
+pub fn absolute(path: &Path) -> Result<PathBuf, SourceError> {
+    let abs = std::path::absolute(path).map_err(|e| io("resolve", path, e))?;
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Exclude patterns, matched against absolute paths and against base names.
+///
+/// A pattern with a `/` matches the whole path (`/var/log/**`, `**/cache`);
+/// one without matches any path component's name (`*.tmp`, `node_modules`).
+#[derive(Clone, Default)]
+pub struct Excludes {
+    full: GlobSet,
+    base: GlobSet,
+    empty: bool,
+}
+
+impl Excludes {
+    /// Builds the matcher from patterns; lines of exclude files that are
+    /// empty or start with `#` are ignored by the caller.
+    pub fn new(patterns: &[String]) -> Result<Excludes, SourceError> {
+        let mut full = GlobSetBuilder::new();
+        let mut base = GlobSetBuilder::new();
+        for p in patterns {
+            let glob = Glob::new(p.trim_end_matches('/')).map_err(|e| SourceError::Pattern {
+                pattern: p.clone(),
+                reason: e.kind().to_string(),
+            })?;
+            if p.contains('/') {
+                full.add(glob);
+            } else {
+                base.add(glob);
+            }
+        }
+        let built = |b: GlobSetBuilder, p: &str| {
+            b.build().map_err(|e| SourceError::Pattern {
+                pattern: p.to_string(),
+                reason: e.to_string(),
+            })
+        };
+        Ok(Excludes {
+            full: built(full, "(set)")?,
+            base: built(base, "(set)")?,
+            empty: patterns.is_empty(),
+        })
+    }
+
+    /// Reads patterns from a file, one per line.
+    pub fn read_file(path: &Path) -> Result<Vec<String>, SourceError> {
+        let text = fs::read_to_string(path).map_err(|e| io("read exclude file", path, e))?;
+        Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect())
+    }
+
+    /// True if `path` (absolute) is excluded.
+    pub fn is_excluded(&self, path: &Path) -> bool {
+        if self.empty {
+            return false;
+        }
+        self.full.is_match(path) || path.file_name().is_some_and(|n| self.base.is_match(Path::new(n)))
+    }
+}
+
+/// Convenience: a name as an `OsStr`.
+pub fn os_name(name: &[u8]) -> &OsStr {
+    OsStr::from_bytes(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excludes() {
+        let e = Excludes::new(&["*.tmp".into(), "/var/cache/**".into(), "node_modules".into()]).unwrap();
+        assert!(e.is_excluded(Path::new("/a/b.tmp")));
+        assert!(e.is_excluded(Path::new("/var/cache/x/y")));
+        assert!(e.is_excluded(Path::new("/src/node_modules")));
+        assert!(!e.is_excluded(Path::new("/src/main.rs")));
+        assert!(Excludes::new(&["[".into()]).is_err());
+    }
+
+    #[test]
+    fn absolute_cleans() {
+        assert_eq!(absolute(Path::new("/a/./b/../c")).unwrap(), PathBuf::from("/a/c"));
+    }
+}
