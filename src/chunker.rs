@@ -45,7 +45,11 @@ impl ChunkerParams {
     /// Checks the sizes against FastCDC's limits and their order.
     pub fn validate(&self) -> Result<(), ChunkerParamsError> {
         use fastcdc::v2020::*;
-        let (min, avg, max) = (self.min_size as usize, self.avg_size as usize, self.max_size as usize);
+        let (min, avg, max) = (
+            self.min_size as usize,
+            self.avg_size as usize,
+            self.max_size as usize,
+        );
         let reason = if !(MINIMUM_MIN..=MINIMUM_MAX).contains(&min) {
             Some("min must be within 64 B..=1 MiB")
         } else if !(AVERAGE_MIN..=AVERAGE_MAX).contains(&avg) {
@@ -200,10 +204,26 @@ mod tests {
     #[test]
     fn invalid_params_refused() {
         for p in [
-            ChunkerParams { min_size: 0, avg_size: 4096, max_size: 16384 },
-            ChunkerParams { min_size: 8192, avg_size: 4096, max_size: 16384 },
-            ChunkerParams { min_size: 1025, avg_size: 4096, max_size: 16384 },
-            ChunkerParams { min_size: 1024, avg_size: 4096, max_size: u32::MAX },
+            ChunkerParams {
+                min_size: 0,
+                avg_size: 4096,
+                max_size: 16384,
+            },
+            ChunkerParams {
+                min_size: 8192,
+                avg_size: 4096,
+                max_size: 16384,
+            },
+            ChunkerParams {
+                min_size: 1025,
+                avg_size: 4096,
+                max_size: 16384,
+            },
+            ChunkerParams {
+                min_size: 1024,
+                avg_size: 4096,
+                max_size: u32::MAX,
+            },
         ] {
             assert!(Chunker::new(p, 0).is_err(), "{p:?}");
         }

@@ -21,6 +21,7 @@
 pub mod archiver;
 pub mod backend;
 pub mod chunker;
+pub mod cli;
 pub mod crypto;
 pub mod id;
 pub mod index;
@@ -30,4 +31,3 @@ pub mod repo;
 pub mod restore;
 pub mod snapshot;
 pub mod source;
-pub mod cli;

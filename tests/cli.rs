@@ -13,7 +13,11 @@ fn sample_tree(root: &std::path::Path) {
     fs::create_dir_all(root.join("empty/nested")).unwrap();
     fs::write(root.join("etc/hosts"), "127.0.0.1 localhost\n").unwrap();
     fs::write(root.join("etc/ssl/key.pem"), noise(1, 3000)).unwrap();
-    fs::set_permissions(root.join("etc/ssl/key.pem"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(
+        root.join("etc/ssl/key.pem"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     fs::write(root.join("big.bin"), noise(2, 3 << 20)).unwrap();
     fs::write(root.join("zeros"), vec![0u8; 2 << 20]).unwrap();
     fs::write(root.join("empty-file"), b"").unwrap();
@@ -40,7 +44,11 @@ fn backup_and_restore_round_trip() {
     assert_eq!(report["files_new"], 8);
 
     let target = f.path("out");
-    f.snap().args(["restore", &id[..8], "--target"]).arg(&target).assert().success();
+    f.snap()
+        .args(["restore", &id[..8], "--target"])
+        .arg(&target)
+        .assert()
+        .success();
     let back = restored(&target, &src);
     assert_same_tree(&src, &back);
     // Hard links come back as links to one inode.
@@ -49,7 +57,10 @@ fn backup_and_restore_round_trip() {
         fs::metadata(back.join("hosts-hard")).unwrap(),
     );
     assert_eq!(a.ino(), b.ino());
-    assert!(fs::symlink_metadata(back.join("pipe")).unwrap().file_type().is_fifo_like());
+    assert!(fs::symlink_metadata(back.join("pipe"))
+        .unwrap()
+        .file_type()
+        .is_fifo_like());
 }
 
 trait FifoLike {
@@ -72,7 +83,11 @@ fn listings_and_json() {
     let out = f.snap().args(["snapshots", "--json"]).assert().success();
     let rows: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2);
-    let out = f.snap().args(["snapshots", "--json", "--host", "h2"]).assert().success();
+    let out = f
+        .snap()
+        .args(["snapshots", "--json", "--host", "h2"])
+        .assert()
+        .success();
     let rows: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 1);
     assert_eq!(rows[0]["tags"][0], "b");
@@ -84,10 +99,19 @@ fn listings_and_json() {
 
     let out = f.snap().args(["ls", "latest", "--json"]).assert().success();
     let nodes: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let paths: Vec<&str> = nodes.as_array().unwrap().iter().map(|n| n["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["path"].as_str().unwrap())
+        .collect();
     let hosts = format!("{}/etc/hosts", src.display());
     assert!(paths.contains(&hosts.as_str()), "{paths:?}");
-    f.snap().args(["ls", "latest"]).assert().success().stdout(predicate::str::contains("hosts-link -> etc/hosts"));
+    f.snap()
+        .args(["ls", "latest"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("hosts-link -> etc/hosts"));
 }
 
 #[test]
@@ -100,7 +124,11 @@ fn second_backup_reads_nothing_and_adds_little() {
         fs::write(src.join(format!("large-{i}")), noise(i, 17 << 20)).unwrap();
     }
     for i in 0..4000u64 {
-        fs::write(src.join("many").join(format!("f{i}")), noise(1000 + i, 1024 + (i as usize % 7) * 100)).unwrap();
+        fs::write(
+            src.join("many").join(format!("f{i}")),
+            noise(1000 + i, 1024 + (i as usize % 7) * 100),
+        )
+        .unwrap();
     }
     let first = f.backup_json(&src, &[]);
     assert!(first["total_bytes"].as_u64().unwrap() > 1 << 30);
@@ -126,24 +154,33 @@ fn wrong_password_exits_12() {
         .arg("snapshots")
         .assert()
         .code(12)
-        .stderr(predicate::str::contains("wrong password").and(predicate::function(|s: &str| s.lines().count() == 1)));
+        .stderr(
+            predicate::str::contains("wrong password")
+                .and(predicate::function(|s: &str| s.lines().count() == 1)),
+        );
 }
 
 #[test]
 fn missing_repository_exits_10() {
     let f = Fixture::empty();
-    f.snap()
-        .arg("snapshots")
-        .assert()
-        .code(10)
-        .stderr(predicate::str::contains("no repository").and(predicate::str::contains("snap init")));
+    f.snap().arg("snapshots").assert().code(10).stderr(
+        predicate::str::contains("no repository").and(predicate::str::contains("snap init")),
+    );
 }
 
 #[test]
 fn init_twice_refuses() {
     let f = Fixture::new();
     f.snap()
-        .args(["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1", "--kdf-parallelism", "1"])
+        .args([
+            "init",
+            "--kdf-memory-kib",
+            "64",
+            "--kdf-iterations",
+            "1",
+            "--kdf-parallelism",
+            "1",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("already exists"));
@@ -154,10 +191,19 @@ fn password_file_and_command() {
     let f = Fixture::new();
     let pw = f.path("pw");
     fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
-    f.snap().env_remove("SNAP_PASSWORD").env("SNAP_PASSWORD_FILE", &pw).arg("snapshots").assert().success();
     f.snap()
         .env_remove("SNAP_PASSWORD")
-        .args(["--password-command", &format!("echo '{PASSWORD}'"), "snapshots"])
+        .env("SNAP_PASSWORD_FILE", &pw)
+        .arg("snapshots")
+        .assert()
+        .success();
+    f.snap()
+        .env_remove("SNAP_PASSWORD")
+        .args([
+            "--password-command",
+            &format!("echo '{PASSWORD}'"),
+            "snapshots",
+        ])
         .assert()
         .success();
     // No password and no terminal: a clear error, not a hang.
@@ -207,8 +253,15 @@ fn unreadable_file_exits_3_and_keeps_the_rest() {
     let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(report["files_unreadable"], 1);
     let target = f.path("out");
-    f.snap().args(["restore", "latest", "--target"]).arg(&target).assert().success();
-    assert_eq!(fs::read(restored(&target, &src).join("ok")).unwrap(), b"fine");
+    f.snap()
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .assert()
+        .success();
+    assert_eq!(
+        fs::read(restored(&target, &src).join("ok")).unwrap(),
+        b"fine"
+    );
 }
 
 #[test]
@@ -240,7 +293,10 @@ fn flipped_byte_in_pack_fails_restore_naming_pack_and_blob() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(&pack_name).and(predicate::str::contains("blob ")));
-    assert!(!restored(&target, &src).join("data").exists(), "a damaged file was left behind");
+    assert!(
+        !restored(&target, &src).join("data").exists(),
+        "a damaged file was left behind"
+    );
 }
 
 #[test]
@@ -248,22 +304,54 @@ fn restore_include_exclude_and_prefixes() {
     let f = Fixture::new();
     let src = f.path("src");
     sample_tree(&src);
-    let id = f.backup_json(&src, &["--exclude", "*.bin"])["snapshot_id"].as_str().unwrap().to_string();
+    let id = f.backup_json(&src, &["--exclude", "*.bin"])["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let target = f.path("only-etc");
     let inc = format!("{}/etc", src.display());
-    f.snap().args(["restore", &id, "--include", &inc, "--exclude", "key.pem", "--target"]).arg(&target).assert().success();
+    f.snap()
+        .args([
+            "restore",
+            &id,
+            "--include",
+            &inc,
+            "--exclude",
+            "key.pem",
+            "--target",
+        ])
+        .arg(&target)
+        .assert()
+        .success();
     let back = restored(&target, &src);
     assert!(back.join("etc/hosts").exists());
     assert!(!back.join("etc/ssl/key.pem").exists());
     assert!(!back.join("zeros").exists());
 
     let all = f.path("all");
-    f.snap().args(["restore", "latest", "--target"]).arg(&all).assert().success();
-    assert!(!restored(&all, &src).join("big.bin").exists(), "--exclude at backup time");
+    f.snap()
+        .args(["restore", "latest", "--target"])
+        .arg(&all)
+        .assert()
+        .success();
+    assert!(
+        !restored(&all, &src).join("big.bin").exists(),
+        "--exclude at backup time"
+    );
 
-    f.snap().args(["restore", "ab", "--target"]).arg(&all).assert().code(1).stderr(predicate::str::contains("at least 4 hex"));
-    f.snap().args(["restore", "0000000", "--target"]).arg(&all).assert().code(1).stderr(predicate::str::contains("no snapshot matches"));
+    f.snap()
+        .args(["restore", "ab", "--target"])
+        .arg(&all)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("at least 4 hex"));
+    f.snap()
+        .args(["restore", "0000000", "--target"])
+        .arg(&all)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no snapshot matches"));
 }
 
 #[test]
@@ -293,7 +381,9 @@ fn unsafe_names_in_a_tree_are_refused() {
         rdev: 0,
     };
     let saver = repo.blob_saver(1);
-    let (tree, _) = saver.save(BlobKind::Tree, &Tree::new(vec![evil]).encode()).unwrap();
+    let (tree, _) = saver
+        .save(BlobKind::Tree, &Tree::new(vec![evil]).encode())
+        .unwrap();
     saver.finish().unwrap();
     let manifest = SnapshotManifest {
         version: 1,
@@ -318,6 +408,38 @@ fn unsafe_names_in_a_tree_are_refused() {
         .stderr(predicate::str::contains("unsafe node name"));
     // Nothing was written: not in the target, not beside it.
     assert!(fs::read_dir(&target).map(|d| d.count()).unwrap_or(0) == 0);
-    let beside: Vec<_> = fs::read_dir(f.path("deep")).map(|d| d.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
+    let beside: Vec<_> = fs::read_dir(f.path("deep"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
     assert!(beside.iter().all(|n| n == "out"), "{beside:?}");
+}
+
+#[test]
+fn restore_never_writes_through_a_symlink_in_the_target() {
+    let f = Fixture::new();
+    let src = f.path("src");
+    fs::create_dir_all(src.join("etc")).unwrap();
+    fs::write(src.join("etc/passwd"), "from the snapshot").unwrap();
+    f.backup_json(&src, &[]);
+    // The target already has a symlink where the snapshot has a folder.
+    let target = f.path("out");
+    let outside = f.path("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let back = restored(&target, &src);
+    fs::create_dir_all(&back).unwrap();
+    std::os::unix::fs::symlink(&outside, back.join("etc")).unwrap();
+    f.snap()
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .assert()
+        .success();
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "wrote outside the target"
+    );
+    assert_eq!(
+        fs::read(back.join("etc/passwd")).unwrap(),
+        b"from the snapshot"
+    );
+    assert!(fs::symlink_metadata(back.join("etc")).unwrap().is_dir());
 }

@@ -34,7 +34,10 @@ impl ByteBudget {
             used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
         }
         *used += bytes;
-        Permit { budget: self, bytes }
+        Permit {
+            budget: self,
+            bytes,
+        }
     }
 }
 

@@ -24,7 +24,9 @@ use crate::chunker::Chunker;
 use crate::id::{BlobId, SnapshotId};
 use crate::pack::BlobKind;
 use crate::repo::{BlobSaver, RepoError, Repository};
-use crate::snapshot::{self, Node, NodeType, SnapshotError, SnapshotManifest, SourceRecord, Summary, Tree};
+use crate::snapshot::{
+    self, Node, NodeType, SnapshotError, SnapshotManifest, SourceRecord, Summary, Tree,
+};
 use crate::source::files::{self, Excludes};
 use crate::source::SourceError;
 
@@ -116,7 +118,10 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         return Err(ArchiveError::NoPaths);
     }
     let paths = normalize_paths(&options.paths)?;
-    let hostname = options.hostname.clone().unwrap_or_else(crate::repo::hostname);
+    let hostname = options
+        .hostname
+        .clone()
+        .unwrap_or_else(crate::repo::hostname);
     let path_strings: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
 
     let parent = find_parent(repo, options, &hostname, &path_strings)?;
@@ -126,7 +131,11 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
     };
 
     let threads = if options.threads == 0 {
-        (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 4).max(8)
+        (std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            * 4)
+        .max(8)
     } else {
         options.threads
     };
@@ -148,7 +157,10 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
 
     let root = pool.install(|| archiver.archive_roots(&paths, parent_tree.as_ref()))?;
     let Archiver {
-        saver, counters, warnings, ..
+        saver,
+        counters,
+        warnings,
+        ..
     } = archiver;
     let stats = saver.finish()?;
     let c = &counters;
@@ -246,13 +258,19 @@ enum VirtualChild {
 }
 
 impl Archiver<'_> {
-    fn archive_roots(&self, paths: &[PathBuf], parent: Option<&Tree>) -> Result<BlobId, ArchiveError> {
+    fn archive_roots(
+        &self,
+        paths: &[PathBuf],
+        parent: Option<&Tree>,
+    ) -> Result<BlobId, ArchiveError> {
         let mut root = VirtualDir::default();
         for p in paths {
             let comps: Vec<&[u8]> = p
                 .components()
                 .filter_map(|c| match c {
-                    std::path::Component::Normal(n) => Some(std::os::unix::ffi::OsStrExt::as_bytes(n)),
+                    std::path::Component::Normal(n) => {
+                        Some(std::os::unix::ffi::OsStrExt::as_bytes(n))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -261,12 +279,12 @@ impl Archiver<'_> {
             for (i, c) in comps.iter().enumerate() {
                 so_far.push(files::os_name(c));
                 if i + 1 == comps.len() {
-                    dir.children.insert(c.to_vec(), VirtualChild::Real(so_far.clone()));
+                    dir.children
+                        .insert(c.to_vec(), VirtualChild::Real(so_far.clone()));
                 } else {
-                    let entry = dir
-                        .children
-                        .entry(c.to_vec())
-                        .or_insert_with(|| VirtualChild::Dir(so_far.clone(), VirtualDir::default()));
+                    let entry = dir.children.entry(c.to_vec()).or_insert_with(|| {
+                        VirtualChild::Dir(so_far.clone(), VirtualDir::default())
+                    });
                     dir = match entry {
                         VirtualChild::Dir(_, d) => d,
                         // A path inside another path was dropped earlier.
@@ -281,7 +299,11 @@ impl Archiver<'_> {
         self.archive_virtual(&root, parent)
     }
 
-    fn archive_virtual(&self, dir: &VirtualDir, parent: Option<&Tree>) -> Result<BlobId, ArchiveError> {
+    fn archive_virtual(
+        &self,
+        dir: &VirtualDir,
+        parent: Option<&Tree>,
+    ) -> Result<BlobId, ArchiveError> {
         let nodes: Vec<Option<Node>> = dir
             .children
             .par_iter()
@@ -315,11 +337,19 @@ impl Archiver<'_> {
 
     fn warn(&self, message: String) {
         self.counters.unreadable.fetch_add(1, Ordering::Relaxed);
-        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
     }
 
     /// One path; `Ok(None)` when excluded or unreadable (warned).
-    fn archive_path(&self, path: &Path, name: &[u8], parent: Option<&Node>) -> Result<Option<Node>, ArchiveError> {
+    fn archive_path(
+        &self,
+        path: &Path,
+        name: &[u8],
+        parent: Option<&Node>,
+    ) -> Result<Option<Node>, ArchiveError> {
         if self.excludes.is_excluded(path) {
             return Ok(None);
         }
@@ -332,9 +362,16 @@ impl Archiver<'_> {
         };
         match node.node_type {
             NodeType::File => {
-                self.counters.total_bytes.fetch_add(node.size, Ordering::Relaxed);
+                self.counters
+                    .total_bytes
+                    .fetch_add(node.size, Ordering::Relaxed);
                 match self.archive_file(path, &node, parent) {
-                    Ok(content) => node.content = Some(content),
+                    Ok((content, size)) => {
+                        // The file may have changed size since lstat: record
+                        // what was actually stored.
+                        node.size = size;
+                        node.content = Some(content);
+                    }
                     Err(FileError::Source(e)) => {
                         self.warn(e.to_string());
                         return Ok(None);
@@ -362,7 +399,11 @@ impl Archiver<'_> {
         Ok(Some(node))
     }
 
-    fn archive_dir_contents(&self, path: &Path, parent: Option<&Tree>) -> Result<BlobId, ArchiveError> {
+    fn archive_dir_contents(
+        &self,
+        path: &Path,
+        parent: Option<&Tree>,
+    ) -> Result<BlobId, ArchiveError> {
         self.counters.dirs.fetch_add(1, Ordering::Relaxed);
         let entries = files::list_dir(path)?;
         let nodes: Vec<Option<Node>> = entries
@@ -372,7 +413,13 @@ impl Archiver<'_> {
         self.save_tree(nodes)
     }
 
-    fn archive_file(&self, path: &Path, node: &Node, parent: Option<&Node>) -> Result<Vec<BlobId>, FileError> {
+    /// The file's content blobs and the number of bytes they hold.
+    fn archive_file(
+        &self,
+        path: &Path,
+        node: &Node,
+        parent: Option<&Node>,
+    ) -> Result<(Vec<BlobId>, u64), FileError> {
         if let Some(p) = parent {
             let same = p.node_type == NodeType::File
                 && p.size == node.size
@@ -382,8 +429,10 @@ impl Archiver<'_> {
             if same {
                 if let Some(content) = &p.content {
                     if content.iter().all(|id| self.saver.is_known(id)) {
-                        self.counters.files_unchanged.fetch_add(1, Ordering::Relaxed);
-                        return Ok(content.clone());
+                        self.counters
+                            .files_unchanged
+                            .fetch_add(1, Ordering::Relaxed);
+                        return Ok((content.clone(), p.size));
                     }
                 }
             }
@@ -406,18 +455,20 @@ impl Archiver<'_> {
                 drop(data);
                 return self.stream_file(path);
             }
-            self.counters.bytes_read.fetch_add(data.len() as u64, Ordering::Relaxed);
+            self.counters
+                .bytes_read
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
             for (offset, len) in self.chunker.cut(&data) {
                 content.push(self.save_chunk(&data[offset..offset + len])?);
             }
-            Ok(content)
+            Ok((content, data.len() as u64))
         } else {
             drop(file);
             self.stream_file(path)
         }
     }
 
-    fn stream_file(&self, path: &Path) -> Result<Vec<BlobId>, FileError> {
+    fn stream_file(&self, path: &Path) -> Result<(Vec<BlobId>, u64), FileError> {
         let file = files::open_file(path)?;
         let _permit = self.budget.acquire(self.chunker.params().max_size as u64);
         let mut content = Vec::new();
@@ -432,11 +483,14 @@ impl Archiver<'_> {
                 other => other,
             })?;
         self.counters.bytes_read.fetch_add(read, Ordering::Relaxed);
-        Ok(content)
+        Ok((content, read))
     }
 
     fn save_chunk(&self, chunk: &[u8]) -> Result<BlobId, FileError> {
-        let (id, _) = self.saver.save(BlobKind::Data, chunk).map_err(|e| FileError::Fatal(e.into()))?;
+        let (id, _) = self
+            .saver
+            .save(BlobKind::Data, chunk)
+            .map_err(|e| FileError::Fatal(e.into()))?;
         Ok(id)
     }
 }

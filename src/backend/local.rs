@@ -84,14 +84,19 @@ impl Backend for LocalBackend {
                 if name.starts_with('.') {
                     continue;
                 }
-                let meta = entry.metadata().map_err(|e| self.err("list", kind.dir(), e))?;
+                let meta = entry
+                    .metadata()
+                    .map_err(|e| self.err("list", kind.dir(), e))?;
                 if meta.is_dir() {
                     // Only packs live in sub-folders (data/ab/...).
                     if kind == FileKind::Pack {
                         folders.push(entry.path());
                     }
                 } else {
-                    out.push(FileInfo { name, size: meta.len() });
+                    out.push(FileInfo {
+                        name,
+                        size: meta.len(),
+                    });
                 }
             }
         }
@@ -100,7 +105,9 @@ impl Backend for LocalBackend {
 
     fn stat(&self, kind: FileKind, name: &str) -> Result<u64, BackendError> {
         let path = kind.path(name);
-        fs::metadata(self.root.join(&path)).map(|m| m.len()).map_err(|e| self.err("stat", &path, e))
+        fs::metadata(self.root.join(&path))
+            .map(|m| m.len())
+            .map_err(|e| self.err("stat", &path, e))
     }
 
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>, BackendError> {
@@ -108,10 +115,20 @@ impl Backend for LocalBackend {
         fs::read(self.root.join(&path)).map_err(|e| self.err("read", &path, e))
     }
 
-    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
+    fn read_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, BackendError> {
         let path = kind.path(name);
-        let mut file = fs::File::open(self.root.join(&path)).map_err(|e| self.err("read", &path, e))?;
-        let size = file.metadata().map_err(|e| self.err("read", &path, e))?.len();
+        let mut file =
+            fs::File::open(self.root.join(&path)).map_err(|e| self.err("read", &path, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| self.err("read", &path, e))?
+            .len();
         if offset.checked_add(len).is_none_or(|end| end > size) {
             return Err(BackendError::ShortRead {
                 location: self.location(),
@@ -121,9 +138,11 @@ impl Backend for LocalBackend {
                 len,
             });
         }
-        file.seek(SeekFrom::Start(offset)).map_err(|e| self.err("read", &path, e))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| self.err("read", &path, e))?;
         let mut buf = vec![0u8; len as usize];
-        file.read_exact(&mut buf).map_err(|e| self.err("read", &path, e))?;
+        file.read_exact(&mut buf)
+            .map_err(|e| self.err("read", &path, e))?;
         Ok(buf)
     }
 

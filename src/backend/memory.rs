@@ -55,18 +55,32 @@ impl Backend for MemoryBackend {
 
     fn stat(&self, kind: FileKind, name: &str) -> Result<u64, BackendError> {
         let path = kind.path(name);
-        self.lock().get(&path).map(|v| v.len() as u64).ok_or_else(|| Self::not_found(path))
+        self.lock()
+            .get(&path)
+            .map(|v| v.len() as u64)
+            .ok_or_else(|| Self::not_found(path))
     }
 
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>, BackendError> {
         let path = kind.path(name);
-        self.lock().get(&path).cloned().ok_or_else(|| Self::not_found(path))
+        self.lock()
+            .get(&path)
+            .cloned()
+            .ok_or_else(|| Self::not_found(path))
     }
 
-    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
+    fn read_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, BackendError> {
         let path = kind.path(name);
         let files = self.lock();
-        let data = files.get(&path).ok_or_else(|| Self::not_found(path.clone()))?;
+        let data = files
+            .get(&path)
+            .ok_or_else(|| Self::not_found(path.clone()))?;
         let end = offset.checked_add(len).filter(|&e| e <= data.len() as u64);
         match end {
             Some(end) => Ok(data[offset as usize..end as usize].to_vec()),
@@ -81,7 +95,9 @@ impl Backend for MemoryBackend {
     }
 
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {
-        self.lock().entry(kind.path(name)).or_insert_with(|| data.to_vec());
+        self.lock()
+            .entry(kind.path(name))
+            .or_insert_with(|| data.to_vec());
         Ok(())
     }
 

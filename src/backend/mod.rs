@@ -24,7 +24,11 @@ pub fn from_location(location: &str) -> Result<std::sync::Arc<dyn Backend>, Back
     for scheme in ["s3:", "sftp:", "rest:"] {
         if location.starts_with(scheme) {
             return Err(BackendError::Unsupported {
-                location: location.split('@').next_back().unwrap_or(location).to_string(),
+                location: location
+                    .split('@')
+                    .next_back()
+                    .unwrap_or(location)
+                    .to_string(),
                 scheme: scheme.trim_end_matches(':').to_string(),
             });
         }
@@ -116,7 +120,13 @@ pub trait Backend: Send + Sync {
 
     /// `len` bytes starting at `offset`; fails with `ShortRead` if the file ends
     /// before that.
-    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError>;
+    fn read_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, BackendError>;
 
     /// Stores a file atomically: readers see either nothing or all of `data`.
     /// Names are content hashes, so writing a name that exists is a no-op.
@@ -140,20 +150,42 @@ pub(crate) mod conformance {
             }
         }
         // Missing files.
-        assert!(backend.read(FileKind::Index, "00aa").unwrap_err().is_not_found());
-        assert!(backend.stat(FileKind::Index, "00aa").unwrap_err().is_not_found());
+        assert!(backend
+            .read(FileKind::Index, "00aa")
+            .unwrap_err()
+            .is_not_found());
+        assert!(backend
+            .stat(FileKind::Index, "00aa")
+            .unwrap_err()
+            .is_not_found());
         backend.remove(FileKind::Index, "00aa").unwrap();
         // Write, read, ranged read, stat.
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         backend.write(FileKind::Pack, "abcdef", &data).unwrap();
         assert_eq!(backend.read(FileKind::Pack, "abcdef").unwrap(), data);
-        assert_eq!(backend.stat(FileKind::Pack, "abcdef").unwrap(), data.len() as u64);
-        assert_eq!(backend.read_range(FileKind::Pack, "abcdef", 10, 5).unwrap(), &data[10..15]);
-        assert_eq!(backend.read_range(FileKind::Pack, "abcdef", 99_990, 10).unwrap(), &data[99_990..]);
-        assert!(backend.read_range(FileKind::Pack, "abcdef", 99_990, 11).is_err());
+        assert_eq!(
+            backend.stat(FileKind::Pack, "abcdef").unwrap(),
+            data.len() as u64
+        );
+        assert_eq!(
+            backend.read_range(FileKind::Pack, "abcdef", 10, 5).unwrap(),
+            &data[10..15]
+        );
+        assert_eq!(
+            backend
+                .read_range(FileKind::Pack, "abcdef", 99_990, 10)
+                .unwrap(),
+            &data[99_990..]
+        );
+        assert!(backend
+            .read_range(FileKind::Pack, "abcdef", 99_990, 11)
+            .is_err());
         assert_eq!(
             backend.list(FileKind::Pack).unwrap(),
-            vec![FileInfo { name: "abcdef".into(), size: 100_000 }]
+            vec![FileInfo {
+                name: "abcdef".into(),
+                size: 100_000
+            }]
         );
         // Write-if-absent: the same name again is accepted and keeps the content.
         backend.write(FileKind::Pack, "abcdef", &data).unwrap();
@@ -167,15 +199,25 @@ pub(crate) mod conformance {
                 s.spawn(move || {
                     for i in 0..50 {
                         let name = format!("{t:02x}{i:04x}");
-                        backend.write(FileKind::Snapshot, &name, name.as_bytes()).unwrap();
+                        backend
+                            .write(FileKind::Snapshot, &name, name.as_bytes())
+                            .unwrap();
                     }
                 });
             }
         });
-        let mut names: Vec<_> = backend.list(FileKind::Snapshot).unwrap().into_iter().map(|f| f.name).collect();
+        let mut names: Vec<_> = backend
+            .list(FileKind::Snapshot)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
         names.sort();
         assert_eq!(names.len(), 200);
-        assert_eq!(backend.read(FileKind::Snapshot, "030031").unwrap(), b"030031");
+        assert_eq!(
+            backend.read(FileKind::Snapshot, "030031").unwrap(),
+            b"030031"
+        );
         // Empty file and delete.
         backend.write(FileKind::Lock, "e0", b"").unwrap();
         assert_eq!(backend.read(FileKind::Lock, "e0").unwrap(), b"");
@@ -184,6 +226,9 @@ pub(crate) mod conformance {
         // Large file.
         let big = vec![7u8; 20 << 20];
         backend.write(FileKind::Pack, "ffee", &big).unwrap();
-        assert_eq!(backend.read(FileKind::Pack, "ffee").unwrap().len(), big.len());
+        assert_eq!(
+            backend.read(FileKind::Pack, "ffee").unwrap().len(),
+            big.len()
+        );
     }
 }

@@ -37,7 +37,11 @@ pub fn classify(err: &anyhow::Error) -> ExitCode {
                 return code;
             }
         }
-        if let Some(code) = cause.downcast_ref::<OpError>().and_then(|e| e.repo_error()).and_then(from_repo) {
+        if let Some(code) = cause
+            .downcast_ref::<OpError>()
+            .and_then(|e| e.repo_error())
+            .and_then(from_repo)
+        {
             return code;
         }
     }

@@ -114,12 +114,17 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 hosts: a.host.clone(),
                 tags: a.tag.clone(),
             };
-            let rows = ops::snapshots::snapshots(&repo, &filter)?;
+            let (rows, problems) = ops::snapshots::snapshots(&repo, &filter)?;
+            for p in &problems {
+                eprintln!("snap: warning: {p}");
+            }
             render::snapshots(out, cli.json, &rows)?;
         }
         Command::Ls(a) => {
             let mut repo = open_repo(cli)?;
-            render::ls(out, cli.json, |emit| ops::ls::ls(&mut repo, &a.snapshot, emit))?;
+            render::ls(out, cli.json, |emit| {
+                ops::ls::ls(&mut repo, &a.snapshot, emit)
+            })?;
         }
         Command::Restore(a) => {
             let mut repo = open_repo(cli)?;

@@ -27,17 +27,26 @@ pub fn resolve(cli: &Cli, confirm: bool) -> Result<String> {
             .output()
             .context("cannot run the password command")?;
         if !out.status.success() {
-            bail!("the password command failed ({}); check --password-command/SNAP_PASSWORD_COMMAND", out.status);
+            bail!(
+                "the password command failed ({}); check --password-command/SNAP_PASSWORD_COMMAND",
+                out.status
+            );
         }
-        let text = String::from_utf8(out.stdout).context("the password command printed non-UTF-8 output")?;
-        return non_empty(text.lines().next().unwrap_or("").to_string(), "the password command's output");
+        let text = String::from_utf8(out.stdout)
+            .context("the password command printed non-UTF-8 output")?;
+        return non_empty(
+            text.lines().next().unwrap_or("").to_string(),
+            "the password command's output",
+        );
     }
     if !std::io::stdin().is_terminal() {
         bail!("no password given: set SNAP_PASSWORD, SNAP_PASSWORD_FILE or SNAP_PASSWORD_COMMAND, or run on a terminal to be asked");
     }
-    let first = rpassword::prompt_password("enter password for repository: ").context("cannot read the password")?;
+    let first = rpassword::prompt_password("enter password for repository: ")
+        .context("cannot read the password")?;
     if confirm {
-        let again = rpassword::prompt_password("enter the password again: ").context("cannot read the password")?;
+        let again = rpassword::prompt_password("enter the password again: ")
+            .context("cannot read the password")?;
         if again != first {
             bail!("the passwords do not match; nothing was created");
         }

@@ -31,12 +31,25 @@ pub fn init(out: &mut impl Write, as_json: bool, r: &ops::init::InitReport) -> R
     if as_json {
         return json(out, r);
     }
-    writeln!(out, "created repository {} at {}", &r.repository_id[..8], r.location)?;
-    writeln!(out, "keep the password safe: without it the data cannot be recovered")?;
+    writeln!(
+        out,
+        "created repository {} at {}",
+        &r.repository_id[..8],
+        r.location
+    )?;
+    writeln!(
+        out,
+        "keep the password safe: without it the data cannot be recovered"
+    )?;
     Ok(())
 }
 
-pub fn backup(out: &mut impl Write, as_json: bool, quiet: bool, r: &ops::backup::BackupReport) -> Result<()> {
+pub fn backup(
+    out: &mut impl Write,
+    as_json: bool,
+    quiet: bool,
+    r: &ops::backup::BackupReport,
+) -> Result<()> {
     if as_json {
         return json(out, r);
     }
@@ -62,18 +75,28 @@ pub fn backup(out: &mut impl Write, as_json: bool, quiet: bool, r: &ops::backup:
     Ok(())
 }
 
-pub fn snapshots(out: &mut impl Write, as_json: bool, rows: &[ops::snapshots::SnapshotRow]) -> Result<()> {
+pub fn snapshots(
+    out: &mut impl Write,
+    as_json: bool,
+    rows: &[ops::snapshots::SnapshotRow],
+) -> Result<()> {
     if as_json {
         return json(out, &rows);
     }
-    writeln!(out, "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  paths", "ID", "time", "host", "tags", "size")?;
+    writeln!(
+        out,
+        "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  paths",
+        "ID", "time", "host", "tags", "size"
+    )?;
     for r in rows {
         let m = &r.manifest;
         writeln!(
             out,
             "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {}",
             r.short_id,
-            m.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S"),
+            m.time
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S"),
             m.hostname,
             m.tags.join(","),
             bytes(m.summary.total_bytes),
@@ -88,7 +111,9 @@ pub fn snapshots(out: &mut impl Write, as_json: bool, rows: &[ops::snapshots::Sn
 pub fn ls<W: Write>(
     out: &mut W,
     as_json: bool,
-    run: impl FnOnce(&mut dyn FnMut(&ops::ls::LsEntry)) -> Result<(String, crate::snapshot::SnapshotManifest), ops::OpError>,
+    run: impl FnOnce(
+        &mut dyn FnMut(&ops::ls::LsEntry),
+    ) -> Result<(String, crate::snapshot::SnapshotManifest), ops::OpError>,
 ) -> Result<()> {
     let mut first = true;
     let mut failed: Option<std::io::Error> = None;
@@ -101,11 +126,23 @@ pub fn ls<W: Write>(
         }
         let result = if as_json {
             let sep = if first { "\n" } else { ",\n" };
-            write!(out, "{sep}").and_then(|_| serde_json::to_writer(&mut *out, e).map_err(std::io::Error::other))
+            write!(out, "{sep}")
+                .and_then(|_| serde_json::to_writer(&mut *out, e).map_err(std::io::Error::other))
         } else {
             let kind = format!("{:?}", e.node_type).to_lowercase();
-            let link = e.link_target.as_deref().map(|t| format!(" -> {t}")).unwrap_or_default();
-            writeln!(out, "{kind:<8} {:04o} {:>12} {} {}{link}", e.mode, e.size, &e.mtime[..19], e.path)
+            let link = e
+                .link_target
+                .as_deref()
+                .map(|t| format!(" -> {t}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{kind:<8} {:04o} {:>12} {} {}{link}",
+                e.mode,
+                e.size,
+                &e.mtime[..19],
+                e.path
+            )
         };
         first = false;
         if let Err(err) = result {
@@ -123,7 +160,12 @@ pub fn ls<W: Write>(
     Ok(())
 }
 
-pub fn restore(out: &mut impl Write, as_json: bool, quiet: bool, r: &ops::restore::RestoreOpReport) -> Result<()> {
+pub fn restore(
+    out: &mut impl Write,
+    as_json: bool,
+    quiet: bool,
+    r: &ops::restore::RestoreOpReport,
+) -> Result<()> {
     if as_json {
         return json(out, r);
     }

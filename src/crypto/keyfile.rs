@@ -46,18 +46,21 @@ impl KdfParams {
     }
 
     /// Checks the parameters before any memory is allocated; refuses more than
-    /// 4 GiB so a tampered key file cannot exhaust memory.
+    /// 1 GiB or 20 passes so a tampered key file cannot exhaust a small host.
     pub fn validate(&self) -> Result<(), CryptoError> {
         let bad = |reason: String| Err(CryptoError::KdfParams { reason });
         if self.parallelism == 0 || self.parallelism > 64 {
-            return bad(format!("parallelism {} is outside 1..=64", self.parallelism));
-        }
-        if self.iterations == 0 || self.iterations > 100 {
-            return bad(format!("iterations {} is outside 1..=100", self.iterations));
-        }
-        if self.memory_kib < 8 * self.parallelism || self.memory_kib > 4 * 1024 * 1024 {
             return bad(format!(
-                "memory {} KiB is outside {}..=4194304 KiB",
+                "parallelism {} is outside 1..=64",
+                self.parallelism
+            ));
+        }
+        if self.iterations == 0 || self.iterations > 20 {
+            return bad(format!("iterations {} is outside 1..=20", self.iterations));
+        }
+        if self.memory_kib < 8 * self.parallelism || self.memory_kib > 1024 * 1024 {
+            return bad(format!(
+                "memory {} KiB is outside {}..=1048576 KiB",
                 self.memory_kib,
                 8 * self.parallelism
             ));
@@ -68,13 +71,19 @@ impl KdfParams {
     /// Derives the 32-byte wrapping key from a password and salt.
     pub fn derive(&self, password: &[u8], salt: &[u8]) -> Result<[u8; 32], CryptoError> {
         self.validate()?;
-        let params = argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
-            .map_err(|e| CryptoError::KdfParams { reason: e.to_string() })?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let params =
+            argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
+                .map_err(|e| CryptoError::KdfParams {
+                    reason: e.to_string(),
+                })?;
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = [0u8; 32];
         argon
             .hash_password_into(password, salt, &mut out)
-            .map_err(|e| CryptoError::KdfParams { reason: e.to_string() })?;
+            .map_err(|e| CryptoError::KdfParams {
+                reason: e.to_string(),
+            })?;
         Ok(out)
     }
 }
@@ -111,7 +120,16 @@ impl KeyFile {
         hostname: &str,
         username: &str,
     ) -> Result<KeyFile, CryptoError> {
-        Self::wrap_with(master, password, params, hostname, username, rand::random(), rand::random(), &now_rfc3339())
+        Self::wrap_with(
+            master,
+            password,
+            params,
+            hostname,
+            username,
+            rand::random(),
+            rand::random(),
+            &now_rfc3339(),
+        )
     }
 
     /// Wraps with given salts and time: deterministic, for test vectors.
@@ -144,10 +162,16 @@ impl KeyFile {
 
     /// Parses stored bytes; checks version and algorithm, not the password.
     pub fn decode(bytes: &[u8]) -> Result<KeyFile, CryptoError> {
-        let file: KeyFile = serde_json::from_slice(bytes).map_err(|e| CryptoError::KeyFileFormat { reason: e.to_string() })?;
+        let file: KeyFile =
+            serde_json::from_slice(bytes).map_err(|e| CryptoError::KeyFileFormat {
+                reason: e.to_string(),
+            })?;
         if file.version != 1 {
             return Err(CryptoError::KeyFileFormat {
-                reason: format!("version {} is not supported (this snap reads version 1); upgrade snap", file.version),
+                reason: format!(
+                    "version {} is not supported (this snap reads version 1); upgrade snap",
+                    file.version
+                ),
             });
         }
         if file.kdf.algorithm != "argon2id" {
@@ -174,12 +198,17 @@ impl KeyFile {
     pub fn unwrap(&self, password: &[u8]) -> Result<MasterKey, CryptoError> {
         let salt = B64
             .decode(&self.kdf.salt)
-            .map_err(|e| CryptoError::KeyFileFormat { reason: format!("salt: {e}") })?;
+            .map_err(|e| CryptoError::KeyFileFormat {
+                reason: format!("salt: {e}"),
+            })?;
         let sealed = B64
             .decode(&self.master_key)
-            .map_err(|e| CryptoError::KeyFileFormat { reason: format!("master_key: {e}") })?;
+            .map_err(|e| CryptoError::KeyFileFormat {
+                reason: format!("master_key: {e}"),
+            })?;
         let wrapping = self.kdf.params.derive(password, &salt)?;
-        let secret = open_with(&wrapping, SealKind::MasterKey, &sealed).map_err(|_| CryptoError::WrongPassword)?;
+        let secret = open_with(&wrapping, SealKind::MasterKey, &sealed)
+            .map_err(|_| CryptoError::WrongPassword)?;
         let secret: [u8; 32] = secret.try_into().map_err(|_| CryptoError::KeyFileFormat {
             reason: "master key is not 32 bytes".into(),
         })?;
@@ -203,7 +232,10 @@ mod tests {
         let bytes = file.encode();
         let back = KeyFile::decode(&bytes).unwrap();
         assert_eq!(back.unwrap(b"pw").unwrap().secret(), master.secret());
-        assert!(matches!(back.unwrap(b"nope"), Err(CryptoError::WrongPassword)));
+        assert!(matches!(
+            back.unwrap(b"nope"),
+            Err(CryptoError::WrongPassword)
+        ));
     }
 
     #[test]

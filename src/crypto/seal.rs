@@ -61,7 +61,12 @@ impl SealKind {
 }
 
 /// Seals `plain` under `key` with the given salt. Pure, for test vectors.
-pub(crate) fn seal_with_salt(key: &[u8; 32], kind: SealKind, salt: [u8; 16], plain: &[u8]) -> Vec<u8> {
+pub(crate) fn seal_with_salt(
+    key: &[u8; 32],
+    kind: SealKind,
+    salt: [u8; 16],
+    plain: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(plain.len() + SEAL_OVERHEAD);
     out.extend_from_slice(&salt);
     out.extend_from_slice(plain);
@@ -77,7 +82,11 @@ pub(crate) fn seal_with_salt(key: &[u8; 32], kind: SealKind, salt: [u8; 16], pla
 }
 
 /// Opens a sealed object in place; returns the plaintext.
-pub(crate) fn open_with(key: &[u8; 32], kind: SealKind, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn open_with(
+    key: &[u8; 32],
+    kind: SealKind,
+    sealed: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     if sealed.len() < SEAL_OVERHEAD {
         return Err(CryptoError::Truncated {
             what: kind.noun(),
@@ -90,7 +99,8 @@ pub(crate) fn open_with(key: &[u8; 32], kind: SealKind, sealed: &[u8]) -> Result
     let mut plain = body.to_vec();
     let cipher = object_cipher(key, salt);
     let nonce = aes_gcm::Nonce::default();
-    let tag = aes_gcm::Tag::try_from(tag).map_err(|_| CryptoError::Authentication { what: kind.noun() })?;
+    let tag = aes_gcm::Tag::try_from(tag)
+        .map_err(|_| CryptoError::Authentication { what: kind.noun() })?;
     cipher
         .decrypt_inout_detached(&nonce, &kind.aad(), (&mut plain[..]).into(), &tag)
         .map_err(|_| CryptoError::Authentication { what: kind.noun() })?;
@@ -153,7 +163,9 @@ impl MasterKey {
 
     /// The ID of a blob: BLAKE3 keyed with the blob-ID key, over the plaintext.
     pub fn blob_id(&self, plain: &[u8]) -> BlobId {
-        BlobId(crate::id::Id(*blake3::keyed_hash(&self.blob_id, plain).as_bytes()))
+        BlobId(crate::id::Id(
+            *blake3::keyed_hash(&self.blob_id, plain).as_bytes(),
+        ))
     }
 
     /// Seals `plain` with a fresh random salt.
@@ -185,7 +197,10 @@ mod tests {
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 1;
-            assert!(key.open(SealKind::DataBlob, &bad).is_err(), "flip at {i} undetected");
+            assert!(
+                key.open(SealKind::DataBlob, &bad).is_err(),
+                "flip at {i} undetected"
+            );
         }
         assert!(key.open(SealKind::TreeBlob, &sealed).is_err());
         let other = MasterKey::from_secret([8; 32]);

@@ -38,7 +38,8 @@ impl IndexFile {
 
     /// The plaintext encoding.
     pub fn encode_plaintext(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.blob_count() * BLOB_RECORD_LEN + self.packs.len() * 36);
+        let mut out =
+            Vec::with_capacity(16 + self.blob_count() * BLOB_RECORD_LEN + self.packs.len() * 36);
         out.push(INDEX_VERSION);
         out.extend_from_slice(&(self.supersedes.len() as u32).to_le_bytes());
         for id in &self.supersedes {
@@ -72,10 +73,15 @@ impl IndexFile {
 
     /// Parses the plaintext; never panics, never allocates beyond the input.
     pub fn decode_plaintext(plain: &[u8]) -> Result<IndexFile, IndexError> {
-        let mut r = Reader { data: plain, pos: 0 };
+        let mut r = Reader {
+            data: plain,
+            pos: 0,
+        };
         let version = r.u8()?;
         if version != INDEX_VERSION {
-            return Err(format_err(format!("version {version} is not supported (this snap reads 1)")));
+            return Err(format_err(format!(
+                "version {version} is not supported (this snap reads 1)"
+            )));
         }
         let n_sup = r.count(32)?;
         let mut supersedes = Vec::with_capacity(n_sup);
@@ -90,7 +96,8 @@ impl IndexFile {
             let mut blobs = Vec::with_capacity(n_blobs);
             for _ in 0..n_blobs {
                 let kind_code = r.u8()?;
-                let kind = BlobKind::from_code(kind_code).ok_or_else(|| format_err(format!("unknown blob type {kind_code}")))?;
+                let kind = BlobKind::from_code(kind_code)
+                    .ok_or_else(|| format_err(format!("unknown blob type {kind_code}")))?;
                 let comp_code = r.u8()?;
                 let compression = Compression::from_code(comp_code)
                     .ok_or_else(|| format_err(format!("unknown compression {comp_code}")))?;
@@ -110,7 +117,10 @@ impl IndexFile {
             packs.push(IndexPack { id, blobs });
         }
         if r.pos != plain.len() {
-            return Err(format_err(format!("{} trailing bytes", plain.len() - r.pos)));
+            return Err(format_err(format!(
+                "{} trailing bytes",
+                plain.len() - r.pos
+            )));
         }
         Ok(IndexFile { supersedes, packs })
     }

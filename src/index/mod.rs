@@ -88,7 +88,8 @@ impl Index {
                 offset: e.offset,
                 stored_len: e.stored_len,
                 raw_len: e.raw_len,
-                flags: (e.kind == BlobKind::Tree) as u8 | (((e.compression == Compression::Zstd) as u8) << 1),
+                flags: (e.kind == BlobKind::Tree) as u8
+                    | (((e.compression == Compression::Zstd) as u8) << 1),
             });
         }
         self.sorted = false;
@@ -118,12 +119,23 @@ impl Index {
     /// If called after `add_*` without [`Index::sort`]: a programming error.
     pub fn get(&self, id: &BlobId) -> Option<BlobLocation> {
         assert!(self.sorted, "Index::sort must run before lookups");
-        let i = self.records.binary_search_by(|r| r.id.cmp(id.as_bytes())).ok()?;
+        let i = self
+            .records
+            .binary_search_by(|r| r.id.cmp(id.as_bytes()))
+            .ok()?;
         let r = &self.records[i];
         Some(BlobLocation {
             pack: self.packs[r.pack as usize],
-            kind: if r.flags & 1 == 1 { BlobKind::Tree } else { BlobKind::Data },
-            compression: if r.flags & 2 == 2 { Compression::Zstd } else { Compression::None },
+            kind: if r.flags & 1 == 1 {
+                BlobKind::Tree
+            } else {
+                BlobKind::Data
+            },
+            compression: if r.flags & 2 == 2 {
+                Compression::Zstd
+            } else {
+                Compression::None
+            },
             offset: r.offset,
             stored_len: r.stored_len,
             raw_len: r.raw_len,
@@ -175,8 +187,16 @@ mod tests {
         id[..4].copy_from_slice(&n.to_be_bytes());
         id[31] = (n * 7) as u8;
         PackEntry {
-            kind: if n % 3 == 0 { BlobKind::Tree } else { BlobKind::Data },
-            compression: if n % 2 == 0 { Compression::Zstd } else { Compression::None },
+            kind: if n % 3 == 0 {
+                BlobKind::Tree
+            } else {
+                BlobKind::Data
+            },
+            compression: if n % 2 == 0 {
+                Compression::Zstd
+            } else {
+                Compression::None
+            },
             id: BlobId(Id(id)),
             offset: n * 10,
             stored_len: 40 + n,

@@ -20,7 +20,11 @@ pub struct InitReport {
 }
 
 /// Creates a repository at `backend`.
-pub fn init(backend: Arc<dyn Backend>, password: &[u8], options: &InitOptions) -> Result<InitReport, OpError> {
+pub fn init(
+    backend: Arc<dyn Backend>,
+    password: &[u8],
+    options: &InitOptions,
+) -> Result<InitReport, OpError> {
     let location = backend.location();
     let repo = Repository::init(backend, password, options)?;
     Ok(InitReport {

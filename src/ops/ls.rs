@@ -43,7 +43,12 @@ pub fn ls(
     Ok((id.to_hex(), manifest))
 }
 
-fn walk(repo: &Repository, tree: &BlobId, prefix: &str, emit: &mut impl FnMut(&LsEntry)) -> Result<(), OpError> {
+fn walk(
+    repo: &Repository,
+    tree: &BlobId,
+    prefix: &str,
+    emit: &mut impl FnMut(&LsEntry),
+) -> Result<(), OpError> {
     for node in load_tree(repo, tree)?.nodes {
         let path = format!("{prefix}/{}", node.name.display());
         let mtime = chrono::DateTime::from_timestamp_nanos(node.mtime_ns).to_rfc3339();

@@ -39,15 +39,24 @@ pub struct RestoreOpReport {
 }
 
 /// Restores under a shared lock.
-pub fn restore(repo: &mut Repository, options: &RestoreOptions) -> Result<RestoreOpReport, OpError> {
+pub fn restore(
+    repo: &mut Repository,
+    options: &RestoreOptions,
+) -> Result<RestoreOpReport, OpError> {
     let _guard = repo.lock(LockKind::Shared)?;
     let hosts = &options.hosts;
-    let (id, manifest) = find_snapshot(repo, &options.snapshot, |m| hosts.is_empty() || hosts.contains(&m.hostname))?;
+    let (id, manifest) = find_snapshot(repo, &options.snapshot, |m| {
+        hosts.is_empty() || hosts.contains(&m.hostname)
+    })?;
     repo.load_index()?;
     let filter = RestoreFilter::new(&options.includes, &options.excludes)?;
     let plan = RestorePlan::build(repo, &manifest.tree, &filter)?;
     let threads = if options.threads == 0 {
-        (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2).max(4)
+        (std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            * 2)
+        .max(4)
     } else {
         options.threads
     };

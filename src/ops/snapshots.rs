@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::OpError;
 use crate::repo::Repository;
-use crate::snapshot::{list_snapshots, SnapshotManifest};
+use crate::snapshot::{list_snapshots_checked, SnapshotManifest};
 
 /// Filters for listings.
 #[derive(Clone, Debug, Default)]
@@ -18,7 +18,8 @@ pub struct SnapshotFilter {
 impl SnapshotFilter {
     /// True if `m` passes.
     pub fn matches(&self, m: &SnapshotManifest) -> bool {
-        (self.hosts.is_empty() || self.hosts.contains(&m.hostname)) && self.tags.iter().all(|t| m.tags.contains(t))
+        (self.hosts.is_empty() || self.hosts.contains(&m.hostname))
+            && self.tags.iter().all(|t| m.tags.contains(t))
     }
 }
 
@@ -34,9 +35,14 @@ pub struct SnapshotRow {
     pub manifest: SnapshotManifest,
 }
 
-/// Every snapshot passing `filter`, oldest first.
-pub fn snapshots(repo: &Repository, filter: &SnapshotFilter) -> Result<Vec<SnapshotRow>, OpError> {
-    Ok(list_snapshots(repo)?
+/// Every snapshot passing `filter`, oldest first, and messages about those
+/// that could not be read.
+pub fn snapshots(
+    repo: &Repository,
+    filter: &SnapshotFilter,
+) -> Result<(Vec<SnapshotRow>, Vec<String>), OpError> {
+    let (list, problems) = list_snapshots_checked(repo)?;
+    let rows = list
         .into_iter()
         .filter(|(_, m)| filter.matches(m))
         .map(|(id, manifest)| SnapshotRow {
@@ -44,5 +50,12 @@ pub fn snapshots(repo: &Repository, filter: &SnapshotFilter) -> Result<Vec<Snaps
             short_id: id.short(),
             manifest,
         })
-        .collect())
+        .collect();
+    Ok((
+        rows,
+        problems
+            .iter()
+            .map(|e| format!("{e}; run `snap check`"))
+            .collect(),
+    ))
 }

@@ -44,7 +44,12 @@ thread_local! {
 
 /// Compresses (when it shrinks the blob) and seals a blob's plaintext.
 /// `level` 0 disables compression.
-pub fn seal_blob(key: &MasterKey, kind: BlobKind, plain: &[u8], level: i32) -> (Compression, Vec<u8>) {
+pub fn seal_blob(
+    key: &MasterKey,
+    kind: BlobKind,
+    plain: &[u8],
+    level: i32,
+) -> (Compression, Vec<u8>) {
     if level != 0 && plain.len() >= 64 {
         let compressed = COMPRESSOR.with(|cell| {
             let mut slot = cell.borrow_mut();
@@ -78,9 +83,11 @@ pub fn open_blob(
     let inner = key.open(kind.seal_kind(), sealed)?;
     let plain = match compression {
         Compression::None => inner,
-        Compression::Zstd => zstd::bulk::decompress(&inner, raw_len as usize).map_err(|e| PackError::Blob {
-            reason: format!("zstd: {e}"),
-        })?,
+        Compression::Zstd => {
+            zstd::bulk::decompress(&inner, raw_len as usize).map_err(|e| PackError::Blob {
+                reason: format!("zstd: {e}"),
+            })?
+        }
     };
     if plain.len() != raw_len as usize {
         return Err(PackError::Blob {
@@ -112,14 +119,26 @@ mod tests {
                 (x >> 24) as u8
             })
             .collect();
-        for (plain, want) in [(&text[..], Compression::Zstd), (&noise[..], Compression::None)] {
+        for (plain, want) in [
+            (&text[..], Compression::Zstd),
+            (&noise[..], Compression::None),
+        ] {
             let (c, sealed) = seal_blob(&key, BlobKind::Data, plain, 3);
             assert_eq!(c, want);
             let id = key.blob_id(plain);
-            let back = open_blob(&key, BlobKind::Data, c, plain.len() as u32, &id, &sealed).unwrap();
+            let back =
+                open_blob(&key, BlobKind::Data, c, plain.len() as u32, &id, &sealed).unwrap();
             assert_eq!(back, plain);
             assert!(open_blob(&key, BlobKind::Tree, c, plain.len() as u32, &id, &sealed).is_err());
-            assert!(open_blob(&key, BlobKind::Data, c, plain.len() as u32 + 1, &id, &sealed).is_err());
+            assert!(open_blob(
+                &key,
+                BlobKind::Data,
+                c,
+                plain.len() as u32 + 1,
+                &id,
+                &sealed
+            )
+            .is_err());
         }
     }
 }

@@ -72,27 +72,40 @@ pub fn header_location(pack_len: u64, trailer: [u8; 4]) -> Result<(u64, u64), Pa
 
 /// Opens and parses a sealed header that starts at `header_offset` in its
 /// pack; checks that the blobs exactly fill the bytes before it.
-pub fn decode_header(key: &MasterKey, sealed: &[u8], header_offset: u64) -> Result<Vec<PackEntry>, PackError> {
+pub fn decode_header(
+    key: &MasterKey,
+    sealed: &[u8],
+    header_offset: u64,
+) -> Result<Vec<PackEntry>, PackError> {
     let plain = key.open(SealKind::PackHeader, sealed)?;
     decode_header_plaintext(&plain, header_offset)
 }
 
 /// Parses a header's plaintext; see [`decode_header`].
-pub fn decode_header_plaintext(plain: &[u8], header_offset: u64) -> Result<Vec<PackEntry>, PackError> {
+pub fn decode_header_plaintext(
+    plain: &[u8],
+    header_offset: u64,
+) -> Result<Vec<PackEntry>, PackError> {
     let bad = |reason: String| PackError::Header { reason };
     let (&version, body) = plain.split_first().ok_or_else(|| bad("empty".into()))?;
     if version != HEADER_VERSION {
-        return Err(bad(format!("version {version} is not supported (this snap reads 1)")));
+        return Err(bad(format!(
+            "version {version} is not supported (this snap reads 1)"
+        )));
     }
     if body.len() % HEADER_ENTRY_LEN != 0 {
-        return Err(bad(format!("{} bytes is not a whole number of entries", body.len())));
+        return Err(bad(format!(
+            "{} bytes is not a whole number of entries",
+            body.len()
+        )));
     }
     let mut offset = 0u64;
     let mut out = Vec::with_capacity(body.len() / HEADER_ENTRY_LEN);
     for raw in body.chunks_exact(HEADER_ENTRY_LEN) {
-        let kind = BlobKind::from_code(raw[0]).ok_or_else(|| bad(format!("unknown blob type {}", raw[0])))?;
-        let compression =
-            Compression::from_code(raw[1]).ok_or_else(|| bad(format!("unknown compression {}", raw[1])))?;
+        let kind = BlobKind::from_code(raw[0])
+            .ok_or_else(|| bad(format!("unknown blob type {}", raw[0])))?;
+        let compression = Compression::from_code(raw[1])
+            .ok_or_else(|| bad(format!("unknown compression {}", raw[1])))?;
         let stored_len = u32::from_le_bytes([raw[2], raw[3], raw[4], raw[5]]);
         let raw_len = u32::from_le_bytes([raw[6], raw[7], raw[8], raw[9]]);
         let mut id = [0u8; 32];

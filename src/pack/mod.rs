@@ -10,13 +10,18 @@ mod header;
 mod writer;
 
 pub use blob::{open_blob, seal_blob, Compression, MAX_BLOB_SIZE};
-pub use header::{decode_header, decode_header_plaintext, encode_header, encode_header_with_salt, header_location, PackEntry, HEADER_ENTRY_LEN};
+pub use header::{
+    decode_header, decode_header_plaintext, encode_header, encode_header_with_salt,
+    header_location, PackEntry, HEADER_ENTRY_LEN,
+};
 pub use writer::{FinishedPack, PackWriter};
 
 use crate::crypto::CryptoError;
 
 /// The two kinds of blobs; data and tree blobs never share a pack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BlobKind {
     /// File content.

@@ -65,16 +65,25 @@ impl Config {
     fn validate(&self) -> Result<(), RepoError> {
         let bad = |reason: String| Err(RepoError::Config { reason });
         if self.version != 1 {
-            return bad(format!("version {} is not supported (this snap reads 1); upgrade snap", self.version));
+            return bad(format!(
+                "version {} is not supported (this snap reads 1); upgrade snap",
+                self.version
+            ));
         }
         if let Err(e) = self.chunker.validate() {
             return bad(e.to_string());
         }
         if !(0..=19).contains(&self.compression_level) {
-            return bad(format!("compression level {} is outside 0..=19", self.compression_level));
+            return bad(format!(
+                "compression level {} is outside 0..=19",
+                self.compression_level
+            ));
         }
         if !PACK_SIZE_RANGE.contains(&self.pack_size) {
-            return bad(format!("pack size {} is outside 1 MiB..=1 GiB", self.pack_size));
+            return bad(format!(
+                "pack size {} is outside 1 MiB..=1 GiB",
+                self.pack_size
+            ));
         }
         Ok(())
     }
@@ -82,13 +91,18 @@ impl Config {
     /// Sealed for storage.
     pub fn encode(&self, key: &MasterKey) -> Vec<u8> {
         // Plain fields always serialize.
-        key.seal(SealKind::Config, &serde_json::to_vec(self).expect("config serializes"))
+        key.seal(
+            SealKind::Config,
+            &serde_json::to_vec(self).expect("config serializes"),
+        )
     }
 
     /// Opens and validates the stored config.
     pub fn decode(key: &MasterKey, sealed: &[u8]) -> Result<Config, RepoError> {
         let plain = key.open(SealKind::Config, sealed)?;
-        let config: Config = serde_json::from_slice(&plain).map_err(|e| RepoError::Config { reason: e.to_string() })?;
+        let config: Config = serde_json::from_slice(&plain).map_err(|e| RepoError::Config {
+            reason: e.to_string(),
+        })?;
         config.validate()?;
         Ok(config)
     }

@@ -77,7 +77,9 @@ impl LockInfo {
 }
 
 fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     // SAFETY: kill with signal 0 only checks for existence.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
@@ -109,7 +111,10 @@ fn write_lock(backend: &dyn Backend, key: &MasterKey, kind: LockKind) -> Result<
         username: username(),
         pid: std::process::id(),
     };
-    let sealed = key.seal(SealKind::Lock, &serde_json::to_vec(&info).expect("lock serializes"));
+    let sealed = key.seal(
+        SealKind::Lock,
+        &serde_json::to_vec(&info).expect("lock serializes"),
+    );
     let name = Id::sha256(&sealed).to_hex();
     backend.write(FileKind::Lock, &name, &sealed)?;
     Ok(name)
@@ -117,13 +122,18 @@ fn write_lock(backend: &dyn Backend, key: &MasterKey, kind: LockKind) -> Result<
 
 /// Reads every lock file except `ours`; unreadable ones are skipped (they are
 /// from another repository key or damaged, and cannot be judged).
-pub fn read_locks(repo: &Repository, ours: Option<&str>) -> Result<Vec<(String, LockInfo)>, RepoError> {
+pub fn read_locks(
+    repo: &Repository,
+    ours: Option<&str>,
+) -> Result<Vec<(String, LockInfo)>, RepoError> {
     let mut out = Vec::new();
     for f in repo.backend.list(FileKind::Lock)? {
         if Some(f.name.as_str()) == ours {
             continue;
         }
-        let Ok(plain) = repo.load_file(FileKind::Lock, &f.name, SealKind::Lock) else { continue };
+        let Ok(plain) = repo.load_file(FileKind::Lock, &f.name, SealKind::Lock) else {
+            continue;
+        };
         if let Ok(info) = serde_json::from_slice::<LockInfo>(&plain) {
             out.push((f.name, info));
         }

@@ -17,14 +17,16 @@ use std::sync::Arc;
 use crate::backend::{Backend, BackendError};
 use crate::crypto::{CryptoError, KeyFile, MasterKey, SealKind};
 use crate::id::{BlobId, FileKind, Id, KeyId, PackId};
-use crate::index::{Index, IndexError, IndexFile};
+use crate::index::{Index, IndexFile};
 use crate::pack::{open_blob, BlobKind, PackError};
 
 /// Errors of the repository layer. Each names the repository file involved.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     /// No config file at the location.
-    #[error("no repository at {location}: run `snap init` there first, or check -r/SNAP_REPOSITORY")]
+    #[error(
+        "no repository at {location}: run `snap init` there first, or check -r/SNAP_REPOSITORY"
+    )]
     NoRepository {
         /// Where we looked.
         location: String,
@@ -42,6 +44,14 @@ pub enum RepoError {
         location: String,
         /// How many key files were tried.
         keys: usize,
+    },
+    /// Every key file is damaged.
+    #[error("no key file of {location} can be read ({problems}); restore keys/ from a copy")]
+    NoUsableKey {
+        /// Where.
+        location: String,
+        /// What is wrong with each.
+        problems: String,
     },
     /// Another process holds a conflicting lock.
     #[error("repository {location} is locked {holder}; wait for it to finish, or if that process is gone run `snap unlock`")]
@@ -113,9 +123,17 @@ pub struct Repository {
 
 impl Repository {
     /// Creates a repository at an empty location, protected by `password`.
-    pub fn init(backend: Arc<dyn Backend>, password: &[u8], options: &InitOptions) -> Result<Repository, RepoError> {
+    pub fn init(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        options: &InitOptions,
+    ) -> Result<Repository, RepoError> {
         match backend.stat(FileKind::Config, "") {
-            Ok(_) => return Err(RepoError::AlreadyExists { location: backend.location() }),
+            Ok(_) => {
+                return Err(RepoError::AlreadyExists {
+                    location: backend.location(),
+                })
+            }
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e.into()),
         }
@@ -137,13 +155,30 @@ impl Repository {
     pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Repository, RepoError> {
         let config_bytes = match backend.read(FileKind::Config, "") {
             Ok(b) => b,
-            Err(e) if e.is_not_found() => return Err(RepoError::NoRepository { location: backend.location() }),
+            Err(e) if e.is_not_found() => {
+                return Err(RepoError::NoRepository {
+                    location: backend.location(),
+                })
+            }
             Err(e) => return Err(e.into()),
         };
         let keys = backend.list(FileKind::Key)?;
+        let mut damaged = Vec::new();
         for info in &keys {
-            let bytes = backend.read(FileKind::Key, &info.name)?;
-            let Ok(file) = KeyFile::decode(&bytes) else { continue };
+            // One damaged key file must not stop another from opening.
+            let file = match backend.read(FileKind::Key, &info.name) {
+                Ok(bytes) => match KeyFile::decode(&bytes) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        damaged.push(format!("{}: {e}", info.name));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    damaged.push(e.to_string());
+                    continue;
+                }
+            };
             match file.unwrap(password) {
                 Ok(key) => {
                     let config = Config::decode(&key, &config_bytes)?;
@@ -157,8 +192,14 @@ impl Repository {
                     });
                 }
                 Err(CryptoError::WrongPassword) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => damaged.push(format!("{}: {e}", info.name)),
             }
+        }
+        if !damaged.is_empty() && damaged.len() == keys.len() {
+            return Err(RepoError::NoUsableKey {
+                location: backend.location(),
+                problems: damaged.join("; "),
+            });
         }
         Err(RepoError::WrongPassword {
             location: backend.location(),
@@ -195,7 +236,8 @@ impl Repository {
                 .par_iter()
                 .map(|f| {
                     let plain = self.load_file(FileKind::Index, &f.name, SealKind::Index)?;
-                    IndexFile::decode_plaintext(&plain).map_err(|e| file_err(FileKind::Index, &f.name, e))
+                    IndexFile::decode_plaintext(&plain)
+                        .map_err(|e| file_err(FileKind::Index, &f.name, e))
                 })
                 .collect()
         };
@@ -222,10 +264,17 @@ impl Repository {
     }
 
     /// Reads a stored file, checks its name against its SHA-256, and opens it.
-    pub fn load_file(&self, kind: FileKind, name: &str, seal: SealKind) -> Result<Vec<u8>, RepoError> {
+    pub fn load_file(
+        &self,
+        kind: FileKind,
+        name: &str,
+        seal: SealKind,
+    ) -> Result<Vec<u8>, RepoError> {
         let sealed = self.backend.read(kind, name)?;
         check_name(kind, name, &sealed)?;
-        self.key.open(seal, &sealed).map_err(|e| file_err(kind, name, e))
+        self.key
+            .open(seal, &sealed)
+            .map_err(|e| file_err(kind, name, e))
     }
 
     /// Names of every file of a kind, parsed as IDs; badly named files are
@@ -241,14 +290,25 @@ impl Repository {
 
     /// Loads one blob through the index and verifies it.
     pub fn load_blob(&self, id: &BlobId) -> Result<Vec<u8>, RepoError> {
-        let loc = self.index.get(id).ok_or(RepoError::MissingBlob { blob: *id })?;
+        let loc = self
+            .index
+            .get(id)
+            .ok_or(RepoError::MissingBlob { blob: *id })?;
         let sealed = self.backend.read_range(
             FileKind::Pack,
             &loc.pack.to_hex(),
             loc.offset as u64,
             loc.stored_len as u64,
         )?;
-        open_blob(&self.key, loc.kind, loc.compression, loc.raw_len, id, &sealed).map_err(|e| blob_err(loc.pack, *id, e))
+        open_blob(
+            &self.key,
+            loc.kind,
+            loc.compression,
+            loc.raw_len,
+            id,
+            &sealed,
+        )
+        .map_err(|e| blob_err(loc.pack, *id, e))
     }
 
     /// A saver for new blobs; see [`BlobSaver`].
@@ -262,7 +322,11 @@ impl Repository {
     }
 
     /// Adds another key file for the same master key; returns its ID.
-    pub fn add_key(&self, password: &[u8], params: crate::crypto::KdfParams) -> Result<KeyId, RepoError> {
+    pub fn add_key(
+        &self,
+        password: &[u8],
+        params: crate::crypto::KdfParams,
+    ) -> Result<KeyId, RepoError> {
         add_key(&*self.backend, &self.key, password, params)
     }
 
@@ -272,7 +336,12 @@ impl Repository {
     }
 }
 
-fn add_key(backend: &dyn Backend, key: &MasterKey, password: &[u8], params: crate::crypto::KdfParams) -> Result<KeyId, RepoError> {
+fn add_key(
+    backend: &dyn Backend,
+    key: &MasterKey,
+    password: &[u8],
+    params: crate::crypto::KdfParams,
+) -> Result<KeyId, RepoError> {
     let file = KeyFile::wrap(key, password, params, &hostname(), &username())?;
     let bytes = file.encode();
     let id = Id::sha256(&bytes);
@@ -297,7 +366,11 @@ fn parse_name(kind: FileKind, name: &str) -> Result<Id, RepoError> {
     Id::from_hex(name).map_err(|e| file_err(kind, name, e))
 }
 
-pub(crate) fn file_err(kind: FileKind, name: &str, e: impl std::error::Error + Send + Sync + 'static) -> RepoError {
+pub(crate) fn file_err(
+    kind: FileKind,
+    name: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> RepoError {
     RepoError::File {
         noun: kind.noun(),
         name: name.to_string(),
@@ -312,16 +385,6 @@ pub fn blob_err(pack: PackId, blob: BlobId, e: PackError) -> RepoError {
         other => other.to_string(),
     };
     RepoError::Blob { pack, blob, reason }
-}
-
-impl From<IndexError> for RepoError {
-    fn from(e: IndexError) -> Self {
-        RepoError::File {
-            noun: "index file",
-            name: String::new(),
-            source: Box::new(e),
-        }
-    }
 }
 
 /// This machine's host name (empty if unknown).
@@ -343,4 +406,3 @@ pub fn username() -> String {
         // SAFETY: getuid has no preconditions.
         .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }))
 }
-

@@ -104,14 +104,25 @@ impl<'r> BlobSaver<'r> {
     }
 
     /// As [`BlobSaver::save`] with the ID already computed.
-    pub fn save_with_id(&self, kind: BlobKind, id: BlobId, plain: &[u8]) -> Result<bool, RepoError> {
+    pub fn save_with_id(
+        &self,
+        kind: BlobKind,
+        id: BlobId,
+        plain: &[u8],
+    ) -> Result<bool, RepoError> {
         if self.repo.index.contains(&id) || !lock(&self.seen).insert(id) {
             return Ok(false);
         }
         self.check_error()?;
-        let (compression, sealed) = seal_blob(&self.repo.key, kind, plain, self.repo.config.compression_level);
+        let (compression, sealed) = seal_blob(
+            &self.repo.key,
+            kind,
+            plain,
+            self.repo.config.compression_level,
+        );
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
-        self.raw_bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
+        self.raw_bytes_added
+            .fetch_add(plain.len() as u64, Ordering::Relaxed);
         let packer = match kind {
             BlobKind::Data => &self.data,
             BlobKind::Tree => &self.tree,
@@ -132,7 +143,11 @@ impl<'r> BlobSaver<'r> {
     }
 
     fn send(&self, pack: PackWriter) -> Result<(), RepoError> {
-        let sent = self.sender.as_ref().map(|s| s.send(pack).is_ok()).unwrap_or(false);
+        let sent = self
+            .sender
+            .as_ref()
+            .map(|s| s.send(pack).is_ok())
+            .unwrap_or(false);
         if !sent {
             self.check_error()?;
         }
@@ -186,10 +201,13 @@ impl<'r> BlobSaver<'r> {
 
     fn write_index(&self, file: &IndexFile) -> Result<IndexId, RepoError> {
         let plain = file.encode_plaintext();
-        let id = self.repo.save_file(FileKind::Index, SealKind::Index, &plain)?;
-        self.shared
-            .stored_bytes
-            .fetch_add((plain.len() + crate::crypto::SEAL_OVERHEAD) as u64, Ordering::Relaxed);
+        let id = self
+            .repo
+            .save_file(FileKind::Index, SealKind::Index, &plain)?;
+        self.shared.stored_bytes.fetch_add(
+            (plain.len() + crate::crypto::SEAL_OVERHEAD) as u64,
+            Ordering::Relaxed,
+        );
         Ok(IndexId(id))
     }
 }
@@ -203,7 +221,12 @@ impl Drop for BlobSaver<'_> {
     }
 }
 
-fn upload_loop(rx: Receiver<PackWriter>, backend: Arc<dyn Backend>, key: MasterKey, shared: Arc<Shared>) {
+fn upload_loop(
+    rx: Receiver<PackWriter>,
+    backend: Arc<dyn Backend>,
+    key: MasterKey,
+    shared: Arc<Shared>,
+) {
     for pack in rx {
         if lock(&shared.error).is_some() {
             continue;
@@ -212,7 +235,9 @@ fn upload_loop(rx: Receiver<PackWriter>, backend: Arc<dyn Backend>, key: MasterK
         let name = finished.id.to_hex();
         match backend.write(FileKind::Pack, &name, &finished.bytes) {
             Ok(()) => {
-                shared.stored_bytes.fetch_add(finished.bytes.len() as u64, Ordering::Relaxed);
+                shared
+                    .stored_bytes
+                    .fetch_add(finished.bytes.len() as u64, Ordering::Relaxed);
                 lock(&shared.written).push(IndexPack {
                     id: finished.id,
                     blobs: finished.entries,

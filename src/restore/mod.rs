@@ -10,7 +10,7 @@
 pub mod plan;
 mod write;
 
-pub use plan::{RestorePlan, RestoreFilter};
+pub use plan::{RestoreFilter, RestorePlan};
 pub use write::{restore_to_dir, RestoreReport};
 
 /// Errors of restore.

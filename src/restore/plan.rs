@@ -60,7 +60,10 @@ impl RestoreFilter {
     }
 
     fn matches(full: &GlobSet, base: &GlobSet, path: &Path) -> bool {
-        full.is_match(path) || path.file_name().is_some_and(|n| base.is_match(Path::new(n)))
+        full.is_match(path)
+            || path
+                .file_name()
+                .is_some_and(|n| base.is_match(Path::new(n)))
     }
 
     fn excluded(&self, path: &Path) -> bool {
@@ -97,7 +100,11 @@ pub struct RestorePlan {
 
 impl RestorePlan {
     /// Walks the snapshot's trees from `root` and plans what passes `filter`.
-    pub fn build(repo: &Repository, root: &BlobId, filter: &RestoreFilter) -> Result<RestorePlan, RestoreError> {
+    pub fn build(
+        repo: &Repository,
+        root: &BlobId,
+        filter: &RestoreFilter,
+    ) -> Result<RestorePlan, RestoreError> {
         let mut plan = RestorePlan::default();
         let mut inodes: HashMap<(u64, u64), PathBuf> = HashMap::new();
         plan.walk(repo, root, Path::new(""), false, filter, &mut inodes)?;

@@ -53,18 +53,30 @@ fn io(action: &'static str, path: &Path, source: std::io::Error) -> RestoreError
 }
 
 /// Restores `plan` under `target`; `threads` pack readers run in parallel.
-pub fn restore_to_dir(repo: &Repository, plan: &RestorePlan, target: &Path, threads: usize) -> Result<RestoreReport, RestoreError> {
+pub fn restore_to_dir(
+    repo: &Repository,
+    plan: &RestorePlan,
+    target: &Path,
+    threads: usize,
+) -> Result<RestoreReport, RestoreError> {
     let mut report = RestoreReport::default();
     fs::create_dir_all(target).map_err(|e| io("create", target, e))?;
     for (rel, _) in &plan.dirs {
         let path = target.join(rel);
-        match fs::create_dir(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io("create folder", &path, e)),
-            _ => report.dirs += 1,
+        // Folders are made parents first, and anything in the way that is not
+        // a real folder (a symlink above all) is replaced, so no later write
+        // can be redirected outside the target.
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => fs::remove_file(&path).map_err(|e| io("replace", &path, e))?,
+            Err(_) => {}
         }
+        fs::create_dir(&path).map_err(|e| io("create folder", &path, e))?;
+        report.dirs += 1;
     }
 
     // Create every file at full size, and collect where each blob goes.
+    let failed: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
     let mut targets: HashMap<BlobId, Vec<Target>> = HashMap::new();
     for f in &plan.files {
         let path = target.join(&f.path);
@@ -78,11 +90,26 @@ pub fn restore_to_dir(repo: &Repository, plan: &RestorePlan, target: &Path, thre
             });
             offset += loc.map(|l| l.raw_len as u64).unwrap_or(0);
         }
+        if offset != f.node.size
+            && f.node
+                .content
+                .iter()
+                .flatten()
+                .all(|id| repo.index().contains(id))
+        {
+            let why = format!(
+                "its blobs hold {offset} bytes but the snapshot records {}",
+                f.node.size
+            );
+            failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((path, why));
+        }
     }
 
     // Group blobs by pack; a blob missing from the index damages its files.
     let mut by_pack: BTreeMap<PackId, Vec<(BlobId, BlobLocation)>> = BTreeMap::new();
-    let failed: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
     for id in targets.keys() {
         match repo.index().get(id) {
             Some(loc) => by_pack.entry(loc.pack).or_default().push((*id, loc)),
@@ -99,13 +126,22 @@ pub fn restore_to_dir(repo: &Repository, plan: &RestorePlan, target: &Path, thre
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
-        .map_err(|e| io("start threads", target, std::io::Error::other(e.to_string())))?;
+        .map_err(|e| {
+            io(
+                "start threads",
+                target,
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
     let fatal: Mutex<Option<RestoreError>> = Mutex::new(None);
     pool.install(|| {
         by_pack.par_iter_mut().for_each(|(pack, blobs)| {
             blobs.sort_by_key(|(_, l)| l.offset);
             if let Err(e) = restore_pack(repo, pack, blobs, &targets, &failed, &bytes) {
-                fatal.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                fatal
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(e);
             }
         })
     });
@@ -129,9 +165,11 @@ pub fn restore_to_dir(repo: &Repository, plan: &RestorePlan, target: &Path, thre
         apply_metadata(&path, &f.node, &mut report.warnings)?;
         report.files += 1;
     }
+    let mut damaged_links = 0;
     for (rel, first, _) in &plan.hardlinks {
         let (path, existing) = (target.join(rel), target.join(first));
         if bad.contains(&existing) {
+            damaged_links += 1;
             continue;
         }
         let _ = fs::remove_file(&path);
@@ -151,7 +189,7 @@ pub fn restore_to_dir(repo: &Repository, plan: &RestorePlan, target: &Path, thre
     }
     if let Some((path, why)) = failed.first() {
         return Err(RestoreError::Damaged {
-            count: bad.len(),
+            count: bad.len() + damaged_links,
             first: format!("{}: {why}", path.display()),
         });
     }
@@ -200,20 +238,27 @@ fn restore_pack(
             end = end.max(next_end);
             j += 1;
         }
-        let data = match repo.backend().read_range(FileKind::Pack, &name, start, end - start) {
-            Ok(d) => Some(d),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(RepoError::from(e).into()),
-        };
+        // A missing or truncated pack damages only the files that need it.
+        let data = repo
+            .backend()
+            .read_range(FileKind::Pack, &name, start, end - start)
+            .map_err(|e| e.to_string());
         for (id, loc) in &blobs[i..j] {
             let plain = match &data {
-                Some(d) => {
+                Ok(d) => {
                     let from = (loc.offset as u64 - start) as usize;
                     let sealed = &d[from..from + loc.stored_len as usize];
-                    open_blob(repo.key(), loc.kind, loc.compression, loc.raw_len, id, sealed)
-                        .map_err(|e| blob_err(*pack, *id, e).to_string())
+                    open_blob(
+                        repo.key(),
+                        loc.kind,
+                        loc.compression,
+                        loc.raw_len,
+                        id,
+                        sealed,
+                    )
+                    .map_err(|e| blob_err(*pack, *id, e).to_string())
                 }
-                None => Err(format!("pack {pack} holding blob {id} is missing")),
+                Err(why) => Err(format!("blob {id} in pack {pack} cannot be read: {why}")),
             };
             match plain {
                 Ok(plain) => {
@@ -241,7 +286,8 @@ fn write_at(path: &Path, offset: u64, data: &[u8]) -> Result<(), RestoreError> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| io("open", path, e))?;
-    file.write_all_at(data, offset).map_err(|e| io("write", path, e))
+    file.write_all_at(data, offset)
+        .map_err(|e| io("write", path, e))
 }
 
 fn cpath(path: &Path) -> Result<std::ffi::CString, RestoreError> {
@@ -267,7 +313,13 @@ fn create_special(path: &Path, node: &Node) -> Result<(), RestoreError> {
             };
             let c = cpath(path)?;
             // SAFETY: c is a valid NUL-terminated path.
-            let rc = unsafe { libc::mknod(c.as_ptr(), kind | (node.mode & 0o7777), node.rdev as libc::dev_t) };
+            let rc = unsafe {
+                libc::mknod(
+                    c.as_ptr(),
+                    kind | (node.mode & 0o7777),
+                    node.rdev as libc::dev_t,
+                )
+            };
             if rc != 0 {
                 return Err(io("create", path, std::io::Error::last_os_error()));
             }
@@ -279,7 +331,11 @@ fn create_special(path: &Path, node: &Node) -> Result<(), RestoreError> {
 
 /// Ownership (when permitted), mode and times. Symlinks get ownership and
 /// times only, without following them.
-fn apply_metadata(path: &Path, node: &Node, warnings: &mut Vec<String>) -> Result<(), RestoreError> {
+fn apply_metadata(
+    path: &Path,
+    node: &Node,
+    warnings: &mut Vec<String>,
+) -> Result<(), RestoreError> {
     let c = cpath(path)?;
     let is_link = node.node_type == NodeType::Symlink;
     // SAFETY: c is a valid NUL-terminated path; lchown does not follow links.
@@ -292,7 +348,8 @@ fn apply_metadata(path: &Path, node: &Node, warnings: &mut Vec<String>) -> Resul
         }
     }
     if !is_link {
-        fs::set_permissions(path, fs::Permissions::from_mode(node.mode)).map_err(|e| io("set mode of", path, e))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(node.mode))
+            .map_err(|e| io("set mode of", path, e))?;
     }
     let ts = |ns: i64| libc::timespec {
         tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
@@ -300,7 +357,14 @@ fn apply_metadata(path: &Path, node: &Node, warnings: &mut Vec<String>) -> Resul
     };
     let times = [ts(node.mtime_ns), ts(node.mtime_ns)];
     // SAFETY: c is valid and times points to two timespecs.
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
     if rc != 0 {
         warnings.push(format!(
             "cannot set times of {}: {}",

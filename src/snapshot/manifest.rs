@@ -21,8 +21,9 @@ pub struct SourceRecord {
     pub resources: u64,
 }
 
-/// What a backup did.
+/// What a backup did. Every field defaults, so later versions may add some.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     /// Files seen for the first time.
     pub files_new: u64,
@@ -97,19 +98,32 @@ impl SnapshotManifest {
         };
         let m: SnapshotManifest = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if m.version != 1 {
-            return Err(bad(format!("version {} is not supported (this snap reads 1)", m.version)));
+            return Err(bad(format!(
+                "version {} is not supported (this snap reads 1)",
+                m.version
+            )));
         }
         Ok(m)
     }
 }
 
 /// Stores a manifest: the last write of a backup (spec §8).
-pub fn save_snapshot(repo: &Repository, manifest: &SnapshotManifest) -> Result<SnapshotId, SnapshotError> {
-    Ok(SnapshotId(repo.save_file(FileKind::Snapshot, SealKind::Snapshot, &manifest.encode())?))
+pub fn save_snapshot(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+) -> Result<SnapshotId, SnapshotError> {
+    Ok(SnapshotId(repo.save_file(
+        FileKind::Snapshot,
+        SealKind::Snapshot,
+        &manifest.encode(),
+    )?))
 }
 
 /// Loads one manifest.
-pub fn load_snapshot(repo: &Repository, id: &SnapshotId) -> Result<SnapshotManifest, SnapshotError> {
+pub fn load_snapshot(
+    repo: &Repository,
+    id: &SnapshotId,
+) -> Result<SnapshotManifest, SnapshotError> {
     let plain = repo.load_file(FileKind::Snapshot, &id.to_hex(), SealKind::Snapshot)?;
     SnapshotManifest::decode(&plain).map_err(|e| match e {
         SnapshotError::Format { reason, .. } => SnapshotError::Format {
@@ -120,19 +134,37 @@ pub fn load_snapshot(repo: &Repository, id: &SnapshotId) -> Result<SnapshotManif
     })
 }
 
-/// Every snapshot, oldest first.
-pub fn list_snapshots(repo: &Repository) -> Result<Vec<(SnapshotId, SnapshotManifest)>, SnapshotError> {
+/// Every readable snapshot, oldest first.
+pub fn list_snapshots(
+    repo: &Repository,
+) -> Result<Vec<(SnapshotId, SnapshotManifest)>, SnapshotError> {
+    Ok(list_snapshots_checked(repo)?.0)
+}
+
+/// Every readable snapshot, oldest first, and the errors of those that could
+/// not be read: one damaged manifest must not hide all the others.
+pub fn list_snapshots_checked(
+    repo: &Repository,
+) -> Result<(Vec<(SnapshotId, SnapshotManifest)>, Vec<SnapshotError>), SnapshotError> {
     use rayon::prelude::*;
     let ids = repo.list_ids(FileKind::Snapshot)?;
-    let mut out = ids
+    let results: Vec<_> = ids
         .par_iter()
         .map(|id| {
             let id = SnapshotId(*id);
             load_snapshot(repo, &id).map(|m| (id, m))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for r in results {
+        match r {
+            Ok(x) => out.push(x),
+            Err(e) => problems.push(e),
+        }
+    }
     out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-    Ok(out)
+    Ok((out, problems))
 }
 
 /// Resolves `latest`, a full ID or a unique prefix of at least 4 hex
@@ -147,20 +179,28 @@ pub fn find_snapshot(
             .into_iter()
             .filter(|(_, m)| filter(m))
             .next_back()
-            .ok_or_else(|| SnapshotError::NotFound { query: query.into() });
+            .ok_or_else(|| SnapshotError::NotFound {
+                query: query.into(),
+            });
     }
     let q = query.to_ascii_lowercase();
     if q.len() < 4 || q.len() > 64 || !q.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(SnapshotError::BadQuery { query: query.into() });
+        return Err(SnapshotError::BadQuery {
+            query: query.into(),
+        });
     }
     if let Ok(id) = Id::from_hex(&q) {
         let id = SnapshotId(id);
-        return load_snapshot(repo, &id).map(|m| (id, m)).map_err(|e| match e {
-            SnapshotError::Repo(crate::repo::RepoError::Backend(b)) if b.is_not_found() => {
-                SnapshotError::NotFound { query: query.into() }
-            }
-            other => other,
-        });
+        return load_snapshot(repo, &id)
+            .map(|m| (id, m))
+            .map_err(|e| match e {
+                SnapshotError::Repo(crate::repo::RepoError::Backend(b)) if b.is_not_found() => {
+                    SnapshotError::NotFound {
+                        query: query.into(),
+                    }
+                }
+                other => other,
+            });
     }
     let matches: Vec<Id> = repo
         .list_ids(FileKind::Snapshot)?
@@ -168,7 +208,9 @@ pub fn find_snapshot(
         .filter(|id| id.to_hex().starts_with(&q))
         .collect();
     match matches.as_slice() {
-        [] => Err(SnapshotError::NotFound { query: query.into() }),
+        [] => Err(SnapshotError::NotFound {
+            query: query.into(),
+        }),
         [one] => {
             let id = SnapshotId(*one);
             load_snapshot(repo, &id).map(|m| (id, m))

@@ -9,7 +9,10 @@ mod manifest;
 mod name;
 mod tree;
 
-pub use manifest::{find_snapshot, list_snapshots, load_snapshot, save_snapshot, SnapshotManifest, SourceRecord, Summary};
+pub use manifest::{
+    find_snapshot, list_snapshots, list_snapshots_checked, load_snapshot, save_snapshot,
+    SnapshotManifest, SourceRecord, Summary,
+};
 pub use name::NodeName;
 pub use tree::{load_tree, save_tree, Node, NodeType, Tree};
 

@@ -70,7 +70,8 @@ impl<'de> serde::Deserialize<'de> for NodeName {
                         out = Some(B64.decode(v.as_bytes()).map_err(de::Error::custom)?);
                     }
                 }
-                out.map(NodeName).ok_or_else(|| de::Error::missing_field("b64"))
+                out.map(NodeName)
+                    .ok_or_else(|| de::Error::missing_field("b64"))
             }
         }
         d.deserialize_any(V)
@@ -83,11 +84,18 @@ mod tests {
 
     #[test]
     fn utf8_and_raw_round_trip() {
-        for bytes in [b"plain.txt".to_vec(), vec![0xff, 0xfe, b'a'], "é".as_bytes().to_vec()] {
+        for bytes in [
+            b"plain.txt".to_vec(),
+            vec![0xff, 0xfe, b'a'],
+            "é".as_bytes().to_vec(),
+        ] {
             let n = NodeName(bytes);
             let json = serde_json::to_string(&n).unwrap();
             assert_eq!(serde_json::from_str::<NodeName>(&json).unwrap(), n);
         }
-        assert_eq!(serde_json::to_string(&NodeName(vec![0xff])).unwrap(), r#"{"b64":"/w=="}"#);
+        assert_eq!(
+            serde_json::to_string(&NodeName(vec![0xff])).unwrap(),
+            r#"{"b64":"/w=="}"#
+        );
     }
 }

@@ -118,11 +118,17 @@ impl Tree {
         };
         let tree: Tree = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if tree.version != 1 {
-            return Err(bad(format!("version {} is not supported (this snap reads 1)", tree.version)));
+            return Err(bad(format!(
+                "version {} is not supported (this snap reads 1)",
+                tree.version
+            )));
         }
         for w in tree.nodes.windows(2) {
             if w[0].name >= w[1].name {
-                return Err(bad(format!("names out of order or repeated at {:?}", w[1].name.display())));
+                return Err(bad(format!(
+                    "names out of order or repeated at {:?}",
+                    w[1].name.display()
+                )));
             }
         }
         for n in &tree.nodes {

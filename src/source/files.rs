@@ -51,17 +51,35 @@ pub fn stat_node(path: &Path, name: &[u8]) -> Result<Node, SourceError> {
         mode: meta.mode() & 0o7777,
         uid: meta.uid(),
         gid: meta.gid(),
-        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-        ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        mtime_ns: nanos(meta.mtime(), meta.mtime_nsec()),
+        ctime_ns: nanos(meta.ctime(), meta.ctime_nsec()),
         inode: meta.ino(),
         device: meta.dev(),
-        links: if node_type == NodeType::Dir { 0 } else { meta.nlink() },
-        size: if node_type == NodeType::File { meta.len() } else { 0 },
+        links: if node_type == NodeType::Dir {
+            0
+        } else {
+            meta.nlink()
+        },
+        size: if node_type == NodeType::File {
+            meta.len()
+        } else {
+            0
+        },
         content: None,
         subtree: None,
         link_target,
-        rdev: if matches!(node_type, NodeType::Chardev | NodeType::Blockdev) { meta.rdev() } else { 0 },
+        rdev: if matches!(node_type, NodeType::Chardev | NodeType::Blockdev) {
+            meta.rdev()
+        } else {
+            0
+        },
     })
+}
+
+/// Seconds and nanoseconds as nanoseconds since the epoch, saturating for
+/// times outside the years 1677-2262 rather than overflowing.
+fn nanos(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
 /// The entries of a folder as (name, full path), sorted by name bytes.
@@ -159,7 +177,10 @@ impl Excludes {
         if self.empty {
             return false;
         }
-        self.full.is_match(path) || path.file_name().is_some_and(|n| self.base.is_match(Path::new(n)))
+        self.full.is_match(path)
+            || path
+                .file_name()
+                .is_some_and(|n| self.base.is_match(Path::new(n)))
     }
 }
 
@@ -174,7 +195,12 @@ mod tests {
 
     #[test]
     fn excludes() {
-        let e = Excludes::new(&["*.tmp".into(), "/var/cache/**".into(), "node_modules".into()]).unwrap();
+        let e = Excludes::new(&[
+            "*.tmp".into(),
+            "/var/cache/**".into(),
+            "node_modules".into(),
+        ])
+        .unwrap();
         assert!(e.is_excluded(Path::new("/a/b.tmp")));
         assert!(e.is_excluded(Path::new("/var/cache/x/y")));
         assert!(e.is_excluded(Path::new("/src/node_modules")));
@@ -184,6 +210,9 @@ mod tests {
 
     #[test]
     fn absolute_cleans() {
-        assert_eq!(absolute(Path::new("/a/./b/../c")).unwrap(), PathBuf::from("/a/c"));
+        assert_eq!(
+            absolute(Path::new("/a/./b/../c")).unwrap(),
+            PathBuf::from("/a/c")
+        );
     }
 }
