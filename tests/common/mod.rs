@@ -31,7 +31,15 @@ impl Fixture {
     pub fn new() -> Fixture {
         let f = Fixture::empty();
         snap(&f.repo())
-            .args(["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1", "--kdf-parallelism", "1"])
+            .args([
+                "init",
+                "--kdf-memory-kib",
+                "64",
+                "--kdf-iterations",
+                "1",
+                "--kdf-parallelism",
+                "1",
+            ])
             .assert()
             .success();
         f
@@ -57,7 +65,14 @@ impl Fixture {
 
     /// Backs up `path` with --json and returns the parsed report.
     pub fn backup_json(&self, path: &Path, extra: &[&str]) -> serde_json::Value {
-        let out = self.snap().arg("--json").arg("backup").arg(path).args(extra).assert().success();
+        let out = self
+            .snap()
+            .arg("--json")
+            .arg("backup")
+            .arg(path)
+            .args(extra)
+            .assert()
+            .success();
         serde_json::from_slice(&out.get_output().stdout).unwrap()
     }
 
@@ -72,7 +87,11 @@ pub fn dir_size(path: &Path) -> u64 {
     for e in fs::read_dir(path).unwrap() {
         let e = e.unwrap();
         let m = e.metadata().unwrap();
-        total += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
+        total += if m.is_dir() {
+            dir_size(&e.path())
+        } else {
+            m.len()
+        };
     }
     total
 }
@@ -94,32 +113,66 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
 /// Asserts two trees are identical: names, types, content, modes, mtimes of
 /// files and links, symlink targets.
 pub fn assert_same_tree(a: &Path, b: &Path) {
-    let mut names_a: Vec<_> = fs::read_dir(a).unwrap().map(|e| e.unwrap().file_name()).collect();
-    let mut names_b: Vec<_> = fs::read_dir(b).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut names_a: Vec<_> = fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let mut names_b: Vec<_> = fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     names_a.sort();
     names_b.sort();
-    assert_eq!(names_a, names_b, "entries of {} vs {}", a.display(), b.display());
+    assert_eq!(
+        names_a,
+        names_b,
+        "entries of {} vs {}",
+        a.display(),
+        b.display()
+    );
     for n in names_a {
         let (pa, pb) = (a.join(&n), b.join(&n));
-        let (ma, mb) = (fs::symlink_metadata(&pa).unwrap(), fs::symlink_metadata(&pb).unwrap());
+        let (ma, mb) = (
+            fs::symlink_metadata(&pa).unwrap(),
+            fs::symlink_metadata(&pb).unwrap(),
+        );
         assert_eq!(ma.file_type(), mb.file_type(), "{}", pa.display());
         if ma.file_type().is_symlink() {
             assert_eq!(fs::read_link(&pa).unwrap(), fs::read_link(&pb).unwrap());
             continue;
         }
-        assert_eq!(ma.permissions().mode(), mb.permissions().mode(), "mode of {}", pa.display());
+        assert_eq!(
+            ma.permissions().mode(),
+            mb.permissions().mode(),
+            "mode of {}",
+            pa.display()
+        );
         if ma.is_dir() {
             assert_same_tree(&pa, &pb);
         } else if ma.is_file() {
             assert_eq!(ma.len(), mb.len(), "size of {}", pa.display());
-            assert!(fs::read(&pa).unwrap() == fs::read(&pb).unwrap(), "content of {}", pa.display());
+            assert!(
+                fs::read(&pa).unwrap() == fs::read(&pb).unwrap(),
+                "content of {}",
+                pa.display()
+            );
         }
         if !ma.is_dir() {
-            assert_eq!((ma.mtime(), ma.mtime_nsec()), (mb.mtime(), mb.mtime_nsec()), "mtime of {}", pa.display());
+            assert_eq!(
+                (ma.mtime(), ma.mtime_nsec()),
+                (mb.mtime(), mb.mtime_nsec()),
+                "mtime of {}",
+                pa.display()
+            );
         }
     }
     let (ma, mb) = (fs::metadata(a).unwrap(), fs::metadata(b).unwrap());
-    assert_eq!((ma.mtime(), ma.mtime_nsec()), (mb.mtime(), mb.mtime_nsec()), "mtime of {}", a.display());
+    assert_eq!(
+        (ma.mtime(), ma.mtime_nsec()),
+        (mb.mtime(), mb.mtime_nsec()),
+        "mtime of {}",
+        a.display()
+    );
 }
 
 /// Where a restore puts an absolute source path under `target`.
