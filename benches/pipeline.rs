@@ -36,7 +36,9 @@ fn pipeline(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("chunk", |b| b.iter(|| black_box(chunker.cut(&data))));
     g.bench_function("blob_id", |b| b.iter(|| black_box(key.blob_id(&data))));
-    g.bench_function("seal", |b| b.iter(|| black_box(key.seal(SealKind::DataBlob, &data))));
+    g.bench_function("seal", |b| {
+        b.iter(|| black_box(key.seal(SealKind::DataBlob, &data)))
+    });
     for level in [1, 3] {
         g.bench_function(format!("chunk+id+zstd{level}+seal"), |b| {
             b.iter(|| {

@@ -29,10 +29,13 @@ impl Id {
         hex::encode(&self.0[..4])
     }
 
-    /// Parses 64 hex characters.
+    /// Parses 64 lower-case hex characters.
     pub fn from_hex(text: &str) -> Result<Id, ParseIdError> {
         let mut out = [0u8; 32];
-        if text.len() != 64 || hex::decode_to_slice(text, &mut out).is_err() {
+        // Lower case only: stored names are lower case, and accepting upper
+        // case would list names that cannot then be found.
+        let lower = text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if text.len() != 64 || !lower || hex::decode_to_slice(text, &mut out).is_err() {
             return Err(ParseIdError {
                 text: text.chars().take(80).collect(),
             });
@@ -171,7 +174,10 @@ impl FileKind {
     pub fn path(self, name: &str) -> String {
         match self {
             FileKind::Config => "config".to_string(),
-            FileKind::Pack if name.len() >= 2 => format!("data/{}/{}", &name[..2], name),
+            FileKind::Pack => match name.get(..2) {
+                Some(prefix) => format!("data/{prefix}/{name}"),
+                None => format!("data/{name}"),
+            },
             _ => format!("{}/{}", self.dir(), name),
         }
     }
@@ -203,6 +209,8 @@ mod tests {
         assert_eq!(Id::from_hex(&id.to_hex()), Ok(id));
         assert!(Id::from_hex("zz").is_err());
         assert!(Id::from_hex(&"g".repeat(64)).is_err());
+        assert!(Id::from_hex(&id.to_hex().to_uppercase()).is_err());
+        assert_eq!(FileKind::Pack.path("€"), "data/€");
         assert_eq!(id.short(), "ba7816bf");
     }
 

@@ -20,11 +20,23 @@ use snap::chunker::{Chunker, ChunkerParams};
 use snap::crypto::{KdfParams, KeyFile, MasterKey, SealKind};
 use snap::id::{BlobId, Id, IndexId, PackId};
 use snap::index::{IndexFile, IndexPack};
-use snap::pack::{decode_header, decode_header_plaintext, encode_header_with_salt, header_location, BlobKind, Compression, PackEntry};
+use snap::pack::{
+    decode_header, decode_header_plaintext, encode_header_with_salt, header_location, BlobKind,
+    Compression, PackEntry,
+};
 use snap::repo::Config;
 use snap::snapshot::{Node, NodeName, NodeType, Tree};
 
-const KINDS: [&str; 8] = ["blob-id", "seal", "key-file", "pack-header", "index", "tree", "chunker", "config"];
+const KINDS: [&str; 8] = [
+    "blob-id",
+    "seal",
+    "key-file",
+    "pack-header",
+    "index",
+    "tree",
+    "chunker",
+    "config",
+];
 const CTX_ENCRYPTION: &str = "snap 2026 v1 encryption";
 const CTX_BLOB_ID: &str = "snap 2026 v1 blob id";
 const CTX_CHUNKER_SEED: &str = "snap 2026 v1 chunker seed";
@@ -93,7 +105,11 @@ impl Case {
     }
 
     fn render(&self) -> String {
-        let mut s = format!("expect: {}\nkind: {}\n", if self.ok { "ok" } else { "error" }, self.kind);
+        let mut s = format!(
+            "expect: {}\nkind: {}\n",
+            if self.ok { "ok" } else { "error" },
+            self.kind
+        );
         for (k, v) in &self.lines {
             if v.is_empty() {
                 s.push_str(&format!("{k}:\n"));
@@ -125,7 +141,10 @@ fn object_key(secret: &[u8; 32], salt: &[u8; 16]) -> [u8; 32] {
 
 fn xof(seed: &str, len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
-    blake3::Hasher::new().update(seed.as_bytes()).finalize_xof().fill(&mut out);
+    blake3::Hasher::new()
+        .update(seed.as_bytes())
+        .finalize_xof()
+        .fill(&mut out);
     out
 }
 
@@ -142,7 +161,10 @@ fn entry_line(e: &PackEntry) -> String {
 }
 
 /// Entries with contiguous offsets; IDs are blob IDs of "blob <label>".
-fn pack_entries(key: &MasterKey, spec: &[(BlobKind, Compression, u32, u32, &str)]) -> Vec<PackEntry> {
+fn pack_entries(
+    key: &MasterKey,
+    spec: &[(BlobKind, Compression, u32, u32, &str)],
+) -> Vec<PackEntry> {
     let mut offset = 0u32;
     spec.iter()
         .map(|&(kind, compression, stored_len, raw_len, label)| {
@@ -161,7 +183,11 @@ fn pack_entries(key: &MasterKey, spec: &[(BlobKind, Compression, u32, u32, &str)
 }
 
 fn replace_once(text: &str, from: &str, to: &str) -> String {
-    assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once in {text}");
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} must occur once in {text}"
+    );
     text.replacen(from, to, 1)
 }
 
@@ -178,9 +204,15 @@ fn generate() -> Vec<Case> {
     gen_config(&mut out);
     let mut names = BTreeSet::new();
     for c in &out {
-        assert!(names.insert(c.file_name()), "duplicate vector {}", c.file_name());
         assert!(
-            c.desc.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            names.insert(c.file_name()),
+            "duplicate vector {}",
+            c.file_name()
+        );
+        assert!(
+            c.desc
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
             "bad description {}",
             c.desc
         );
@@ -191,10 +223,25 @@ fn generate() -> Vec<Case> {
 fn gen_blob_id(out: &mut Vec<Case>) {
     let pattern: Vec<u8> = (0..1024u32).map(|i| (i % 251) as u8).collect();
     let cases: [(&str, [u8; 32], &[u8], &str); 4] = [
-        ("empty", secret_a(), b"", "master secret 00 01 .. 1f, empty plaintext"),
+        (
+            "empty",
+            secret_a(),
+            b"",
+            "master secret 00 01 .. 1f, empty plaintext",
+        ),
         ("abc", secret_a(), b"abc", "master secret 00 01 .. 1f"),
-        ("zero-secret", [0; 32], b"hello, snap\n", "all-zero master secret"),
-        ("1k-pattern", secret_b(), &pattern, "plaintext byte i is i mod 251"),
+        (
+            "zero-secret",
+            [0; 32],
+            b"hello, snap\n",
+            "all-zero master secret",
+        ),
+        (
+            "1k-pattern",
+            secret_b(),
+            &pattern,
+            "plaintext byte i is i mod 251",
+        ),
     ];
     for (desc, secret, plain, comment) in cases {
         let key = MasterKey::from_secret(secret);
@@ -202,7 +249,10 @@ fn gen_blob_id(out: &mut Vec<Case>) {
             Case::ok("blob-id", desc)
                 .comment(comment)
                 .hex("master_secret", secret)
-                .hex("encryption_key", blake3::derive_key(CTX_ENCRYPTION, &secret))
+                .hex(
+                    "encryption_key",
+                    blake3::derive_key(CTX_ENCRYPTION, &secret),
+                )
                 .hex("blob_id_key", blake3::derive_key(CTX_BLOB_ID, &secret))
                 .kv("chunker_seed", key.chunker_seed())
                 .hex("plaintext", plain)
@@ -243,11 +293,36 @@ fn gen_seal(out: &mut Vec<Case>) {
         tree_id.to_hex()
     );
     let lock = br#"{"version":1,"time":"2026-11-27T09:14:03.123456789Z","kind":"shared","hostname":"backup-host","username":"root","pid":4242}"#;
-    out.push(seal_ok("kind0-data-blob", SealKind::DataBlob, &data, "47 bytes, not a whole number of AES blocks"));
-    out.push(seal_ok("kind1-tree-blob", SealKind::TreeBlob, br#"{"version":1,"nodes":[]}"#, "an empty tree"));
-    out.push(seal_ok("kind2-pack-header", SealKind::PackHeader, &[1], "the header of a pack without blobs"));
-    out.push(seal_ok("kind3-index", SealKind::Index, &[1, 0, 0, 0, 0, 0, 0, 0, 0], "an empty index file"));
-    out.push(seal_ok("kind4-snapshot", SealKind::Snapshot, snapshot.as_bytes(), "a minimal snapshot manifest"));
+    out.push(seal_ok(
+        "kind0-data-blob",
+        SealKind::DataBlob,
+        &data,
+        "47 bytes, not a whole number of AES blocks",
+    ));
+    out.push(seal_ok(
+        "kind1-tree-blob",
+        SealKind::TreeBlob,
+        br#"{"version":1,"nodes":[]}"#,
+        "an empty tree",
+    ));
+    out.push(seal_ok(
+        "kind2-pack-header",
+        SealKind::PackHeader,
+        &[1],
+        "the header of a pack without blobs",
+    ));
+    out.push(seal_ok(
+        "kind3-index",
+        SealKind::Index,
+        &[1, 0, 0, 0, 0, 0, 0, 0, 0],
+        "an empty index file",
+    ));
+    out.push(seal_ok(
+        "kind4-snapshot",
+        SealKind::Snapshot,
+        snapshot.as_bytes(),
+        "a minimal snapshot manifest",
+    ));
     out.push(seal_ok(
         "kind5-config",
         SealKind::Config,
@@ -255,13 +330,20 @@ fn gen_seal(out: &mut Vec<Case>) {
         "a default config",
     ));
     out.push(seal_ok("kind6-lock", SealKind::Lock, lock, "a shared lock"));
-    out.push(seal_ok("empty-plaintext", SealKind::DataBlob, b"", "the shortest sealed object: salt and tag only"));
+    out.push(seal_ok(
+        "empty-plaintext",
+        SealKind::DataBlob,
+        b"",
+        "the shortest sealed object: salt and tag only",
+    ));
 
     let base_salt = salt("error base");
     let base = key.seal_with_salt(SealKind::DataBlob, base_salt, b"attack at dawn");
     let seal_err = |desc: &str, reason: &str, secret: [u8; 32], kind: SealKind, sealed: &[u8]| {
         Case::error("seal", desc, reason)
-            .comment("derived from \"attack at dawn\" sealed as kind 0 under master secret 00 01 .. 1f")
+            .comment(
+                "derived from \"attack at dawn\" sealed as kind 0 under master secret 00 01 .. 1f",
+            )
             .hex("master_secret", secret)
             .kv("seal_kind", kind as u8)
             .hex("sealed", sealed)
@@ -272,7 +354,13 @@ fn gen_seal(out: &mut Vec<Case>) {
         b
     };
     let n = base.len();
-    out.push(seal_err("flip-salt", "bit 0 of salt byte 0 changed", secret, SealKind::DataBlob, &flipped(0, 1)));
+    out.push(seal_err(
+        "flip-salt",
+        "bit 0 of salt byte 0 changed",
+        secret,
+        SealKind::DataBlob,
+        &flipped(0, 1),
+    ));
     out.push(seal_err(
         "flip-ciphertext",
         "bit 7 of the first ciphertext byte changed",
@@ -280,13 +368,43 @@ fn gen_seal(out: &mut Vec<Case>) {
         SealKind::DataBlob,
         &flipped(16, 0x80),
     ));
-    out.push(seal_err("flip-tag", "bit 0 of the last tag byte changed", secret, SealKind::DataBlob, &flipped(n - 1, 1)));
-    out.push(seal_err("wrong-kind", "a data blob (kind 0) opened as a tree blob (kind 1)", secret, SealKind::TreeBlob, &base));
-    out.push(seal_err("truncated-31", "31 bytes, shorter than salt and tag", secret, SealKind::DataBlob, &base[..31]));
+    out.push(seal_err(
+        "flip-tag",
+        "bit 0 of the last tag byte changed",
+        secret,
+        SealKind::DataBlob,
+        &flipped(n - 1, 1),
+    ));
+    out.push(seal_err(
+        "wrong-kind",
+        "a data blob (kind 0) opened as a tree blob (kind 1)",
+        secret,
+        SealKind::TreeBlob,
+        &base,
+    ));
+    out.push(seal_err(
+        "truncated-31",
+        "31 bytes, shorter than salt and tag",
+        secret,
+        SealKind::DataBlob,
+        &base[..31],
+    ));
     let mut extended = base.clone();
     extended.push(0);
-    out.push(seal_err("extended", "one zero byte appended", secret, SealKind::DataBlob, &extended));
-    out.push(seal_err("other-master-secret", "opened under another master secret", secret_b(), SealKind::DataBlob, &base));
+    out.push(seal_err(
+        "extended",
+        "one zero byte appended",
+        secret,
+        SealKind::DataBlob,
+        &extended,
+    ));
+    out.push(seal_err(
+        "other-master-secret",
+        "opened under another master secret",
+        secret_b(),
+        SealKind::DataBlob,
+        &base,
+    ));
 }
 
 struct KeyFileInput {
@@ -322,7 +440,11 @@ fn gen_key_file(out: &mut Vec<Case>) {
             KeyFileInput {
                 secret: secret_a(),
                 password: b"correct horse battery staple".to_vec(),
-                params: KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 },
+                params: KdfParams {
+                    memory_kib: 64,
+                    iterations: 1,
+                    parallelism: 1,
+                },
                 kdf_salt: salt("kdf 1"),
                 seal_salt: salt("key seal 1"),
                 created: "2026-11-27T09:14:03.123456789Z",
@@ -336,7 +458,11 @@ fn gen_key_file(out: &mut Vec<Case>) {
             KeyFileInput {
                 secret: secret_b(),
                 password: vec![0xff, 0xfe, 0x00, b'p', b'w'],
-                params: KdfParams { memory_kib: 128, iterations: 2, parallelism: 2 },
+                params: KdfParams {
+                    memory_kib: 128,
+                    iterations: 2,
+                    parallelism: 2,
+                },
                 kdf_salt: salt("kdf 2"),
                 seal_salt: salt("key seal 2"),
                 created: "2027-01-01T00:00:00.000000000Z",
@@ -350,7 +476,11 @@ fn gen_key_file(out: &mut Vec<Case>) {
             KeyFileInput {
                 secret: [0x5a; 32],
                 password: Vec::new(),
-                params: KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 },
+                params: KdfParams {
+                    memory_kib: 64,
+                    iterations: 1,
+                    parallelism: 1,
+                },
                 kdf_salt: salt("kdf 3"),
                 seal_salt: salt("key seal 3"),
                 created: "2026-02-03T04:05:06.000000007Z",
@@ -404,11 +534,19 @@ fn gen_key_file(out: &mut Vec<Case>) {
     let changed = String::from_utf8(changed).unwrap();
 
     let edits: Vec<(&str, &str, String)> = vec![
-        ("version-2", "version 2 is unknown", replace_once(&base, "\"version\": 1,", "\"version\": 2,")),
+        (
+            "version-2",
+            "version 2 is unknown",
+            replace_once(&base, "\"version\": 1,", "\"version\": 2,"),
+        ),
         (
             "unknown-algorithm",
             "algorithm argon2i",
-            replace_once(&base, "\"algorithm\": \"argon2id\"", "\"algorithm\": \"argon2i\""),
+            replace_once(
+                &base,
+                "\"algorithm\": \"argon2id\"",
+                "\"algorithm\": \"argon2i\"",
+            ),
         ),
         (
             "memory-too-small",
@@ -450,7 +588,11 @@ fn gen_key_file(out: &mut Vec<Case>) {
             "the username field is missing",
             replace_once(&base, "  \"username\": \"root\",\n", ""),
         ),
-        ("truncated-json", "the JSON text is cut in half", base[..base.len() / 2].to_string()),
+        (
+            "truncated-json",
+            "the JSON text is cut in half",
+            base[..base.len() / 2].to_string(),
+        ),
     ];
     out.push(
         Case::error("key-file", "wrong-password", "another password")
@@ -484,7 +626,9 @@ fn gen_pack_header(out: &mut Vec<Case>) {
     let pack_ok = |desc: &str, comment: &str, entries: &[PackEntry]| {
         let s = salt(desc);
         let header = encode_header_with_salt(&key, entries, s);
-        let plain = key.open(SealKind::PackHeader, &header[..header.len() - 4]).unwrap();
+        let plain = key
+            .open(SealKind::PackHeader, &header[..header.len() - 4])
+            .unwrap();
         let offset: u64 = entries.iter().map(|e| e.stored_len as u64).sum();
         let mut c = Case::ok("pack-header", desc)
             .comment(comment)
@@ -493,9 +637,15 @@ fn gen_pack_header(out: &mut Vec<Case>) {
         for e in entries {
             c = c.kv("entry", entry_line(e));
         }
-        c.hex("header_plaintext", plain).kv("header_offset", offset).hex("header", header)
+        c.hex("header_plaintext", plain)
+            .kv("header_offset", offset)
+            .hex("header", header)
     };
-    out.push(pack_ok("zero-entries", "well-formed, though never written", &[]));
+    out.push(pack_ok(
+        "zero-entries",
+        "well-formed, though never written",
+        &[],
+    ));
     out.push(pack_ok(
         "one-entry",
         "one zstd data blob",
@@ -530,9 +680,24 @@ fn gen_pack_header(out: &mut Vec<Case>) {
             .kv("header_offset", offset)
     };
     out.push(parse_err("empty-plaintext", "no version byte", &[], 0));
-    out.push(parse_err("version-2", "header version 2", &plain(2, &[entry.clone()]), 1234));
-    out.push(parse_err("partial-entry", "41 bytes after the version byte", &plain(1, &[entry[..41].to_vec()]), 1234));
-    out.push(parse_err("unknown-type", "blob type 2", &plain(1, &[raw_entry(2, 1, 1234, 5000, &id)]), 1234));
+    out.push(parse_err(
+        "version-2",
+        "header version 2",
+        &plain(2, std::slice::from_ref(&entry)),
+        1234,
+    ));
+    out.push(parse_err(
+        "partial-entry",
+        "41 bytes after the version byte",
+        &plain(1, &[entry[..41].to_vec()]),
+        1234,
+    ));
+    out.push(parse_err(
+        "unknown-type",
+        "blob type 2",
+        &plain(1, &[raw_entry(2, 1, 1234, 5000, &id)]),
+        1234,
+    ));
     out.push(parse_err(
         "unknown-compression",
         "compression 2",
@@ -548,7 +713,7 @@ fn gen_pack_header(out: &mut Vec<Case>) {
     out.push(parse_err(
         "gap",
         "the blobs cover 1234 bytes but the header starts at 1235",
-        &plain(1, &[entry.clone()]),
+        &plain(1, std::slice::from_ref(&entry)),
         1235,
     ));
     let big = raw_entry(0, 0, u32::MAX, 0, &id);
@@ -564,8 +729,18 @@ fn gen_pack_header(out: &mut Vec<Case>) {
             .kv("pack_len", pack_len)
             .hex("trailer", trailer.to_le_bytes())
     };
-    out.push(locate_err("trailer-below-minimum", "H = 32 is below 33, the smallest sealed header", 1000, 32));
-    out.push(locate_err("trailer-beyond-pack", "H = 97 does not fit before the trailer of a 100-byte pack", 100, 97));
+    out.push(locate_err(
+        "trailer-below-minimum",
+        "H = 32 is below 33, the smallest sealed header",
+        1000,
+        32,
+    ));
+    out.push(locate_err(
+        "trailer-beyond-pack",
+        "H = 97 does not fit before the trailer of a 100-byte pack",
+        100,
+        97,
+    ));
 
     let entries = pack_entries(&key, &[(Data, Zstd, 1234, 5000, "a")]);
     let s = salt("pack-header errors");
@@ -585,15 +760,27 @@ fn gen_pack_header(out: &mut Vec<Case>) {
     };
     let mut flipped = good.clone();
     flipped[20] ^= 4;
-    out.push(open_err("sealed-flipped", "a ciphertext bit changed", secret, &flipped));
-    let plain_good = key.open(SealKind::PackHeader, &good[..good.len() - 4]).unwrap();
+    out.push(open_err(
+        "sealed-flipped",
+        "a ciphertext bit changed",
+        secret,
+        &flipped,
+    ));
+    let plain_good = key
+        .open(SealKind::PackHeader, &good[..good.len() - 4])
+        .unwrap();
     out.push(open_err(
         "sealed-wrong-kind",
         "the header plaintext sealed as kind 3 (index)",
         secret,
         &with_trailer(key.seal_with_salt(SealKind::Index, s, &plain_good)),
     ));
-    out.push(open_err("sealed-other-master-secret", "opened under another master secret", secret_b(), &good));
+    out.push(open_err(
+        "sealed-other-master-secret",
+        "opened under another master secret",
+        secret_b(),
+        &good,
+    ));
     let mut bad_trailer = good.clone();
     let n = bad_trailer.len();
     bad_trailer[n - 4..].copy_from_slice(&((n - 5) as u32).to_le_bytes());
@@ -627,7 +814,10 @@ fn gen_index(out: &mut Vec<Case>) {
     let index_ok = |desc: &str, comment: &str, file: &IndexFile| {
         let s = salt(desc);
         let plain = file.encode_plaintext();
-        let mut c = Case::ok("index", desc).comment(comment).hex("master_secret", secret).hex("salt", s);
+        let mut c = Case::ok("index", desc)
+            .comment(comment)
+            .hex("master_secret", secret)
+            .hex("salt", s);
         for id in &file.supersedes {
             c = c.hex("supersedes", id.as_bytes());
         }
@@ -637,19 +827,30 @@ fn gen_index(out: &mut Vec<Case>) {
                 c = c.kv("blob", entry_line(b));
             }
         }
-        c.hex("plaintext", &plain).hex("sealed", key.seal_with_salt(SealKind::Index, s, &plain))
+        c.hex("plaintext", &plain)
+            .hex("sealed", key.seal_with_salt(SealKind::Index, s, &plain))
     };
-    out.push(index_ok("empty", "no superseded files, no packs", &IndexFile::default()));
+    out.push(index_ok(
+        "empty",
+        "no superseded files, no packs",
+        &IndexFile::default(),
+    ));
     let one = IndexFile {
         supersedes: vec![],
-        packs: vec![pack("1", &[(Data, Zstd, 1234, 5000, "a"), (Data, Raw, 40, 8, "b")])],
+        packs: vec![pack(
+            "1",
+            &[(Data, Zstd, 1234, 5000, "a"), (Data, Raw, 40, 8, "b")],
+        )],
     };
     out.push(index_ok("one-pack", "one pack of two data blobs", &one));
     out.push(index_ok(
         "supersedes",
         "two superseded index files and one tree pack",
         &IndexFile {
-            supersedes: vec![IndexId(Id::sha256(b"index 1")), IndexId(Id::sha256(b"index 2"))],
+            supersedes: vec![
+                IndexId(Id::sha256(b"index 1")),
+                IndexId(Id::sha256(b"index 2")),
+            ],
             packs: vec![pack("2", &[(Tree, Zstd, 500, 2000, "t")])],
         },
     ));
@@ -659,7 +860,14 @@ fn gen_index(out: &mut Vec<Case>) {
         &IndexFile {
             supersedes: vec![],
             packs: vec![
-                pack("3", &[(Data, Raw, 100, 68, "c"), (Data, Zstd, 70000, 1048576, "d"), (Data, Raw, 32, 0, "e")]),
+                pack(
+                    "3",
+                    &[
+                        (Data, Raw, 100, 68, "c"),
+                        (Data, Zstd, 70000, 1048576, "d"),
+                        (Data, Raw, 32, 0, "e"),
+                    ],
+                ),
                 pack("4", &[(Tree, Raw, 90, 58, "f")]),
             ],
         },
@@ -679,9 +887,21 @@ fn gen_index(out: &mut Vec<Case>) {
             .hex("plaintext", plaintext)
     };
     out.push(plain_err("empty-plaintext", "no version byte", &[]));
-    out.push(plain_err("version-2", "index version 2", &edit(&|p| p[0] = 2)));
-    out.push(plain_err("truncated", "the last blob record lacks 10 bytes", &base[..base.len() - 10]));
-    out.push(plain_err("trailing-byte", "one byte after the last pack", &edit(&|p| p.push(0))));
+    out.push(plain_err(
+        "version-2",
+        "index version 2",
+        &edit(&|p| p[0] = 2),
+    ));
+    out.push(plain_err(
+        "truncated",
+        "the last blob record lacks 10 bytes",
+        &base[..base.len() - 10],
+    ));
+    out.push(plain_err(
+        "trailing-byte",
+        "one byte after the last pack",
+        &edit(&|p| p.push(0)),
+    ));
     out.push(plain_err(
         "hostile-supersedes-count",
         "S = 0xffffffff superseded IDs do not fit in the remaining bytes",
@@ -692,8 +912,16 @@ fn gen_index(out: &mut Vec<Case>) {
         "B = 0xffffffff blob records do not fit",
         &edit(&|p| p[41..45].copy_from_slice(&u32::MAX.to_le_bytes())),
     ));
-    out.push(plain_err("unknown-type", "blob type 2", &edit(&|p| p[45] = 2)));
-    out.push(plain_err("unknown-compression", "compression 2", &edit(&|p| p[46] = 2)));
+    out.push(plain_err(
+        "unknown-type",
+        "blob type 2",
+        &edit(&|p| p[45] = 2),
+    ));
+    out.push(plain_err(
+        "unknown-compression",
+        "compression 2",
+        &edit(&|p| p[46] = 2),
+    ));
 
     let s = salt("index errors");
     let sealed = key.seal_with_salt(SealKind::Index, s, &base);
@@ -705,7 +933,11 @@ fn gen_index(out: &mut Vec<Case>) {
     };
     let mut flipped = sealed.clone();
     flipped[60] ^= 1;
-    out.push(sealed_err("sealed-flipped", "a ciphertext bit changed", &flipped));
+    out.push(sealed_err(
+        "sealed-flipped",
+        "a ciphertext bit changed",
+        &flipped,
+    ));
     out.push(sealed_err(
         "sealed-wrong-kind",
         "sealed as kind 4 (snapshot)",
@@ -744,7 +976,9 @@ fn node(name: &[u8], node_type: NodeType) -> Node {
 
 /// A compact JSON file node named by the JSON text `name`, plus `extra` members.
 fn file_json(name: &str, extra: &str) -> String {
-    format!(r#"{{"name":{name},"type":"file","mode":420,"uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0{extra},"content":[]}}"#)
+    format!(
+        r#"{{"name":{name},"type":"file","mode":420,"uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0{extra},"content":[]}}"#
+    )
 }
 
 fn tree_json(nodes: &[String]) -> String {
@@ -765,7 +999,12 @@ fn gen_tree(out: &mut Vec<Case>) {
     let canonical = |nodes: Vec<Node>| Tree::new(nodes).encode();
     let content = vec![key.blob_id(b"chunk 1"), key.blob_id(b"chunk 2")];
 
-    out.push(tree_ok("empty", "an empty folder", &canonical(vec![]), true));
+    out.push(tree_ok(
+        "empty",
+        "an empty folder",
+        &canonical(vec![]),
+        true,
+    ));
 
     let mut file = node(b"notes.txt", NodeType::File);
     file.inode = 1_234_567;
@@ -837,7 +1076,10 @@ fn gen_tree(out: &mut Vec<Case>) {
         true,
     ));
 
-    let mut esc = node("quote\" back\\ tab\t ctl\u{1f} del\u{7f} é".as_bytes(), NodeType::Symlink);
+    let mut esc = node(
+        "quote\" back\\ tab\t ctl\u{1f} del\u{7f} é".as_bytes(),
+        NodeType::Symlink,
+    );
     esc.link_target = Some(NodeName("/a/\u{8}\u{c}\n\r/ü".as_bytes().to_vec()));
     out.push(tree_ok(
         "escapes",
@@ -876,10 +1118,19 @@ fn gen_tree(out: &mut Vec<Case>) {
         false,
     ));
 
-    let tree_err = |desc: &str, reason: &str, json: &str| Case::error("tree", desc, reason).hex("tree", json);
+    let tree_err =
+        |desc: &str, reason: &str, json: &str| Case::error("tree", desc, reason).hex("tree", json);
     let f = |name: &str| file_json(name, "");
-    out.push(tree_err("unsorted", "\"b\" before \"a\"", &tree_json(&[f(r#""b""#), f(r#""a""#)])));
-    out.push(tree_err("duplicate", "\"a\" twice", &tree_json(&[f(r#""a""#), f(r#""a""#)])));
+    out.push(tree_err(
+        "unsorted",
+        "\"b\" before \"a\"",
+        &tree_json(&[f(r#""b""#), f(r#""a""#)]),
+    ));
+    out.push(tree_err(
+        "duplicate",
+        "\"a\" twice",
+        &tree_json(&[f(r#""a""#), f(r#""a""#)]),
+    ));
     out.push(tree_err(
         "duplicate-mixed-forms",
         "\"a\" and {\"b64\":\"YQ==\"} are the same name",
@@ -890,39 +1141,116 @@ fn gen_tree(out: &mut Vec<Case>) {
         "U+10000 before U+FF61: UTF-16 order, but not byte order",
         &tree_json(&[f("\"\u{10000}\""), f("\"\u{ff61}\"")]),
     ));
-    out.push(tree_err("empty-name", "the empty name", &tree_json(&[f(r#""""#)])));
-    out.push(tree_err("dot", "the name \".\"", &tree_json(&[f(r#"".""#)])));
-    out.push(tree_err("dotdot", "the name \"..\"", &tree_json(&[f(r#""..""#)])));
-    out.push(tree_err("dotdot-b64", "\"..\" in base64 form", &tree_json(&[f(r#"{"b64":"Li4="}"#)])));
-    out.push(tree_err("slash", "a name containing /", &tree_json(&[f(r#""a/b""#)])));
-    out.push(tree_err("nul", "a name containing NUL", &tree_json(&[f(r#""a\u0000b""#)])));
+    out.push(tree_err(
+        "empty-name",
+        "the empty name",
+        &tree_json(&[f(r#""""#)]),
+    ));
+    out.push(tree_err(
+        "dot",
+        "the name \".\"",
+        &tree_json(&[f(r#"".""#)]),
+    ));
+    out.push(tree_err(
+        "dotdot",
+        "the name \"..\"",
+        &tree_json(&[f(r#""..""#)]),
+    ));
+    out.push(tree_err(
+        "dotdot-b64",
+        "\"..\" in base64 form",
+        &tree_json(&[f(r#"{"b64":"Li4="}"#)]),
+    ));
+    out.push(tree_err(
+        "slash",
+        "a name containing /",
+        &tree_json(&[f(r#""a/b""#)]),
+    ));
+    out.push(tree_err(
+        "nul",
+        "a name containing NUL",
+        &tree_json(&[f(r#""a\u0000b""#)]),
+    ));
     out.push(tree_err(
         "unknown-type",
         "type \"door\" is unknown to v1 readers",
-        &tree_json(&[r#"{"name":"d","type":"door","mode":420,"uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0}"#.to_string()]),
+        &tree_json(&[
+            r#"{"name":"d","type":"door","mode":420,"uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0}"#
+                .to_string(),
+        ]),
     ));
-    out.push(tree_err("version-2", "tree version 2", r#"{"version":2,"nodes":[]}"#));
+    out.push(tree_err(
+        "version-2",
+        "tree version 2",
+        r#"{"version":2,"nodes":[]}"#,
+    ));
     out.push(tree_err(
         "missing-mode",
         "the required field mode is missing",
-        &tree_json(&[r#"{"name":"a","type":"file","uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0,"content":[]}"#.to_string()]),
+        &tree_json(&[
+            r#"{"name":"a","type":"file","uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0,"content":[]}"#
+                .to_string(),
+        ]),
     ));
-    out.push(tree_err("bad-base64", "base64 without its padding", &tree_json(&[f(r#"{"b64":"/w"}"#)])));
+    out.push(tree_err(
+        "bad-base64",
+        "base64 without its padding",
+        &tree_json(&[f(r#"{"b64":"/w"}"#)]),
+    ));
     out.push(tree_err(
         "base64-trailing-bits",
         "non-canonical base64: \"/x==\" has non-zero trailing bits",
         &tree_json(&[f(r#"{"b64":"/x=="}"#)]),
     ));
-    out.push(tree_err("null-integer", "size is null (null is only allowed for content, subtree, link_target)", &tree_json(&[file_json(r#""a""#, r#","size":null"#)])));
+    out.push(tree_err(
+        "null-integer",
+        "size is null (null is only allowed for content, subtree, link_target)",
+        &tree_json(&[file_json(r#""a""#, r#","size":null"#)]),
+    ));
     out.push(tree_err(
         "duplicate-field",
         "the member mode appears twice",
         &tree_json(&[file_json(r#""a""#, r#","mode":384"#)]),
     ));
+    let bare = |ty: &str| {
+        format!(
+            r#"{{"name":"d","type":"{ty}","mode":420,"uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0}}"#
+        )
+    };
+    out.push(tree_err(
+        "dir-without-subtree",
+        "a dir node without subtree (§11.3)",
+        &tree_json(&[bare("dir")]),
+    ));
+    out.push(tree_err(
+        "file-without-content",
+        "a file node without content (§11.3)",
+        &tree_json(&[bare("file")]),
+    ));
+    out.push(tree_err(
+        "symlink-without-target",
+        "a symlink node without link_target (§11.3)",
+        &tree_json(&[bare("symlink")]),
+    ));
+    out.push(tree_err(
+        "duplicate-b64",
+        "a name object with b64 twice is ambiguous",
+        &tree_json(&[f(r#"{"b64":"YQ==","b64":"Yg=="}"#)]),
+    ));
+    out.push(tree_ok(
+        "name-object-extra-number",
+        "a name object with a non-string extra member: the member is ignored",
+        tree_json(&[file_json(r#"{"b64":"YQ==","x":1}"#, "")]).as_bytes(),
+        false,
+    ));
 }
 
 fn gen_chunker(out: &mut Vec<Case>) {
-    let small = ChunkerParams { min_size: 64, avg_size: 256, max_size: 1024 };
+    let small = ChunkerParams {
+        min_size: 64,
+        avg_size: 256,
+        max_size: 1024,
+    };
     let default = ChunkerParams::default();
     let with_chunks = |mut c: Case, params: ChunkerParams, seed: u64, data: &[u8]| {
         for (offset, len) in Chunker::new(params, seed).unwrap().cut(data) {
@@ -939,16 +1267,40 @@ fn gen_chunker(out: &mut Vec<Case>) {
             .kv("max_size", params.max_size)
     };
     let inline = |desc: &str, comment: &str, params: ChunkerParams, seed: u64, data: &[u8]| {
-        with_chunks(head(desc, comment, params, seed).hex("input", data), params, seed, data)
+        with_chunks(
+            head(desc, comment, params, seed).hex("input", data),
+            params,
+            seed,
+            data,
+        )
     };
-    let large = |desc: &str, comment: &str, params: ChunkerParams, seed: u64, input_seed: &str, len: usize| {
+    let large = |desc: &str,
+                 comment: &str,
+                 params: ChunkerParams,
+                 seed: u64,
+                 input_seed: &str,
+                 len: usize| {
         let data = xof(input_seed, len);
-        let c = head(desc, comment, params, seed).kv("input_seed", input_seed).kv("input_length", len);
+        let c = head(desc, comment, params, seed)
+            .kv("input_seed", input_seed)
+            .kv("input_length", len);
         with_chunks(c, params, seed, &data)
     };
     let seed_a = MasterKey::from_secret(secret_a()).chunker_seed();
-    out.push(inline("small-empty", "empty content has no chunks", small, 0, b""));
-    out.push(inline("small-tiny", "content of at most min_size bytes is one chunk", small, 1, &xof("tiny", 64)));
+    out.push(inline(
+        "small-empty",
+        "empty content has no chunks",
+        small,
+        0,
+        b"",
+    ));
+    out.push(inline(
+        "small-tiny",
+        "content of at most min_size bytes is one chunk",
+        small,
+        1,
+        &xof("tiny", 64),
+    ));
     out.push(inline(
         "small-zeros",
         "3000 zero bytes; seed 0",
@@ -956,9 +1308,30 @@ fn gen_chunker(out: &mut Vec<Case>) {
         0,
         &[0u8; 3000],
     ));
-    out.push(large("small-seed-0", "seed 0 leaves the gear table unchanged", small, 0, "snap chunker small", 8192));
-    out.push(large("small-seed-1", "seed 1; an odd input length", small, 1, "snap chunker small", 8191));
-    out.push(large("small-seed-max", "seed u64::MAX", small, u64::MAX, "snap chunker small", 8192));
+    out.push(large(
+        "small-seed-0",
+        "seed 0 leaves the gear table unchanged",
+        small,
+        0,
+        "snap chunker small",
+        8192,
+    ));
+    out.push(large(
+        "small-seed-1",
+        "seed 1; an odd input length",
+        small,
+        1,
+        "snap chunker small",
+        8191,
+    ));
+    out.push(large(
+        "small-seed-max",
+        "seed u64::MAX",
+        small,
+        u64::MAX,
+        "snap chunker small",
+        8192,
+    ));
     out.push(large(
         "default-seed-a",
         "the defaults on 10 MiB (more than max_size); the chunker seed of master secret 00 01 .. 1f (blob-id-abc.txt)",
@@ -967,7 +1340,14 @@ fn gen_chunker(out: &mut Vec<Case>) {
         "snap chunker default",
         10 << 20,
     ));
-    out.push(large("default-seed-0", "the defaults on 10 MiB; seed 0", default, 0, "snap chunker default", 10 << 20));
+    out.push(large(
+        "default-seed-0",
+        "the defaults on 10 MiB; seed 0",
+        default,
+        0,
+        "snap chunker default",
+        10 << 20,
+    ));
 
     let refused = |desc: &str, reason: &str, min: u64, avg: u64, max: u64| {
         Case::error("chunker", desc, reason)
@@ -977,11 +1357,41 @@ fn gen_chunker(out: &mut Vec<Case>) {
             .kv("max_size", max)
     };
     out.push(refused("min-odd", "min_size 65 is odd", 65, 256, 1024));
-    out.push(refused("min-below-range", "min_size 62 < 64", 62, 256, 1024));
-    out.push(refused("max-above-range", "max_size 16777218 > 16 MiB", 64, 256, 16_777_218));
-    out.push(refused("min-above-avg", "min_size > avg_size", 2048, 1024, 4096));
-    out.push(refused("avg-above-max", "avg_size > max_size", 64, 4096, 2048));
-    out.push(refused("max-beyond-u32", "max_size 2^32 does not fit in u32", 64, 256, 1 << 32));
+    out.push(refused(
+        "min-below-range",
+        "min_size 62 < 64",
+        62,
+        256,
+        1024,
+    ));
+    out.push(refused(
+        "max-above-range",
+        "max_size 16777218 > 16 MiB",
+        64,
+        256,
+        16_777_218,
+    ));
+    out.push(refused(
+        "min-above-avg",
+        "min_size > avg_size",
+        2048,
+        1024,
+        4096,
+    ));
+    out.push(refused(
+        "avg-above-max",
+        "avg_size > max_size",
+        64,
+        4096,
+        2048,
+    ));
+    out.push(refused(
+        "max-beyond-u32",
+        "max_size 2^32 does not fit in u32",
+        64,
+        256,
+        1 << 32,
+    ));
 }
 
 fn config_json(version: &str, min: &str, avg: &str, max: &str, level: &str, pack: &str) -> String {
@@ -1008,7 +1418,13 @@ fn gen_config(out: &mut Vec<Case>) {
     out.push(config_ok(
         "default",
         "the defaults of snap init",
-        Config { version: 1, id, chunker: ChunkerParams::default(), compression_level: 3, pack_size: 16 << 20 },
+        Config {
+            version: 1,
+            id,
+            chunker: ChunkerParams::default(),
+            compression_level: 3,
+            pack_size: 16 << 20,
+        },
     ));
     out.push(config_ok(
         "minimums",
@@ -1016,7 +1432,11 @@ fn gen_config(out: &mut Vec<Case>) {
         Config {
             version: 1,
             id: Id([0; 32]),
-            chunker: ChunkerParams { min_size: 64, avg_size: 256, max_size: 1024 },
+            chunker: ChunkerParams {
+                min_size: 64,
+                avg_size: 256,
+                max_size: 1024,
+            },
             compression_level: 0,
             pack_size: 1 << 20,
         },
@@ -1027,7 +1447,11 @@ fn gen_config(out: &mut Vec<Case>) {
         Config {
             version: 1,
             id: Id([0xff; 32]),
-            chunker: ChunkerParams { min_size: 1 << 20, avg_size: 4 << 20, max_size: 16 << 20 },
+            chunker: ChunkerParams {
+                min_size: 1 << 20,
+                avg_size: 4 << 20,
+                max_size: 16 << 20,
+            },
             compression_level: 19,
             pack_size: 1 << 30,
         },
@@ -1038,23 +1462,65 @@ fn gen_config(out: &mut Vec<Case>) {
         Case::error("config", desc, reason)
             .hex("master_secret", secret)
             .kv("json", json)
-            .hex("sealed", key.seal_with_salt(SealKind::Config, s, json.as_bytes()))
+            .hex(
+                "sealed",
+                key.seal_with_salt(SealKind::Config, s, json.as_bytes()),
+            )
     };
     let d = ("524288", "1048576", "8388608");
-    out.push(err("version-2", "config version 2", &config_json("2", d.0, d.1, d.2, "3", "16777216")));
-    out.push(err("min-odd", "min_size 524287 is odd", &config_json("1", "524287", d.1, d.2, "3", "16777216")));
-    out.push(err("avg-above-max", "avg_size > max_size", &config_json("1", d.0, "8388608", "4194304", "3", "16777216")));
-    out.push(err("compression-20", "compression level 20 > 19", &config_json("1", d.0, d.1, d.2, "20", "16777216")));
-    out.push(err("pack-size-too-small", "pack_size 1048575 < 1 MiB", &config_json("1", d.0, d.1, d.2, "3", "1048575")));
-    out.push(err("pack-size-too-large", "pack_size 1073741825 > 1 GiB", &config_json("1", d.0, d.1, d.2, "3", "1073741825")));
+    out.push(err(
+        "version-2",
+        "config version 2",
+        &config_json("2", d.0, d.1, d.2, "3", "16777216"),
+    ));
+    out.push(err(
+        "min-odd",
+        "min_size 524287 is odd",
+        &config_json("1", "524287", d.1, d.2, "3", "16777216"),
+    ));
+    out.push(err(
+        "avg-above-max",
+        "avg_size > max_size",
+        &config_json("1", d.0, "8388608", "4194304", "3", "16777216"),
+    ));
+    out.push(err(
+        "compression-20",
+        "compression level 20 > 19",
+        &config_json("1", d.0, d.1, d.2, "20", "16777216"),
+    ));
+    out.push(err(
+        "pack-size-too-small",
+        "pack_size 1048575 < 1 MiB",
+        &config_json("1", d.0, d.1, d.2, "3", "1048575"),
+    ));
+    out.push(err(
+        "pack-size-too-large",
+        "pack_size 1073741825 > 1 GiB",
+        &config_json("1", d.0, d.1, d.2, "3", "1073741825"),
+    ));
     let full = config_json("1", d.0, d.1, d.2, "3", "16777216");
-    out.push(err("missing-field", "pack_size is missing", &replace_once(&full, ",\"pack_size\":16777216", "")));
-    out.push(err("malformed-json", "the JSON text is cut short", &full[..full.len() - 1]));
+    out.push(err(
+        "missing-field",
+        "pack_size is missing",
+        &replace_once(&full, ",\"pack_size\":16777216", ""),
+    ));
+    out.push(err(
+        "malformed-json",
+        "the JSON text is cut short",
+        &full[..full.len() - 1],
+    ));
     out.push(
-        Case::error("config", "wrong-kind", "a valid config sealed as kind 3 (index)")
-            .hex("master_secret", secret)
-            .kv("json", &full)
-            .hex("sealed", key.seal_with_salt(SealKind::Index, s, full.as_bytes())),
+        Case::error(
+            "config",
+            "wrong-kind",
+            "a valid config sealed as kind 3 (index)",
+        )
+        .hex("master_secret", secret)
+        .kv("json", &full)
+        .hex(
+            "sealed",
+            key.seal_with_salt(SealKind::Index, s, full.as_bytes()),
+        ),
     );
 }
 
@@ -1083,7 +1549,11 @@ fn parse_vector(text: &str) -> Result<Vector, String> {
     let ok = match lines.next() {
         Some("expect: ok") => true,
         Some("expect: error") => false,
-        other => return Err(format!("first line must be 'expect: ok' or 'expect: error', not {other:?}")),
+        other => {
+            return Err(format!(
+                "first line must be 'expect: ok' or 'expect: error', not {other:?}"
+            ))
+        }
     };
     let kind = match lines.next().and_then(|l| l.strip_prefix("kind: ")) {
         Some(k) if !k.is_empty() => k.to_string(),
@@ -1102,7 +1572,10 @@ fn parse_vector(text: &str) -> Result<Vector, String> {
             },
         };
         ensure!(
-            !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
             "bad key {key:?}"
         );
         match key {
@@ -1116,7 +1589,9 @@ fn parse_vector(text: &str) -> Result<Vector, String> {
 
 fn parse_hex(key: &str, value: &str) -> Result<Vec<u8>, String> {
     ensure!(
-        value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
         "{key}: not lower-case hex"
     );
     hex::decode(value).map_err(|e| format!("{key}: {e}"))
@@ -1124,7 +1599,9 @@ fn parse_hex(key: &str, value: &str) -> Result<Vec<u8>, String> {
 
 fn parse_uint(key: &str, value: &str) -> Result<u64, String> {
     ensure!(
-        !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) && (value == "0" || !value.starts_with('0')),
+        !value.is_empty()
+            && value.bytes().all(|b| b.is_ascii_digit())
+            && (value == "0" || !value.starts_with('0')),
         "{key}: {value:?} is not a decimal integer"
     );
     value.parse().map_err(|e| format!("{key}: {e}"))
@@ -1135,13 +1612,17 @@ fn parse_entry(line: &str) -> Result<PackEntry, String> {
     ensure!(parts.len() == 6, "entry {line:?} needs 6 fields");
     let code = |i: usize| parse_uint("type/compression", parts[i]);
     let u32_at = |i: usize| {
-        parse_uint("entry", parts[i]).and_then(|v| u32::try_from(v).map_err(|_| format!("{v} does not fit u32")))
+        parse_uint("entry", parts[i])
+            .and_then(|v| u32::try_from(v).map_err(|_| format!("{v} does not fit u32")))
     };
-    let kind = BlobKind::from_code(code(0)?.try_into().unwrap_or(u8::MAX))
-        .ok_or_else(|| format!("entry {line:?}: unknown type code (malformed input goes in plaintext)"))?;
+    let kind = BlobKind::from_code(code(0)?.try_into().unwrap_or(u8::MAX)).ok_or_else(|| {
+        format!("entry {line:?}: unknown type code (malformed input goes in plaintext)")
+    })?;
     let compression = Compression::from_code(code(1)?.try_into().unwrap_or(u8::MAX))
         .ok_or_else(|| format!("entry {line:?}: unknown compression code"))?;
-    let id: [u8; 32] = parse_hex("entry id", parts[5])?.try_into().map_err(|_| "entry id is not 32 bytes")?;
+    let id: [u8; 32] = parse_hex("entry id", parts[5])?
+        .try_into()
+        .map_err(|_| "entry id is not 32 bytes")?;
     Ok(PackEntry {
         kind,
         compression,
@@ -1179,7 +1660,10 @@ impl Vector {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn has(&self, key: &str) -> bool {
@@ -1187,11 +1671,16 @@ impl Vector {
     }
 
     fn all(&self, key: &str) -> Vec<&str> {
-        self.fields.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+        self.fields
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     fn text(&self, key: &str) -> Result<&str, String> {
-        self.get(key).ok_or_else(|| format!("required key '{key}' is missing"))
+        self.get(key)
+            .ok_or_else(|| format!("required key '{key}' is missing"))
     }
 
     fn bytes(&self, key: &str) -> Result<Vec<u8>, String> {
@@ -1201,7 +1690,8 @@ impl Vector {
     fn array<const N: usize>(&self, key: &str) -> Result<[u8; N], String> {
         let b = self.bytes(key)?;
         let len = b.len();
-        b.try_into().map_err(|_| format!("{key}: {len} bytes, {N} expected"))
+        b.try_into()
+            .map_err(|_| format!("{key}: {len} bytes, {N} expected"))
     }
 
     fn uint(&self, key: &str) -> Result<u64, String> {
@@ -1229,13 +1719,20 @@ impl Vector {
 /// Checks one vector file; `name` is its file name.
 fn check_vector(name: &str, text: &str) -> Result<(), String> {
     let v = parse_vector(text)?;
-    ensure!(KINDS.contains(&v.kind.as_str()), "unknown vector kind '{}'", v.kind);
+    ensure!(
+        KINDS.contains(&v.kind.as_str()),
+        "unknown vector kind '{}'",
+        v.kind
+    );
     let desc = name
         .strip_prefix(&format!("{}-", v.kind))
         .and_then(|n| n.strip_suffix(".txt"))
         .ok_or_else(|| format!("file name must be {}-<description>.txt", v.kind))?;
     ensure!(
-        !desc.is_empty() && desc.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        !desc.is_empty()
+            && desc
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
         "file name must be lower case [a-z0-9-]"
     );
     match v.kind.as_str() {
@@ -1253,7 +1750,18 @@ fn check_vector(name: &str, text: &str) -> Result<(), String> {
 
 fn check_blob_id(v: &Vector) -> Result<(), String> {
     ensure!(v.ok, "blob-id vectors are expect: ok only");
-    v.keys(&["master_secret", "encryption_key", "blob_id_key", "chunker_seed", "plaintext", "blob_id"], &[], &[])?;
+    v.keys(
+        &[
+            "master_secret",
+            "encryption_key",
+            "blob_id_key",
+            "chunker_seed",
+            "plaintext",
+            "blob_id",
+        ],
+        &[],
+        &[],
+    )?;
     let secret: [u8; 32] = v.array("master_secret")?;
     let key = MasterKey::from_secret(secret);
     let enc: [u8; 32] = v.array("encryption_key")?;
@@ -1261,13 +1769,33 @@ fn check_blob_id(v: &Vector) -> Result<(), String> {
     let seed = v.uint("chunker_seed")?;
     let plain = v.bytes("plaintext")?;
     let blob_id: [u8; 32] = v.array("blob_id")?;
-    ensure!(blake3::derive_key(CTX_ENCRYPTION, &secret) == enc, "encryption_key differs");
-    ensure!(blake3::derive_key(CTX_BLOB_ID, &secret) == id_key, "blob_id_key differs");
+    ensure!(
+        blake3::derive_key(CTX_ENCRYPTION, &secret) == enc,
+        "encryption_key differs"
+    );
+    ensure!(
+        blake3::derive_key(CTX_BLOB_ID, &secret) == id_key,
+        "blob_id_key differs"
+    );
     let seed_bytes = blake3::derive_key(CTX_CHUNKER_SEED, &secret);
-    ensure!(u64::from_le_bytes(seed_bytes[..8].try_into().unwrap()) == seed, "chunker_seed differs from §3.1");
-    ensure!(key.chunker_seed() == seed, "snap's chunker seed is {}", key.chunker_seed());
-    ensure!(blake3::keyed_hash(&id_key, &plain).as_bytes() == &blob_id, "blob_id is not keyed_hash(blob_id_key, plaintext)");
-    ensure!(key.blob_id(&plain).as_bytes() == &blob_id, "snap's blob ID is {}", key.blob_id(&plain));
+    ensure!(
+        u64::from_le_bytes(seed_bytes[..8].try_into().unwrap()) == seed,
+        "chunker_seed differs from §3.1"
+    );
+    ensure!(
+        key.chunker_seed() == seed,
+        "snap's chunker seed is {}",
+        key.chunker_seed()
+    );
+    ensure!(
+        blake3::keyed_hash(&id_key, &plain).as_bytes() == &blob_id,
+        "blob_id is not keyed_hash(blob_id_key, plaintext)"
+    );
+    ensure!(
+        key.blob_id(&plain).as_bytes() == &blob_id,
+        "snap's blob ID is {}",
+        key.blob_id(&plain)
+    );
     Ok(())
 }
 
@@ -1280,15 +1808,27 @@ fn check_seal(v: &Vector) -> Result<(), String> {
         ensure!(key.open(kind, &sealed).is_err(), "the sealed object opens");
         return Ok(());
     }
-    v.keys(&["master_secret", "seal_kind", "salt", "plaintext", "sealed"], &["object_key"], &[])?;
+    v.keys(
+        &["master_secret", "seal_kind", "salt", "plaintext", "sealed"],
+        &["object_key"],
+        &[],
+    )?;
     let salt: [u8; 16] = v.array("salt")?;
     let plain = v.bytes("plaintext")?;
     if v.has("object_key") {
         let secret: [u8; 32] = v.array("master_secret")?;
-        ensure!(object_key(&secret, &salt) == v.array::<32>("object_key")?, "object_key differs");
+        ensure!(
+            object_key(&secret, &salt) == v.array::<32>("object_key")?,
+            "object_key differs"
+        );
     }
-    ensure!(key.seal_with_salt(kind, salt, &plain) == sealed, "sealing gives other bytes");
-    let opened = key.open(kind, &sealed).map_err(|e| format!("opening fails: {e}"))?;
+    ensure!(
+        key.seal_with_salt(kind, salt, &plain) == sealed,
+        "sealing gives other bytes"
+    );
+    let opened = key
+        .open(kind, &sealed)
+        .map_err(|e| format!("opening fails: {e}"))?;
     ensure!(opened == plain, "opening gives another plaintext");
     Ok(())
 }
@@ -1298,16 +1838,28 @@ fn check_seal(v: &Vector) -> Result<(), String> {
 fn same_master(a: &MasterKey, b: &MasterKey) -> bool {
     a.chunker_seed() == b.chunker_seed()
         && a.blob_id(b"probe") == b.blob_id(b"probe")
-        && a.seal_with_salt(SealKind::Config, [0; 16], b"probe") == b.seal_with_salt(SealKind::Config, [0; 16], b"probe")
+        && a.seal_with_salt(SealKind::Config, [0; 16], b"probe")
+            == b.seal_with_salt(SealKind::Config, [0; 16], b"probe")
 }
 
 fn check_key_file(v: &Vector) -> Result<(), String> {
-    const INPUTS: [&str; 8] =
-        ["memory_kib", "iterations", "parallelism", "kdf_salt", "seal_salt", "created", "hostname", "username"];
+    const INPUTS: [&str; 8] = [
+        "memory_kib",
+        "iterations",
+        "parallelism",
+        "kdf_salt",
+        "seal_salt",
+        "created",
+        "hostname",
+        "username",
+    ];
     let password = v.bytes("password")?;
     let kf = v.bytes("key_file")?;
     if v.has("key_id") {
-        ensure!(Id::sha256(&kf).0 == v.array::<32>("key_id")?, "key_id is not SHA-256 of key_file");
+        ensure!(
+            Id::sha256(&kf).0 == v.array::<32>("key_id")?,
+            "key_id is not SHA-256 of key_file"
+        );
     }
     if !v.ok {
         let mut optional = INPUTS.to_vec();
@@ -1315,8 +1867,14 @@ fn check_key_file(v: &Vector) -> Result<(), String> {
         v.keys(&["password", "key_file"], &optional, &[])?;
         if let Ok(file) = KeyFile::decode(&kf) {
             let p = file.kdf_params();
-            ensure!(p.memory_kib <= 65536 && p.iterations <= 10, "error vector with expensive KDF costs {p:?}");
-            ensure!(file.unwrap(&password).is_err(), "the key file decodes and unwraps");
+            ensure!(
+                p.memory_kib <= 65536 && p.iterations <= 10,
+                "error vector with expensive KDF costs {p:?}"
+            );
+            ensure!(
+                file.unwrap(&password).is_err(),
+                "the key file decodes and unwraps"
+            );
         }
         return Ok(());
     }
@@ -1328,9 +1886,13 @@ fn check_key_file(v: &Vector) -> Result<(), String> {
         iterations: v.u32("iterations")?,
         parallelism: v.u32("parallelism")?,
     };
-    ensure!(params.memory_kib <= 65536 && params.iterations <= 10, "vectors use cheap KDF costs, not {params:?}");
+    ensure!(
+        params.memory_kib <= 65536 && params.iterations <= 10,
+        "vectors use cheap KDF costs, not {params:?}"
+    );
     let master = v.master()?;
-    let (created, hostname, username) = (v.text("created")?, v.text("hostname")?, v.text("username")?);
+    let (created, hostname, username) =
+        (v.text("created")?, v.text("hostname")?, v.text("username")?);
     let wrapped = KeyFile::wrap_with(
         &master,
         &password,
@@ -1346,39 +1908,88 @@ fn check_key_file(v: &Vector) -> Result<(), String> {
     let file = KeyFile::decode(&kf).map_err(|e| format!("decoding fails: {e}"))?;
     ensure!(file.kdf_params() == params, "decoded KDF parameters differ");
     ensure!(
-        file.created == created && file.hostname == hostname && file.username == username && file.version == 1,
+        file.created == created
+            && file.hostname == hostname
+            && file.username == username
+            && file.version == 1,
         "decoded text fields differ"
     );
-    let unwrapped = file.unwrap(&password).map_err(|e| format!("unwrapping fails: {e}"))?;
-    ensure!(same_master(&unwrapped, &master), "unwrapping yields another master secret");
+    let unwrapped = file
+        .unwrap(&password)
+        .map_err(|e| format!("unwrapping fails: {e}"))?;
+    ensure!(
+        same_master(&unwrapped, &master),
+        "unwrapping yields another master secret"
+    );
     Ok(())
 }
 
 fn check_pack_header(v: &Vector) -> Result<(), String> {
     if v.ok {
-        v.keys(&["master_secret", "salt", "header_plaintext", "header_offset", "header"], &[], &["entry"])?;
+        v.keys(
+            &[
+                "master_secret",
+                "salt",
+                "header_plaintext",
+                "header_offset",
+                "header",
+            ],
+            &[],
+            &["entry"],
+        )?;
         let key = v.master()?;
-        let entries = v.all("entry").into_iter().map(parse_entry).collect::<Result<Vec<_>, _>>()?;
+        let entries = v
+            .all("entry")
+            .into_iter()
+            .map(parse_entry)
+            .collect::<Result<Vec<_>, _>>()?;
         let plain = v.bytes("header_plaintext")?;
         let offset = v.uint("header_offset")?;
         let header = v.bytes("header")?;
         ensure!(header.len() >= 4 + 33, "header is too short");
         let sum: u64 = entries.iter().map(|e| e.stored_len as u64).sum();
-        ensure!(sum == offset, "header_offset {offset} is not the sum of stored_len {sum}");
-        ensure!(encode_header_with_salt(&key, &entries, v.array("salt")?) == header, "encoding gives another header");
+        ensure!(
+            sum == offset,
+            "header_offset {offset} is not the sum of stored_len {sum}"
+        );
+        ensure!(
+            encode_header_with_salt(&key, &entries, v.array("salt")?) == header,
+            "encoding gives another header"
+        );
         let (sealed, trailer) = header.split_at(header.len() - 4);
-        let opened = key.open(SealKind::PackHeader, sealed).map_err(|e| format!("header does not open: {e}"))?;
+        let opened = key
+            .open(SealKind::PackHeader, sealed)
+            .map_err(|e| format!("header does not open: {e}"))?;
         ensure!(opened == plain, "the sealed header holds another plaintext");
-        let parsed = decode_header_plaintext(&plain, offset).map_err(|e| format!("plaintext does not parse: {e}"))?;
+        let parsed = decode_header_plaintext(&plain, offset)
+            .map_err(|e| format!("plaintext does not parse: {e}"))?;
         ensure!(parsed == entries, "parsing gives other entries: {parsed:?}");
         let location = header_location(offset + header.len() as u64, trailer.try_into().unwrap())
             .map_err(|e| format!("locating fails: {e}"))?;
-        ensure!(location == (offset, sealed.len() as u64), "located at {location:?}");
-        let decoded = decode_header(&key, sealed, offset).map_err(|e| format!("decoding fails: {e}"))?;
-        ensure!(decoded == entries, "decoding gives other entries: {decoded:?}");
+        ensure!(
+            location == (offset, sealed.len() as u64),
+            "located at {location:?}"
+        );
+        let decoded =
+            decode_header(&key, sealed, offset).map_err(|e| format!("decoding fails: {e}"))?;
+        ensure!(
+            decoded == entries,
+            "decoding gives other entries: {decoded:?}"
+        );
         return Ok(());
     }
-    v.keys(&[], &["header_plaintext", "header_offset", "pack_len", "trailer", "header", "master_secret"], &[])?;
+    v.keys(
+        &[],
+        &[
+            "header_plaintext",
+            "header_offset",
+            "pack_len",
+            "trailer",
+            "header",
+            "master_secret",
+        ],
+        &[],
+    )?;
     let mut forms = 0;
     if v.has("header_plaintext") {
         forms += 1;
@@ -1405,36 +2016,60 @@ fn check_pack_header(v: &Vector) -> Result<(), String> {
         };
         ensure!(!reads, "the header locates, opens and parses");
     } else {
-        ensure!(!v.has("master_secret"), "master_secret is only used with header");
+        ensure!(
+            !v.has("master_secret"),
+            "master_secret is only used with header"
+        );
     }
     ensure!(
         !v.has("header_offset") || v.has("header") || v.has("header_plaintext"),
         "header_offset without header or header_plaintext"
     );
-    ensure!(forms > 0, "no header_plaintext, pack_len + trailer, or header to check");
+    ensure!(
+        forms > 0,
+        "no header_plaintext, pack_len + trailer, or header to check"
+    );
     Ok(())
 }
 
 fn check_index(v: &Vector) -> Result<(), String> {
     if !v.ok {
         v.keys(&[], &["plaintext", "sealed", "master_secret"], &[])?;
-        ensure!(v.has("plaintext") || v.has("sealed"), "no plaintext or sealed to check");
+        ensure!(
+            v.has("plaintext") || v.has("sealed"),
+            "no plaintext or sealed to check"
+        );
         if v.has("plaintext") {
-            ensure!(IndexFile::decode_plaintext(&v.bytes("plaintext")?).is_err(), "plaintext decodes");
+            ensure!(
+                IndexFile::decode_plaintext(&v.bytes("plaintext")?).is_err(),
+                "plaintext decodes"
+            );
         }
         if v.has("sealed") {
-            ensure!(IndexFile::decode(&v.master()?, &v.bytes("sealed")?).is_err(), "sealed decodes");
+            ensure!(
+                IndexFile::decode(&v.master()?, &v.bytes("sealed")?).is_err(),
+                "sealed decodes"
+            );
         } else {
-            ensure!(!v.has("master_secret"), "master_secret is only used with sealed");
+            ensure!(
+                !v.has("master_secret"),
+                "master_secret is only used with sealed"
+            );
         }
         return Ok(());
     }
-    v.keys(&["master_secret", "salt", "plaintext", "sealed"], &[], &["supersedes", "pack", "blob"])?;
+    v.keys(
+        &["master_secret", "salt", "plaintext", "sealed"],
+        &[],
+        &["supersedes", "pack", "blob"],
+    )?;
     let key = v.master()?;
     let mut file = IndexFile::default();
     for (k, value) in &v.fields {
         let id = || -> Result<Id, String> {
-            let b: [u8; 32] = parse_hex(k, value)?.try_into().map_err(|_| format!("{k} is not 32 bytes"))?;
+            let b: [u8; 32] = parse_hex(k, value)?
+                .try_into()
+                .map_err(|_| format!("{k} is not 32 bytes"))?;
             Ok(Id(b))
         };
         match k.as_str() {
@@ -1442,18 +2077,34 @@ fn check_index(v: &Vector) -> Result<(), String> {
                 ensure!(file.packs.is_empty(), "supersedes after pack");
                 file.supersedes.push(IndexId(id()?));
             }
-            "pack" => file.packs.push(IndexPack { id: PackId(id()?), blobs: vec![] }),
-            "blob" => file.packs.last_mut().ok_or("blob before any pack")?.blobs.push(parse_entry(value)?),
+            "pack" => file.packs.push(IndexPack {
+                id: PackId(id()?),
+                blobs: vec![],
+            }),
+            "blob" => file
+                .packs
+                .last_mut()
+                .ok_or("blob before any pack")?
+                .blobs
+                .push(parse_entry(value)?),
             _ => {}
         }
     }
     let plain = v.bytes("plaintext")?;
     let sealed = v.bytes("sealed")?;
-    ensure!(file.encode_plaintext() == plain, "encoding gives another plaintext");
-    let decoded = IndexFile::decode_plaintext(&plain).map_err(|e| format!("plaintext does not decode: {e}"))?;
+    ensure!(
+        file.encode_plaintext() == plain,
+        "encoding gives another plaintext"
+    );
+    let decoded = IndexFile::decode_plaintext(&plain)
+        .map_err(|e| format!("plaintext does not decode: {e}"))?;
     ensure!(decoded == file, "decoding gives {decoded:?}");
-    ensure!(key.seal_with_salt(SealKind::Index, v.array("salt")?, &plain) == sealed, "sealing gives other bytes");
-    let opened = IndexFile::decode(&key, &sealed).map_err(|e| format!("sealed does not decode: {e}"))?;
+    ensure!(
+        key.seal_with_salt(SealKind::Index, v.array("salt")?, &plain) == sealed,
+        "sealing gives other bytes"
+    );
+    let opened =
+        IndexFile::decode(&key, &sealed).map_err(|e| format!("sealed does not decode: {e}"))?;
     ensure!(opened == file, "decoding sealed gives {opened:?}");
     Ok(())
 }
@@ -1472,8 +2123,15 @@ fn check_tree(v: &Vector) -> Result<(), String> {
         "no" => false,
         other => return Err(format!("canonical must be yes or no, not {other:?}")),
     };
-    ensure!((tree.encode() == json) == canonical, "re-encoding {} the bytes", if canonical { "changes" } else { "keeps" });
-    ensure!(v.master()?.blob_id(&json).as_bytes() == &v.array::<32>("blob_id")?, "blob_id differs");
+    ensure!(
+        (tree.encode() == json) == canonical,
+        "re-encoding {} the bytes",
+        if canonical { "changes" } else { "keeps" }
+    );
+    ensure!(
+        v.master()?.blob_id(&json).as_bytes() == &v.array::<32>("blob_id")?,
+        "blob_id differs"
+    );
     Ok(())
 }
 
@@ -1505,7 +2163,10 @@ fn check_chunker(v: &Vector) -> Result<(), String> {
     };
     if !v.ok {
         v.keys(&SIZES, &[], &[])?;
-        ensure!(Chunker::new(params, seed).is_err(), "the parameters are accepted");
+        ensure!(
+            Chunker::new(params, seed).is_err(),
+            "the parameters are accepted"
+        );
         return Ok(());
     }
     v.keys(&SIZES, &["input", "input_seed", "input_length"], &["chunk"])?;
@@ -1513,7 +2174,10 @@ fn check_chunker(v: &Vector) -> Result<(), String> {
         (Some(_), None, None) => v.bytes("input")?,
         (None, Some(input_seed), Some(_)) => {
             let len = v.uint("input_length")?;
-            ensure!(len <= 64 << 20, "input_length {len} is too large for a vector");
+            ensure!(
+                len <= 64 << 20,
+                "input_length {len} is too large for a vector"
+            );
             xof(input_seed, len as usize)
         }
         _ => return Err("give either input, or input_seed and input_length".into()),
@@ -1522,26 +2186,48 @@ fn check_chunker(v: &Vector) -> Result<(), String> {
         .all("chunk")
         .into_iter()
         .map(|c| {
-            let (o, l) = c.split_once(' ').ok_or_else(|| format!("chunk {c:?} is not '<offset> <length>'"))?;
-            Ok((parse_uint("chunk", o)? as usize, parse_uint("chunk", l)? as usize))
+            let (o, l) = c
+                .split_once(' ')
+                .ok_or_else(|| format!("chunk {c:?} is not '<offset> <length>'"))?;
+            Ok((
+                parse_uint("chunk", o)? as usize,
+                parse_uint("chunk", l)? as usize,
+            ))
         })
         .collect::<Result<Vec<_>, String>>()?;
     let chunker = Chunker::new(params, seed).map_err(|e| format!("parameters refused: {e}"))?;
     let cut = chunker.cut(&data);
-    ensure!(cut == expected, "one buffer gives {} chunks: {:?}", cut.len(), &cut[..cut.len().min(8)]);
+    ensure!(
+        cut == expected,
+        "one buffer gives {} chunks: {:?}",
+        cut.len(),
+        &cut[..cut.len().min(8)]
+    );
     let mut streamed = Vec::new();
     let mut pos = 0;
     chunker
-        .for_each_chunk::<_, std::io::Error>(Trickle { data: &data, step: 100_003 }, |chunk| {
-            if data.get(pos..pos + chunk.len()) != Some(chunk) {
-                return Err(std::io::Error::other(format!("chunk at {pos} has other bytes")));
-            }
-            streamed.push((pos, chunk.len()));
-            pos += chunk.len();
-            Ok(())
-        })
+        .for_each_chunk::<_, std::io::Error>(
+            Trickle {
+                data: &data,
+                step: 100_003,
+            },
+            |chunk| {
+                if data.get(pos..pos + chunk.len()) != Some(chunk) {
+                    return Err(std::io::Error::other(format!(
+                        "chunk at {pos} has other bytes"
+                    )));
+                }
+                streamed.push((pos, chunk.len()));
+                pos += chunk.len();
+                Ok(())
+            },
+        )
         .map_err(|e| format!("streaming fails: {e}"))?;
-    ensure!(streamed == expected, "streaming gives {} chunks", streamed.len());
+    ensure!(
+        streamed == expected,
+        "streaming gives {} chunks",
+        streamed.len()
+    );
     Ok(())
 }
 
@@ -1552,15 +2238,25 @@ fn check_config(v: &Vector) -> Result<(), String> {
         v.keys(&["master_secret", "sealed"], &["json"], &[])?;
         ensure!(Config::decode(&key, &sealed).is_err(), "the config decodes");
         if let (Some(json), Ok(plain)) = (v.get("json"), key.open(SealKind::Config, &sealed)) {
-            ensure!(plain == json.as_bytes(), "sealed holds another text than json");
+            ensure!(
+                plain == json.as_bytes(),
+                "sealed holds another text than json"
+            );
         }
         return Ok(());
     }
     v.keys(&["master_secret", "salt", "json", "sealed"], &[], &[])?;
     let json = v.text("json")?.as_bytes();
-    ensure!(key.seal_with_salt(SealKind::Config, v.array("salt")?, json) == sealed, "sealing gives other bytes");
-    let config = Config::decode(&key, &sealed).map_err(|e| format!("the config does not decode: {e}"))?;
-    ensure!(serde_json::to_vec(&config).unwrap() == json, "re-encoding gives other JSON");
+    ensure!(
+        key.seal_with_salt(SealKind::Config, v.array("salt")?, json) == sealed,
+        "sealing gives other bytes"
+    );
+    let config =
+        Config::decode(&key, &sealed).map_err(|e| format!("the config does not decode: {e}"))?;
+    ensure!(
+        serde_json::to_vec(&config).unwrap() == json,
+        "re-encoding gives other JSON"
+    );
     Ok(())
 }
 
@@ -1640,18 +2336,30 @@ fn vectors_check() {
     for kind in KINDS {
         for ok in [true, false] {
             if (ok || kind != "blob-id") && !coverage.contains(&(kind.to_string(), ok)) {
-                failures.push(format!("no expect: {} vector of kind {kind}", if ok { "ok" } else { "error" }));
+                failures.push(format!(
+                    "no expect: {} vector of kind {kind}",
+                    if ok { "ok" } else { "error" }
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} vectors fail:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors fail:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn vectors_match_generator() {
     prepare();
     let files = read_vector_files();
-    let cases: BTreeMap<String, String> = generated().iter().map(|c| (c.file_name(), c.render())).collect();
+    let cases: BTreeMap<String, String> = generated()
+        .iter()
+        .map(|c| (c.file_name(), c.render()))
+        .collect();
     let mut problems = Vec::new();
     for name in cases.keys().filter(|n| !files.contains_key(*n)) {
         problems.push(format!("{name}: generated but not in format-spec/vectors/"));
@@ -1678,29 +2386,45 @@ fn checker_refuses_malformed_files() {
     let good = "expect: ok\nkind: tree\ntree: 7b2276657273696f6e223a312c226e6f646573223a5b5d7d\n\
                 master_secret: 0000000000000000000000000000000000000000000000000000000000000000\n\
                 blob_id: PLACEHOLDER\ncanonical: yes\n";
-    let id = MasterKey::from_secret([0; 32]).blob_id(br#"{"version":1,"nodes":[]}"#).to_hex();
+    let id = MasterKey::from_secret([0; 32])
+        .blob_id(br#"{"version":1,"nodes":[]}"#)
+        .to_hex();
     let good = good.replace("PLACEHOLDER", &id);
     check_vector("tree-x.txt", &good).unwrap();
     let bad: Vec<(&str, String)> = vec![
         ("tree-x.txt", good.replacen("expect: ok\n", "", 1)),
         ("tree-x.txt", good.replacen("kind: tree\n", "", 1)),
-        ("tree-x.txt", good.replacen("expect: ok", "expect: maybe", 1)),
+        (
+            "tree-x.txt",
+            good.replacen("expect: ok", "expect: maybe", 1),
+        ),
         ("tree-x.txt", good.replace("\n", "\r\n")),
-        ("forest-x.txt", good.replacen("kind: tree", "kind: forest", 1)),
+        (
+            "forest-x.txt",
+            good.replacen("kind: tree", "kind: forest", 1),
+        ),
         ("tree-x.txt", format!("{good}colour: blue\n")),
         ("tree-x.txt", format!("{good}canonical: yes\n")),
         ("tree-x.txt", good.replacen("canonical: yes\n", "", 1)),
-        ("tree-x.txt", good.replacen("canonical: yes", "canonical: no", 1)),
+        (
+            "tree-x.txt",
+            good.replacen("canonical: yes", "canonical: no", 1),
+        ),
         ("tree-x.txt", format!("{good}reason: ok cases have none\n")),
         ("tree-x.txt", format!("{good}Key: upper case\n")),
         ("tree-x.txt", format!("{good}no separator\n")),
         ("tree-x.txt", good.replacen("7b22", "7B22", 1)),
         ("seal-x.txt", good.clone()),
         ("tree-X.txt", good.clone()),
-        ("tree-x.txt", good.replacen("expect: ok", "expect: error", 1)),
+        (
+            "tree-x.txt",
+            good.replacen("expect: ok", "expect: error", 1),
+        ),
     ];
     for (name, text) in bad {
-        assert!(check_vector(name, &text).is_err(), "accepted {name}:\n{text}");
+        assert!(
+            check_vector(name, &text).is_err(),
+            "accepted {name}:\n{text}"
+        );
     }
 }
-

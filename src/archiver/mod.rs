@@ -241,8 +241,7 @@ fn find_parent(
     }
     let found = snapshot::list_snapshots(repo)?
         .into_iter()
-        .filter(|(_, m)| m.hostname == hostname && m.paths == paths)
-        .next_back();
+        .rfind(|(_, m)| m.hostname == hostname && m.paths == paths);
     Ok(found)
 }
 

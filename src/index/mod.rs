@@ -103,10 +103,10 @@ impl Index {
     }
 
     /// Sorts records by ID and drops duplicates (a blob stored twice keeps the
-    /// first location seen), making lookups possible.
+    /// first location added: the sort is stable), making lookups possible.
     pub fn sort(&mut self) {
         if !self.sorted {
-            self.records.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            self.records.sort_by_key(|r| r.id);
             self.records.dedup_by(|a, b| a.id == b.id);
             self.records.shrink_to_fit();
             self.sorted = true;

@@ -167,6 +167,10 @@ impl Repository {
         for info in &keys {
             // One damaged key file must not stop another from opening.
             let file = match backend.read(FileKind::Key, &info.name) {
+                Ok(bytes) if check_name(FileKind::Key, &info.name, &bytes).is_err() => {
+                    damaged.push(format!("{}: content does not match its name", info.name));
+                    continue;
+                }
                 Ok(bytes) => match KeyFile::decode(&bytes) {
                     Ok(f) => f,
                     Err(e) => {

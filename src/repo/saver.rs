@@ -110,6 +110,15 @@ impl<'r> BlobSaver<'r> {
         id: BlobId,
         plain: &[u8],
     ) -> Result<bool, RepoError> {
+        if plain.len() > crate::pack::MAX_BLOB_SIZE as usize {
+            return Err(RepoError::Config {
+                reason: format!(
+                    "a {kind:?} blob of {} bytes exceeds the {} byte limit (a folder with too many entries?)",
+                    plain.len(),
+                    crate::pack::MAX_BLOB_SIZE
+                ),
+            });
+        }
         if self.repo.index.contains(&id) || !lock(&self.seen).insert(id) {
             return Ok(false);
         }

@@ -134,6 +134,9 @@ pub fn load_snapshot(
     })
 }
 
+/// Snapshots with their IDs.
+pub type SnapshotList = Vec<(SnapshotId, SnapshotManifest)>;
+
 /// Every readable snapshot, oldest first.
 pub fn list_snapshots(
     repo: &Repository,
@@ -145,7 +148,7 @@ pub fn list_snapshots(
 /// not be read: one damaged manifest must not hide all the others.
 pub fn list_snapshots_checked(
     repo: &Repository,
-) -> Result<(Vec<(SnapshotId, SnapshotManifest)>, Vec<SnapshotError>), SnapshotError> {
+) -> Result<(SnapshotList, Vec<SnapshotError>), SnapshotError> {
     use rayon::prelude::*;
     let ids = repo.list_ids(FileKind::Snapshot)?;
     let results: Vec<_> = ids
@@ -177,8 +180,7 @@ pub fn find_snapshot(
     if query == "latest" {
         return list_snapshots(repo)?
             .into_iter()
-            .filter(|(_, m)| filter(m))
-            .next_back()
+            .rfind(|(_, m)| filter(m))
             .ok_or_else(|| SnapshotError::NotFound {
                 query: query.into(),
             });

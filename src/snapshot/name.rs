@@ -63,11 +63,18 @@ impl<'de> serde::Deserialize<'de> for NodeName {
                 Ok(NodeName(v.as_bytes().to_vec()))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeName, A::Error> {
+                // Other members are ignored (room for later fields); a
+                // repeated `b64` is ambiguous and refused.
                 let mut out = None;
                 while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    let v: std::borrow::Cow<'de, str> = map.next_value()?;
                     if k == "b64" {
+                        if out.is_some() {
+                            return Err(de::Error::duplicate_field("b64"));
+                        }
+                        let v: std::borrow::Cow<'de, str> = map.next_value()?;
                         out = Some(B64.decode(v.as_bytes()).map_err(de::Error::custom)?);
+                    } else {
+                        map.next_value::<de::IgnoredAny>()?;
                     }
                 }
                 out.map(NodeName)
@@ -97,5 +104,8 @@ mod tests {
             serde_json::to_string(&NodeName(vec![0xff])).unwrap(),
             r#"{"b64":"/w=="}"#
         );
+        let extra: NodeName = serde_json::from_str(r#"{"b64":"YQ==","x":1}"#).unwrap();
+        assert_eq!(extra.as_bytes(), b"a");
+        assert!(serde_json::from_str::<NodeName>(r#"{"b64":"YQ==","b64":"Yg=="}"#).is_err());
     }
 }

@@ -116,7 +116,16 @@ impl Tree {
             what: "tree".into(),
             reason,
         };
-        let tree: Tree = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        let tree: Tree = serde_json::from_slice(bytes).map_err(|e| {
+            let text = e.to_string();
+            if text.contains("unknown variant") {
+                bad(format!(
+                    "{text}; it was written by a newer snap: upgrade snap to read it"
+                ))
+            } else {
+                bad(text)
+            }
+        })?;
         if tree.version != 1 {
             return Err(bad(format!(
                 "version {} is not supported (this snap reads 1)",
@@ -133,6 +142,19 @@ impl Tree {
         }
         for n in &tree.nodes {
             n.check_name().map_err(bad)?;
+            let missing = match n.node_type {
+                NodeType::File if n.content.is_none() => Some("content"),
+                NodeType::Dir if n.subtree.is_none() => Some("subtree"),
+                NodeType::Symlink if n.link_target.is_none() => Some("link_target"),
+                _ => None,
+            };
+            if let Some(field) = missing {
+                return Err(bad(format!(
+                    "{:?} node {:?} has no {field}",
+                    n.node_type,
+                    n.name.display()
+                )));
+            }
         }
         Ok(tree)
     }
