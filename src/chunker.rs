@@ -117,11 +117,24 @@ impl Chunker {
     /// reader. Returns the number of bytes read.
     pub fn for_each_chunk<R: Read, E: From<std::io::Error>>(
         &self,
+        reader: R,
+        emit: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        self.for_each_chunk_in(reader, &mut Vec::new(), emit)
+    }
+
+    /// As [`Chunker::for_each_chunk`], working in `buf` (grown to `max_size`
+    /// if smaller), so callers can reuse one buffer across files.
+    pub fn for_each_chunk_in<R: Read, E: From<std::io::Error>>(
+        &self,
         mut reader: R,
+        buf: &mut Vec<u8>,
         mut emit: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<u64, E> {
         let max = self.params.max_size as usize;
-        let mut buf = vec![0u8; max];
+        if buf.len() < max {
+            buf.resize(max, 0);
+        }
         let mut filled = 0usize;
         let mut total = 0u64;
         let mut eof = false;

@@ -70,7 +70,7 @@ pub struct BackupOptions {
     pub force: bool,
     /// Threads reading and processing files (0: automatic).
     pub threads: usize,
-    /// Parallel uploads.
+    /// Parallel uploads (0: the backend's preference).
     pub connections: usize,
 }
 
@@ -104,10 +104,18 @@ struct Archiver<'r> {
     budget: ByteBudget,
     counters: Counters,
     warnings: Mutex<Vec<String>>,
+    stream_buffers: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Largest small-file buffer a worker thread keeps between files.
+const READ_BUF_KEEP: usize = 256 << 10;
+
+thread_local! {
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Largest file data held in memory at once by all readers together.
-const READ_BUDGET: u64 = 40 << 20;
+const READ_BUDGET: u64 = 16 << 20;
 
 /// Backs up `options.paths` into `repo` (whose index must be loaded) and
 /// writes the snapshot: packs, then index, then manifest.
@@ -147,12 +155,16 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
     let budget_bytes = READ_BUDGET.max(chunker.params().max_size as u64 * 2);
     let archiver = Archiver {
         repo,
-        saver: repo.blob_saver(options.connections.max(1)),
+        saver: repo.blob_saver(match options.connections {
+            0 => repo.backend().preferred_connections(),
+            n => n,
+        }),
         chunker,
         excludes: Excludes::new(&options.excludes)?,
         budget: ByteBudget::new(budget_bytes),
         counters: Counters::default(),
         warnings: Mutex::new(Vec::new()),
+        stream_buffers: Mutex::new(Vec::new()),
     };
 
     let root = pool.install(|| archiver.archive_roots(&paths, parent_tree.as_ref()))?;
@@ -309,7 +321,10 @@ impl Archiver<'_> {
             .map(|(name, child)| {
                 let parent_node = parent.and_then(|t| t.find(name));
                 match child {
-                    VirtualChild::Real(path) => self.archive_path(path, name, parent_node),
+                    VirtualChild::Real(path) => {
+                        let meta = std::fs::symlink_metadata(path);
+                        self.archive_path(path, name, meta, parent_node)
+                    }
                     VirtualChild::Dir(path, sub) => {
                         let mut node = files::stat_node(path, name)?;
                         let parent_sub = self.parent_subtree(parent_node)?;
@@ -347,12 +362,20 @@ impl Archiver<'_> {
         &self,
         path: &Path,
         name: &[u8],
+        meta: std::io::Result<std::fs::Metadata>,
         parent: Option<&Node>,
     ) -> Result<Option<Node>, ArchiveError> {
         if self.excludes.is_excluded(path) {
             return Ok(None);
         }
-        let mut node = match files::stat_node(path, name) {
+        let node = meta
+            .map_err(|e| SourceError::Io {
+                action: "stat",
+                path: path.display().to_string(),
+                source: e,
+            })
+            .and_then(|m| files::node_from_metadata(path, name, &m));
+        let mut node = match node {
             Ok(n) => n,
             Err(e) => {
                 self.warn(e.to_string());
@@ -406,8 +429,11 @@ impl Archiver<'_> {
         self.counters.dirs.fetch_add(1, Ordering::Relaxed);
         let entries = files::list_dir(path)?;
         let nodes: Vec<Option<Node>> = entries
-            .par_iter()
-            .map(|(name, child)| self.archive_path(child, name, parent.and_then(|t| t.find(name))))
+            .into_par_iter()
+            .map(|item| {
+                let parent_node = parent.and_then(|t| t.find(&item.name));
+                self.archive_path(&item.path, &item.name, item.meta, parent_node)
+            })
             .collect::<Result<_, _>>()?;
         self.save_tree(nodes)
     }
@@ -443,24 +469,31 @@ impl Archiver<'_> {
         let max = self.chunker.params().max_size as u64;
         let mut content = Vec::new();
         if node.size < max {
-            // Small files: one read into a buffer of the expected size, then cut.
+            // Small files: one read into this thread's reused buffer, then cut.
             let _permit = self.budget.acquire(node.size + 1);
-            let mut data = Vec::with_capacity(node.size as usize + 1);
-            file.take(max)
-                .read_to_end(&mut data)
-                .map_err(|e| read_err(path, e))?;
-            if data.len() as u64 >= max {
+            let result = READ_BUF.with(|cell| {
+                let mut data = cell.borrow_mut();
+                data.clear();
+                data.reserve(node.size as usize + 1);
+                (&file).take(max).read_to_end(&mut data).map_err(|e| read_err(path, e))?;
+                if data.len() as u64 >= max {
+                    return Ok(None);
+                }
+                self.counters.bytes_read.fetch_add(data.len() as u64, Ordering::Relaxed);
+                for (offset, len) in self.chunker.cut(&data) {
+                    content.push(self.save_chunk(&data[offset..offset + len])?);
+                }
+                let size = data.len() as u64;
+                if data.capacity() > READ_BUF_KEEP {
+                    *data = Vec::new();
+                }
+                Ok::<_, FileError>(Some(size))
+            })?;
+            match result {
+                Some(size) => Ok((content, size)),
                 // It grew while we looked: go the streaming way.
-                drop(data);
-                return self.stream_file(path);
+                None => self.stream_file(path),
             }
-            self.counters
-                .bytes_read
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
-            for (offset, len) in self.chunker.cut(&data) {
-                content.push(self.save_chunk(&data[offset..offset + len])?);
-            }
-            Ok((content, data.len() as u64))
         } else {
             drop(file);
             self.stream_file(path)
@@ -471,16 +504,23 @@ impl Archiver<'_> {
         let file = files::open_file(path)?;
         let _permit = self.budget.acquire(self.chunker.params().max_size as u64);
         let mut content = Vec::new();
-        let read = self
-            .chunker
-            .for_each_chunk::<_, FileError>(file, |chunk| {
-                content.push(self.save_chunk(chunk)?);
-                Ok(())
-            })
-            .map_err(|e| match e {
-                FileError::Io(e) => FileError::Source(read_err(path, e)),
-                other => other,
-            })?;
+        // Buffers of max chunk size are pooled: the budget permit above bounds
+        // how many exist, and reuse spares the page faults of fresh ones.
+        let mut buf = self.stream_buffers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        let read = self.chunker.for_each_chunk_in::<_, FileError>(file, &mut buf, |chunk| {
+            content.push(self.save_chunk(chunk)?);
+            Ok(())
+        });
+        let mut pool = self.stream_buffers.lock().unwrap_or_else(|e| e.into_inner());
+        // Keep one for the next large file; more would sit idle between them.
+        if pool.is_empty() {
+            pool.push(buf);
+        }
+        drop(pool);
+        let read = read.map_err(|e| match e {
+            FileError::Io(e) => FileError::Source(read_err(path, e)),
+            other => other,
+        })?;
         self.counters.bytes_read.fetch_add(read, Ordering::Relaxed);
         Ok((content, read))
     }

@@ -6,7 +6,7 @@
 //! listed and can be removed by hand).
 
 use std::fs;
-use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use super::{Backend, BackendError, FileInfo};
@@ -39,10 +39,12 @@ impl LocalBackend {
         }
     }
 
-    fn write_new(&self, full: &Path, data: &[u8]) -> std::io::Result<()> {
+    fn write_new(&self, full: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
         let dir = full.parent().unwrap_or(&self.root);
         let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-        tmp.write_all(data)?;
+        for part in parts {
+            tmp.write_all(part)?;
+        }
         tmp.as_file().sync_data()?;
         // `persist_noclobber` refuses to replace: names are content hashes, so an
         // existing file already holds these bytes.
@@ -58,6 +60,10 @@ impl LocalBackend {
 impl Backend for LocalBackend {
     fn location(&self) -> String {
         self.root.display().to_string()
+    }
+
+    fn preferred_connections(&self) -> usize {
+        1
     }
 
     fn create(&self) -> Result<(), BackendError> {
@@ -115,20 +121,24 @@ impl Backend for LocalBackend {
         fs::read(self.root.join(&path)).map_err(|e| self.err("read", &path, e))
     }
 
-    fn read_range(
+    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
+        let mut buf = Vec::new();
+        self.read_range_into(kind, name, offset, len, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn read_range_into(
         &self,
         kind: FileKind,
         name: &str,
         offset: u64,
         len: u64,
-    ) -> Result<Vec<u8>, BackendError> {
+        buf: &mut Vec<u8>,
+    ) -> Result<(), BackendError> {
+        use std::os::unix::fs::FileExt;
         let path = kind.path(name);
-        let mut file =
-            fs::File::open(self.root.join(&path)).map_err(|e| self.err("read", &path, e))?;
-        let size = file
-            .metadata()
-            .map_err(|e| self.err("read", &path, e))?
-            .len();
+        let file = fs::File::open(self.root.join(&path)).map_err(|e| self.err("read", &path, e))?;
+        let size = file.metadata().map_err(|e| self.err("read", &path, e))?.len();
         if offset.checked_add(len).is_none_or(|end| end > size) {
             return Err(BackendError::ShortRead {
                 location: self.location(),
@@ -138,25 +148,26 @@ impl Backend for LocalBackend {
                 len,
             });
         }
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| self.err("read", &path, e))?;
-        let mut buf = vec![0u8; len as usize];
-        file.read_exact(&mut buf)
-            .map_err(|e| self.err("read", &path, e))?;
-        Ok(buf)
+        buf.clear();
+        buf.resize(len as usize, 0);
+        file.read_exact_at(buf, offset).map_err(|e| self.err("read", &path, e))
     }
 
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {
+        self.write_parts(kind, name, &[data])
+    }
+
+    fn write_parts(&self, kind: FileKind, name: &str, parts: &[&[u8]]) -> Result<(), BackendError> {
         let path = kind.path(name);
         let full = self.root.join(&path);
         if full.exists() {
             return Ok(());
         }
-        let result = match self.write_new(&full, data) {
+        let result = match self.write_new(&full, parts) {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 // The pack sub-folder is made on first use.
                 let parent = full.parent().unwrap_or(&self.root);
-                fs::create_dir_all(parent).and_then(|_| self.write_new(&full, data))
+                fs::create_dir_all(parent).and_then(|_| self.write_new(&full, parts))
             }
             other => other,
         };

@@ -105,6 +105,12 @@ pub trait Backend: Send + Sync {
     /// Where the files live, for messages (never contains credentials).
     fn location(&self) -> String;
 
+    /// How many uploads should run at once by default: high-latency stores
+    /// want several, a local disk one (each pack held in memory costs).
+    fn preferred_connections(&self) -> usize {
+        4
+    }
+
     /// Prepares an empty repository location (folders, buckets).
     fn create(&self) -> Result<(), BackendError>;
 
@@ -128,9 +134,29 @@ pub trait Backend: Send + Sync {
         len: u64,
     ) -> Result<Vec<u8>, BackendError>;
 
+    /// As [`Backend::read_range`], into `buf` (replacing its content), so a
+    /// caller can reuse one buffer for many reads.
+    fn read_range_into(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), BackendError> {
+        *buf = self.read_range(kind, name, offset, len)?;
+        Ok(())
+    }
+
     /// Stores a file atomically: readers see either nothing or all of `data`.
     /// Names are content hashes, so writing a name that exists is a no-op.
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError>;
+
+    /// As [`Backend::write`] for a file given as consecutive parts, so large
+    /// files need not be copied into one buffer first.
+    fn write_parts(&self, kind: FileKind, name: &str, parts: &[&[u8]]) -> Result<(), BackendError> {
+        self.write(kind, name, &parts.concat())
+    }
 
     /// Deletes a file; deleting an absent file is not an error.
     fn remove(&self, kind: FileKind, name: &str) -> Result<(), BackendError>;

@@ -104,8 +104,8 @@ pub struct BackupArgs {
     /// Worker threads (0: automatic).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Parallel uploads.
-    #[arg(long, default_value_t = 2)]
+    /// Parallel uploads (0: the backend's default: 1 for local folders).
+    #[arg(long, default_value_t = 0)]
     pub connections: usize,
 }
 

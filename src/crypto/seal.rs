@@ -68,25 +68,37 @@ pub(crate) fn seal_with_salt(
     plain: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(plain.len() + SEAL_OVERHEAD);
+    seal_append(key, kind, salt, plain, &mut out);
+    out
+}
+
+/// Appends `salt || ciphertext || tag` to `out`, so callers can reuse buffers.
+fn seal_append(key: &[u8; 32], kind: SealKind, salt: [u8; 16], plain: &[u8], out: &mut Vec<u8>) {
+    out.reserve(plain.len() + SEAL_OVERHEAD);
     out.extend_from_slice(&salt);
+    let start = out.len();
     out.extend_from_slice(plain);
     let cipher = object_cipher(key, &salt);
     let nonce = aes_gcm::Nonce::default();
     let tag = cipher
-        .encrypt_inout_detached(&nonce, &kind.aad(), (&mut out[SALT_LEN..]).into())
+        .encrypt_inout_detached(&nonce, &kind.aad(), (&mut out[start..]).into())
         // Only fails past GCM's 64 GiB plaintext limit, which no object reaches:
-        // blobs are at most 16 MiB and metadata files are built in memory.
+        // blobs are at most 1 GiB (spec §6.1) and metadata files are smaller.
         .expect("AES-GCM plaintext limit exceeded");
     out.extend_from_slice(&tag);
-    out
 }
 
 /// Opens a sealed object in place; returns the plaintext.
-pub(crate) fn open_with(
-    key: &[u8; 32],
-    kind: SealKind,
-    sealed: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn open_with(key: &[u8; 32], kind: SealKind, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut plain = Vec::new();
+    open_into(key, kind, sealed, &mut plain)?;
+    Ok(plain)
+}
+
+/// Opens a sealed object into `plain` (replacing its content), so callers
+/// can reuse one buffer for many objects.
+pub(crate) fn open_into(key: &[u8; 32], kind: SealKind, sealed: &[u8], plain: &mut Vec<u8>) -> Result<(), CryptoError> {
+    plain.clear();
     if sealed.len() < SEAL_OVERHEAD {
         return Err(CryptoError::Truncated {
             what: kind.noun(),
@@ -96,15 +108,17 @@ pub(crate) fn open_with(
     }
     let (salt, rest) = sealed.split_at(SALT_LEN);
     let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
-    let mut plain = body.to_vec();
+    plain.extend_from_slice(body);
     let cipher = object_cipher(key, salt);
     let nonce = aes_gcm::Nonce::default();
-    let tag = aes_gcm::Tag::try_from(tag)
-        .map_err(|_| CryptoError::Authentication { what: kind.noun() })?;
-    cipher
-        .decrypt_inout_detached(&nonce, &kind.aad(), (&mut plain[..]).into(), &tag)
-        .map_err(|_| CryptoError::Authentication { what: kind.noun() })?;
-    Ok(plain)
+    let tag = aes_gcm::Tag::try_from(tag).map_err(|_| CryptoError::Authentication { what: kind.noun() })?;
+    let result = cipher.decrypt_inout_detached(&nonce, &kind.aad(), (&mut plain[..]).into(), &tag);
+    if result.is_err() {
+        // Never hand out unauthenticated plaintext.
+        plain.clear();
+        return Err(CryptoError::Authentication { what: kind.noun() });
+    }
+    Ok(())
 }
 
 fn object_cipher(key: &[u8; 32], salt: &[u8]) -> Aes256Gcm {
@@ -173,9 +187,19 @@ impl MasterKey {
         seal_with_salt(&self.encryption, kind, rand::random(), plain)
     }
 
+    /// Seals `plain` with a fresh random salt, appending to `out`.
+    pub fn seal_into(&self, kind: SealKind, plain: &[u8], out: &mut Vec<u8>) {
+        seal_append(&self.encryption, kind, rand::random(), plain, out)
+    }
+
     /// Seals with a given salt: deterministic, for test vectors only.
     pub fn seal_with_salt(&self, kind: SealKind, salt: [u8; 16], plain: &[u8]) -> Vec<u8> {
         seal_with_salt(&self.encryption, kind, salt, plain)
+    }
+
+    /// Opens a sealed object into `out`, replacing its content.
+    pub fn open_into(&self, kind: SealKind, sealed: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        open_into(&self.encryption, kind, sealed, out)
     }
 
     /// Opens a sealed object, failing on a wrong key or any changed bit.

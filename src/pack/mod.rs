@@ -9,7 +9,9 @@ mod blob;
 mod header;
 mod writer;
 
-pub use blob::{open_blob, seal_blob, Compression, MAX_BLOB_SIZE};
+pub use blob::{
+    open_blob, open_blob_into, seal_blob, seal_blob_into, seal_blob_with, BlobScratch, Compression, MAX_BLOB_SIZE,
+};
 pub use header::{
     decode_header, decode_header_plaintext, encode_header, encode_header_with_salt,
     header_location, PackEntry, HEADER_ENTRY_LEN,

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -14,7 +14,7 @@ use crate::backend::Backend;
 use crate::crypto::{MasterKey, SealKind};
 use crate::id::{BlobId, FileKind, IndexId};
 use crate::index::{IndexFile, IndexPack, MAX_BLOBS_PER_INDEX_FILE};
-use crate::pack::{seal_blob, BlobKind, PackWriter};
+use crate::pack::{seal_blob_with, BlobKind, BlobScratch, FinishedPack, PackWriter};
 
 /// What a save session stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,7 +31,51 @@ pub struct SaveStats {
     pub index_files: Vec<IndexId>,
 }
 
+/// Largest sealing buffer a slot keeps between blobs.
+const SEALED_KEEP: usize = 2 << 20;
+
+/// What one blob's compression and sealing needs: a zstd context and two
+/// buffers, reused. There is one slot per CPU core, so however many threads
+/// read files, only that many compress at once and memory stays bounded.
+#[derive(Default)]
+struct SealSlot {
+    scratch: BlobScratch,
+    sealed: Vec<u8>,
+}
+
+struct SealSlots {
+    free: Mutex<Vec<SealSlot>>,
+    returned: Condvar,
+}
+
+impl SealSlots {
+    fn new(count: usize) -> SealSlots {
+        SealSlots {
+            free: Mutex::new((0..count.max(1)).map(|_| SealSlot::default()).collect()),
+            returned: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> SealSlot {
+        let mut free = lock(&self.free);
+        loop {
+            if let Some(slot) = free.pop() {
+                return slot;
+            }
+            free = self.returned.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn give(&self, slot: SealSlot) {
+        lock(&self.free).push(slot);
+        self.returned.notify_one();
+    }
+}
+
 struct Shared {
+    /// Buffers of uploaded packs, reused for new ones: a fresh 16 MiB buffer
+    /// costs thousands of page faults.
+    spare: Mutex<Vec<Vec<u8>>>,
     written: Mutex<Vec<IndexPack>>,
     error: Mutex<Option<RepoError>>,
     stored_bytes: AtomicU64,
@@ -45,6 +89,7 @@ struct Shared {
 pub struct BlobSaver<'r> {
     repo: &'r Repository,
     seen: Mutex<HashSet<BlobId>>,
+    slots: SealSlots,
     data: Mutex<PackWriter>,
     tree: Mutex<PackWriter>,
     sender: Option<Sender<PackWriter>>,
@@ -60,6 +105,7 @@ impl<'r> BlobSaver<'r> {
         // bounds memory to one pack per uploader plus the open ones.
         let (tx, rx) = crossbeam_channel::bounded::<PackWriter>(0);
         let shared = Arc::new(Shared {
+            spare: Mutex::new(Vec::new()),
             written: Mutex::new(Vec::new()),
             error: Mutex::new(None),
             stored_bytes: AtomicU64::new(0),
@@ -76,6 +122,7 @@ impl<'r> BlobSaver<'r> {
         BlobSaver {
             repo,
             seen: Mutex::new(HashSet::new()),
+            slots: SealSlots::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
             data: Mutex::new(PackWriter::new(BlobKind::Data)),
             tree: Mutex::new(PackWriter::new(BlobKind::Tree)),
             sender: Some(tx),
@@ -123,28 +170,36 @@ impl<'r> BlobSaver<'r> {
             return Ok(false);
         }
         self.check_error()?;
-        let (compression, sealed) = seal_blob(
-            &self.repo.key,
-            kind,
-            plain,
-            self.repo.config.compression_level,
-        );
-        self.blobs_added.fetch_add(1, Ordering::Relaxed);
-        self.raw_bytes_added
-            .fetch_add(plain.len() as u64, Ordering::Relaxed);
-        let packer = match kind {
-            BlobKind::Data => &self.data,
-            BlobKind::Tree => &self.tree,
-        };
+        let pack_size = self.repo.config.pack_size as usize;
+        let level = self.repo.config.compression_level;
         let full = {
+            let mut slot = self.slots.take();
+            let SealSlot { scratch, sealed } = &mut slot;
+            sealed.clear();
+            let compression = seal_blob_with(&self.repo.key, kind, plain, level, scratch, sealed);
+            let packer = match kind {
+                BlobKind::Data => &self.data,
+                BlobKind::Tree => &self.tree,
+            };
             let mut p = lock(packer);
-            p.add(id, compression, plain.len() as u32, sealed);
-            if p.size() >= self.repo.config.pack_size as u64 {
-                Some(std::mem::replace(&mut *p, PackWriter::new(kind)))
-            } else {
-                None
+            if p.is_empty() && kind == BlobKind::Data {
+                p.reserve(pack_size + (1 << 20));
             }
+            p.add(id, compression, plain.len() as u32, sealed);
+            let full = p.size() >= pack_size as u64;
+            let full = full.then(|| {
+                let spare = lock(&self.shared.spare).pop().unwrap_or_default();
+                std::mem::replace(&mut *p, PackWriter::with_buffer(kind, spare))
+            });
+            drop(p);
+            if sealed.capacity() > SEALED_KEEP {
+                *sealed = Vec::new();
+            }
+            self.slots.give(slot);
+            full
         };
+        self.blobs_added.fetch_add(1, Ordering::Relaxed);
+        self.raw_bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
         if let Some(pack) = full {
             self.send(pack)?;
         }
@@ -242,15 +297,20 @@ fn upload_loop(
         }
         let finished = pack.finish(&key);
         let name = finished.id.to_hex();
-        match backend.write(FileKind::Pack, &name, &finished.bytes) {
+        match backend.write_parts(FileKind::Pack, &name, &finished.parts()) {
             Ok(()) => {
                 shared
                     .stored_bytes
-                    .fetch_add(finished.bytes.len() as u64, Ordering::Relaxed);
+                    .fetch_add(finished.len(), Ordering::Relaxed);
+                let FinishedPack { id, entries, .. } = &finished;
                 lock(&shared.written).push(IndexPack {
-                    id: finished.id,
-                    blobs: finished.entries,
+                    id: *id,
+                    blobs: entries.clone(),
                 });
+                let mut spare = lock(&shared.spare);
+                if spare.is_empty() {
+                    spare.push(finished.into_buffer());
+                }
             }
             Err(e) => {
                 lock(&shared.error).get_or_insert(e.into());

@@ -1,6 +1,6 @@
 //! Writing a restore plan into a folder.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
@@ -14,13 +14,13 @@ use super::plan::RestorePlan;
 use super::RestoreError;
 use crate::id::{BlobId, FileKind, PackId};
 use crate::index::BlobLocation;
-use crate::pack::open_blob;
+use crate::pack::open_blob_into;
 use crate::repo::{blob_err, RepoError, Repository};
 use crate::snapshot::{Node, NodeType};
 
 /// Largest single read from a pack; neighbouring blobs are fetched together
 /// up to this size, so most packs are read in a few requests.
-const MAX_READ: u64 = 8 << 20;
+const MAX_READ: u64 = 4 << 20;
 
 /// What a restore did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -39,9 +39,41 @@ pub struct RestoreReport {
     pub warnings: Vec<String>,
 }
 
+/// Where each blob goes: (blob, file number in the plan, offset), sorted by
+/// blob. Flat and small (48 bytes per occurrence) so restores of millions of
+/// files stay lean; paths are built only when writing.
+struct Targets<'a> {
+    list: Vec<(BlobId, u32, u64)>,
+    plan: &'a RestorePlan,
+    root: &'a Path,
+}
+
 struct Target {
     path: PathBuf,
     offset: u64,
+}
+
+impl Targets<'_> {
+    fn of(&self, id: &BlobId) -> impl Iterator<Item = Target> + '_ {
+        let id = *id;
+        let start = self.list.partition_point(|(b, _, _)| *b < id);
+        self.list[start..]
+            .iter()
+            .take_while(move |(b, _, _)| *b == id)
+            .map(|&(_, file, offset)| Target {
+                path: self.root.join(&self.plan.files[file as usize].path),
+                offset,
+            })
+    }
+
+    fn blobs(&self) -> impl Iterator<Item = &BlobId> + '_ {
+        let mut last = None;
+        self.list.iter().filter_map(move |(b, _, _)| {
+            let new = last != Some(b);
+            last = Some(b);
+            new.then_some(b)
+        })
+    }
 }
 
 fn io(action: &'static str, path: &Path, source: std::io::Error) -> RestoreError {
@@ -60,16 +92,21 @@ pub fn restore_to_dir(
     threads: usize,
 ) -> Result<RestoreReport, RestoreError> {
     let mut report = RestoreReport::default();
+    // Into a new or empty folder nothing can be in the way, so files are
+    // created by their first write; otherwise each path is checked first.
+    let fresh = fs::read_dir(target).map(|mut d| d.next().is_none()).unwrap_or(true);
     fs::create_dir_all(target).map_err(|e| io("create", target, e))?;
     for (rel, _) in &plan.dirs {
         let path = target.join(rel);
         // Folders are made parents first, and anything in the way that is not
         // a real folder (a symlink above all) is replaced, so no later write
         // can be redirected outside the target.
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => continue,
-            Ok(_) => fs::remove_file(&path).map_err(|e| io("replace", &path, e))?,
-            Err(_) => {}
+        if !fresh {
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => continue,
+                Ok(_) => fs::remove_file(&path).map_err(|e| io("replace", &path, e))?,
+                Err(_) => {}
+            }
         }
         fs::create_dir(&path).map_err(|e| io("create folder", &path, e))?;
         report.dirs += 1;
@@ -77,17 +114,16 @@ pub fn restore_to_dir(
 
     // Create every file at full size, and collect where each blob goes.
     let failed: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
-    let mut targets: HashMap<BlobId, Vec<Target>> = HashMap::new();
-    for f in &plan.files {
+    let mut list = Vec::new();
+    for (number, f) in plan.files.iter().enumerate() {
         let path = target.join(&f.path);
-        create_file(&path, f.node.size)?;
+        if !fresh || f.node.size == 0 {
+            create_file(&path, f.node.size)?;
+        }
         let mut offset = 0u64;
         for id in f.node.content.iter().flatten() {
             let loc = repo.index().get(id);
-            targets.entry(*id).or_default().push(Target {
-                path: path.clone(),
-                offset,
-            });
+            list.push((*id, number as u32, offset));
             offset += loc.map(|l| l.raw_len as u64).unwrap_or(0);
         }
         if offset != f.node.size
@@ -108,16 +144,23 @@ pub fn restore_to_dir(
         }
     }
 
+    list.sort_unstable();
+    let targets = Targets {
+        list,
+        plan,
+        root: target,
+    };
+
     // Group blobs by pack; a blob missing from the index damages its files.
     let mut by_pack: BTreeMap<PackId, Vec<(BlobId, BlobLocation)>> = BTreeMap::new();
-    for id in targets.keys() {
+    for id in targets.blobs() {
         match repo.index().get(id) {
             Some(loc) => by_pack.entry(loc.pack).or_default().push((*id, loc)),
             None => {
                 let why = RepoError::MissingBlob { blob: *id }.to_string();
                 let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
-                for t in &targets[id] {
-                    f.push((t.path.clone(), why.clone()));
+                for t in targets.of(id) {
+                    f.push((t.path, why.clone()));
                 }
             }
         }
@@ -218,7 +261,7 @@ fn restore_pack(
     repo: &Repository,
     pack: &PackId,
     blobs: &[(BlobId, BlobLocation)],
-    targets: &HashMap<BlobId, Vec<Target>>,
+    targets: &Targets<'_>,
     failed: &Mutex<Vec<(PathBuf, String)>>,
     bytes: &AtomicU64,
 ) -> Result<(), RestoreError> {
@@ -239,50 +282,80 @@ fn restore_pack(
             j += 1;
         }
         // A missing or truncated pack damages only the files that need it.
+        let mut buf = RANGE.with(|c| std::mem::take(&mut *c.borrow_mut()));
         let data = repo
             .backend()
-            .read_range(FileKind::Pack, &name, start, end - start)
+            .read_range_into(FileKind::Pack, &name, start, end - start, &mut buf)
+            .map(|_| buf)
             .map_err(|e| e.to_string());
         for (id, loc) in &blobs[i..j] {
             let plain = match &data {
                 Ok(d) => {
                     let from = (loc.offset as u64 - start) as usize;
                     let sealed = &d[from..from + loc.stored_len as usize];
-                    open_blob(
-                        repo.key(),
-                        loc.kind,
-                        loc.compression,
-                        loc.raw_len,
-                        id,
-                        sealed,
-                    )
-                    .map_err(|e| blob_err(*pack, *id, e).to_string())
+                    PLAIN.with(|cell| {
+                        let mut plain = cell.borrow_mut();
+                        let opened = open_blob_into(
+                            repo.key(),
+                            loc.kind,
+                            loc.compression,
+                            loc.raw_len,
+                            id,
+                            sealed,
+                            &mut plain,
+                        );
+                        let result = match opened {
+                            Ok(()) => targets
+                                .of(id)
+                                .try_for_each(|t| {
+                                    bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
+                                    write_at(&t.path, t.offset, &plain)
+                                })
+                                .map(Ok),
+                            Err(e) => Ok(Err(blob_err(*pack, *id, e).to_string())),
+                        };
+                        if plain.capacity() > PLAIN_KEEP {
+                            *plain = Vec::new();
+                        }
+                        result
+                    })?
                 }
                 Err(why) => Err(format!("blob {id} in pack {pack} cannot be read: {why}")),
             };
             match plain {
-                Ok(plain) => {
-                    for t in &targets[id] {
-                        write_at(&t.path, t.offset, &plain)?;
-                        bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
-                    }
-                }
+                Ok(()) => {}
                 Err(why) => {
                     let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
-                    for t in &targets[id] {
-                        f.push((t.path.clone(), why.clone()));
+                    for t in targets.of(id) {
+                        f.push((t.path, why.clone()));
                     }
                 }
             }
+        }
+        if let Ok(buf) = data {
+            RANGE.with(|c| *c.borrow_mut() = buf);
         }
         i = j;
     }
     Ok(())
 }
 
+/// Largest plaintext buffer a restore thread keeps between blobs.
+const PLAIN_KEEP: usize = 2 << 20;
+
+thread_local! {
+    static PLAIN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    // One pack range per restore thread, at most MAX_READ bytes (or one blob).
+    static RANGE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes `data` at `offset`, creating the file on first write (into a
+/// fresh target) without ever following a symlink at its name.
 fn write_at(path: &Path, offset: u64, data: &[u8]) -> Result<(), RestoreError> {
     let file = fs::OpenOptions::new()
         .write(true)
+        .create(true)
+        .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| io("open", path, e))?;

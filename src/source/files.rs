@@ -23,6 +23,12 @@ fn io(action: &'static str, path: &Path, source: std::io::Error) -> SourceError 
 /// A node for `path` from `lstat`, without content or subtree.
 pub fn stat_node(path: &Path, name: &[u8]) -> Result<Node, SourceError> {
     let meta = fs::symlink_metadata(path).map_err(|e| io("stat", path, e))?;
+    node_from_metadata(path, name, &meta)
+}
+
+/// A node from metadata already read (`lstat` semantics), without content or
+/// subtree; reads the link target of symlinks.
+pub fn node_from_metadata(path: &Path, name: &[u8], meta: &fs::Metadata) -> Result<Node, SourceError> {
     let ft = meta.file_type();
     let node_type = if ft.is_file() {
         NodeType::File
@@ -82,15 +88,31 @@ fn nanos(secs: i64, nsec: i64) -> i64 {
     secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
-/// The entries of a folder as (name, full path), sorted by name bytes.
-pub fn list_dir(path: &Path) -> Result<Vec<(Vec<u8>, PathBuf)>, SourceError> {
+/// One entry of a folder listing.
+pub struct DirItem {
+    /// Its name.
+    pub name: Vec<u8>,
+    /// Its full path.
+    pub path: PathBuf,
+    /// Its metadata (not following symlinks), or why it could not be read.
+    pub meta: std::io::Result<fs::Metadata>,
+}
+
+/// The entries of a folder, sorted by name bytes, with their metadata.
+///
+/// Metadata comes from `fstatat` relative to the open folder, which spares
+/// the kernel a walk of the whole path for every entry.
+pub fn list_dir(path: &Path) -> Result<Vec<DirItem>, SourceError> {
     let mut out = Vec::new();
     for entry in fs::read_dir(path).map_err(|e| io("list", path, e))? {
         let entry = entry.map_err(|e| io("list", path, e))?;
-        let name = entry.file_name();
-        out.push((name.as_bytes().to_vec(), entry.path()));
+        out.push(DirItem {
+            name: entry.file_name().as_bytes().to_vec(),
+            path: entry.path(),
+            meta: entry.metadata(),
+        });
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
