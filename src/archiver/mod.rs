@@ -475,11 +475,16 @@ impl Archiver<'_> {
                 let mut data = cell.borrow_mut();
                 data.clear();
                 data.reserve(node.size as usize + 1);
-                (&file).take(max).read_to_end(&mut data).map_err(|e| read_err(path, e))?;
+                (&file)
+                    .take(max)
+                    .read_to_end(&mut data)
+                    .map_err(|e| read_err(path, e))?;
                 if data.len() as u64 >= max {
                     return Ok(None);
                 }
-                self.counters.bytes_read.fetch_add(data.len() as u64, Ordering::Relaxed);
+                self.counters
+                    .bytes_read
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
                 for (offset, len) in self.chunker.cut(&data) {
                     content.push(self.save_chunk(&data[offset..offset + len])?);
                 }
@@ -506,12 +511,22 @@ impl Archiver<'_> {
         let mut content = Vec::new();
         // Buffers of max chunk size are pooled: the budget permit above bounds
         // how many exist, and reuse spares the page faults of fresh ones.
-        let mut buf = self.stream_buffers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-        let read = self.chunker.for_each_chunk_in::<_, FileError>(file, &mut buf, |chunk| {
-            content.push(self.save_chunk(chunk)?);
-            Ok(())
-        });
-        let mut pool = self.stream_buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buf = self
+            .stream_buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let read = self
+            .chunker
+            .for_each_chunk_in::<_, FileError>(file, &mut buf, |chunk| {
+                content.push(self.save_chunk(chunk)?);
+                Ok(())
+            });
+        let mut pool = self
+            .stream_buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         // Keep one for the next large file; more would sit idle between them.
         if pool.is_empty() {
             pool.push(buf);

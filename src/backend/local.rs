@@ -121,7 +121,13 @@ impl Backend for LocalBackend {
         fs::read(self.root.join(&path)).map_err(|e| self.err("read", &path, e))
     }
 
-    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
+    fn read_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, BackendError> {
         let mut buf = Vec::new();
         self.read_range_into(kind, name, offset, len, &mut buf)?;
         Ok(buf)
@@ -138,7 +144,10 @@ impl Backend for LocalBackend {
         use std::os::unix::fs::FileExt;
         let path = kind.path(name);
         let file = fs::File::open(self.root.join(&path)).map_err(|e| self.err("read", &path, e))?;
-        let size = file.metadata().map_err(|e| self.err("read", &path, e))?.len();
+        let size = file
+            .metadata()
+            .map_err(|e| self.err("read", &path, e))?
+            .len();
         if offset.checked_add(len).is_none_or(|end| end > size) {
             return Err(BackendError::ShortRead {
                 location: self.location(),
@@ -150,7 +159,8 @@ impl Backend for LocalBackend {
         }
         buf.clear();
         buf.resize(len as usize, 0);
-        file.read_exact_at(buf, offset).map_err(|e| self.err("read", &path, e))
+        file.read_exact_at(buf, offset)
+            .map_err(|e| self.err("read", &path, e))
     }
 
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {

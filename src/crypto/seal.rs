@@ -89,7 +89,11 @@ fn seal_append(key: &[u8; 32], kind: SealKind, salt: [u8; 16], plain: &[u8], out
 }
 
 /// Opens a sealed object in place; returns the plaintext.
-pub(crate) fn open_with(key: &[u8; 32], kind: SealKind, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn open_with(
+    key: &[u8; 32],
+    kind: SealKind,
+    sealed: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let mut plain = Vec::new();
     open_into(key, kind, sealed, &mut plain)?;
     Ok(plain)
@@ -97,7 +101,12 @@ pub(crate) fn open_with(key: &[u8; 32], kind: SealKind, sealed: &[u8]) -> Result
 
 /// Opens a sealed object into `plain` (replacing its content), so callers
 /// can reuse one buffer for many objects.
-pub(crate) fn open_into(key: &[u8; 32], kind: SealKind, sealed: &[u8], plain: &mut Vec<u8>) -> Result<(), CryptoError> {
+pub(crate) fn open_into(
+    key: &[u8; 32],
+    kind: SealKind,
+    sealed: &[u8],
+    plain: &mut Vec<u8>,
+) -> Result<(), CryptoError> {
     plain.clear();
     if sealed.len() < SEAL_OVERHEAD {
         return Err(CryptoError::Truncated {
@@ -111,7 +120,8 @@ pub(crate) fn open_into(key: &[u8; 32], kind: SealKind, sealed: &[u8], plain: &m
     plain.extend_from_slice(body);
     let cipher = object_cipher(key, salt);
     let nonce = aes_gcm::Nonce::default();
-    let tag = aes_gcm::Tag::try_from(tag).map_err(|_| CryptoError::Authentication { what: kind.noun() })?;
+    let tag = aes_gcm::Tag::try_from(tag)
+        .map_err(|_| CryptoError::Authentication { what: kind.noun() })?;
     let result = cipher.decrypt_inout_detached(&nonce, &kind.aad(), (&mut plain[..]).into(), &tag);
     if result.is_err() {
         // Never hand out unauthenticated plaintext.
@@ -198,7 +208,12 @@ impl MasterKey {
     }
 
     /// Opens a sealed object into `out`, replacing its content.
-    pub fn open_into(&self, kind: SealKind, sealed: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+    pub fn open_into(
+        &self,
+        kind: SealKind,
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
         open_into(&self.encryption, kind, sealed, out)
     }
 

@@ -55,7 +55,12 @@ thread_local! {
 
 /// Compresses (when it shrinks the blob) and seals a blob's plaintext.
 /// `level` 0 disables compression.
-pub fn seal_blob(key: &MasterKey, kind: BlobKind, plain: &[u8], level: i32) -> (Compression, Vec<u8>) {
+pub fn seal_blob(
+    key: &MasterKey,
+    kind: BlobKind,
+    plain: &[u8],
+    level: i32,
+) -> (Compression, Vec<u8>) {
     let mut out = Vec::new();
     let c = seal_blob_into(key, kind, plain, level, &mut out);
     (c, out)
@@ -63,7 +68,13 @@ pub fn seal_blob(key: &MasterKey, kind: BlobKind, plain: &[u8], level: i32) -> (
 
 /// As [`seal_blob`], appending the sealed bytes to `out`, with this thread's
 /// scratch.
-pub fn seal_blob_into(key: &MasterKey, kind: BlobKind, plain: &[u8], level: i32, out: &mut Vec<u8>) -> Compression {
+pub fn seal_blob_into(
+    key: &MasterKey,
+    kind: BlobKind,
+    plain: &[u8],
+    level: i32,
+    out: &mut Vec<u8>,
+) -> Compression {
     SCRATCH.with(|cell| seal_blob_with(key, kind, plain, level, &mut cell.borrow_mut(), out))
 }
 
@@ -85,7 +96,9 @@ pub fn seal_blob_with(
             // Only a result smaller than the input is useful: give zstd no
             // more room than that.
             s.out.reserve(plain.len());
-            let shrunk = comp.compress_to_buffer(plain, &mut s.out).is_ok_and(|n| n < plain.len());
+            let shrunk = comp
+                .compress_to_buffer(plain, &mut s.out)
+                .is_ok_and(|n| n < plain.len());
             if shrunk {
                 key.seal_into(kind.seal_kind(), &s.out, out);
             }
@@ -178,9 +191,11 @@ pub fn open_blob_into(
             let (inner, dctx) = &mut *guard;
             key.open_into(kind.seal_kind(), sealed, inner)?;
             if dctx.is_none() {
-                *dctx = Some(zstd::bulk::Decompressor::new().map_err(|e| PackError::Blob {
-                    reason: format!("zstd: {e}"),
-                })?);
+                *dctx = Some(
+                    zstd::bulk::Decompressor::new().map_err(|e| PackError::Blob {
+                        reason: format!("zstd: {e}"),
+                    })?,
+                );
             }
             out.clear();
             out.reserve(raw_len as usize);

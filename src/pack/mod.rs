@@ -10,7 +10,8 @@ mod header;
 mod writer;
 
 pub use blob::{
-    open_blob, open_blob_into, seal_blob, seal_blob_into, seal_blob_with, BlobScratch, Compression, MAX_BLOB_SIZE,
+    open_blob, open_blob_into, seal_blob, seal_blob_into, seal_blob_with, BlobScratch, Compression,
+    MAX_BLOB_SIZE,
 };
 pub use header::{
     decode_header, decode_header_plaintext, encode_header, encode_header_with_salt,

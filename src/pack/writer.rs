@@ -28,7 +28,11 @@ pub struct FinishedPack {
 impl FinishedPack {
     /// The file's bytes as consecutive slices, without copying them together.
     pub fn parts(&self) -> Vec<&[u8]> {
-        let mut parts: Vec<&[u8]> = self.order.iter().map(|&(start, len)| &self.buf[start..start + len]).collect();
+        let mut parts: Vec<&[u8]> = self
+            .order
+            .iter()
+            .map(|&(start, len)| &self.buf[start..start + len])
+            .collect();
         parts.push(&self.header);
         parts
     }
@@ -164,11 +168,15 @@ mod tests {
         assert_eq!(bytes.len() as u64, pack.len());
         let trailer: [u8; 4] = bytes[bytes.len() - 4..].try_into().unwrap();
         let (off, len) = super::super::header_location(bytes.len() as u64, trailer).unwrap();
-        let entries = super::super::decode_header(&key, &bytes[off as usize..(off + len) as usize], off).unwrap();
+        let entries =
+            super::super::decode_header(&key, &bytes[off as usize..(off + len) as usize], off)
+                .unwrap();
         assert_eq!(entries, pack.entries);
         for e in &entries {
             let sealed = &bytes[e.offset as usize..(e.offset + e.stored_len) as usize];
-            let plain = super::super::open_blob(&key, e.kind, e.compression, e.raw_len, &e.id, sealed).unwrap();
+            let plain =
+                super::super::open_blob(&key, e.kind, e.compression, e.raw_len, &e.id, sealed)
+                    .unwrap();
             assert!(ids.iter().any(|(id, p)| *id == e.id && *p == plain));
         }
     }

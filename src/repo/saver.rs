@@ -122,7 +122,11 @@ impl<'r> BlobSaver<'r> {
         BlobSaver {
             repo,
             seen: Mutex::new(HashSet::new()),
-            slots: SealSlots::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
+            slots: SealSlots::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            ),
             data: Mutex::new(PackWriter::new(BlobKind::Data)),
             tree: Mutex::new(PackWriter::new(BlobKind::Tree)),
             sender: Some(tx),
@@ -199,7 +203,8 @@ impl<'r> BlobSaver<'r> {
             full
         };
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
-        self.raw_bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
+        self.raw_bytes_added
+            .fetch_add(plain.len() as u64, Ordering::Relaxed);
         if let Some(pack) = full {
             self.send(pack)?;
         }

@@ -75,12 +75,44 @@ impl RestoreFilter {
     }
 }
 
-/// A file to write.
+/// A file to write: only what the writer needs, so plans of millions of
+/// files stay small (about 100 bytes each plus the path and blob list).
 pub struct PlannedFile {
     /// Path relative to the target.
     pub path: PathBuf,
-    /// Its node (metadata, content).
-    pub node: Node,
+    /// Size in bytes.
+    pub size: u64,
+    /// Data blobs, in order.
+    pub content: Box<[BlobId]>,
+    /// Metadata to apply once written.
+    pub meta: Meta,
+}
+
+/// The metadata a restore applies to a created path.
+#[derive(Clone, Copy, Debug)]
+pub struct Meta {
+    /// What it is (symlinks get no mode).
+    pub node_type: NodeType,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+}
+
+impl From<&Node> for Meta {
+    fn from(n: &Node) -> Meta {
+        Meta {
+            node_type: n.node_type,
+            mode: n.mode,
+            uid: n.uid,
+            gid: n.gid,
+            mtime_ns: n.mtime_ns,
+        }
+    }
 }
 
 /// Everything a restore will create.
@@ -163,7 +195,12 @@ impl RestorePlan {
                         inodes.insert((node.device, node.inode), path.clone());
                     }
                     self.total_bytes += node.size;
-                    self.files.push(PlannedFile { path, node });
+                    self.files.push(PlannedFile {
+                        path,
+                        size: node.size,
+                        meta: Meta::from(&node),
+                        content: node.content.unwrap_or_default().into_boxed_slice(),
+                    });
                 }
                 NodeType::Socket => {}
                 _ => {

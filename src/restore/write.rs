@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::plan::RestorePlan;
+use super::plan::{Meta, RestorePlan};
 use super::RestoreError;
 use crate::id::{BlobId, FileKind, PackId};
 use crate::index::BlobLocation;
@@ -94,7 +94,9 @@ pub fn restore_to_dir(
     let mut report = RestoreReport::default();
     // Into a new or empty folder nothing can be in the way, so files are
     // created by their first write; otherwise each path is checked first.
-    let fresh = fs::read_dir(target).map(|mut d| d.next().is_none()).unwrap_or(true);
+    let fresh = fs::read_dir(target)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true);
     fs::create_dir_all(target).map_err(|e| io("create", target, e))?;
     for (rel, _) in &plan.dirs {
         let path = target.join(rel);
@@ -117,25 +119,19 @@ pub fn restore_to_dir(
     let mut list = Vec::new();
     for (number, f) in plan.files.iter().enumerate() {
         let path = target.join(&f.path);
-        if !fresh || f.node.size == 0 {
-            create_file(&path, f.node.size)?;
+        if !fresh || f.size == 0 {
+            create_file(&path, f.size)?;
         }
         let mut offset = 0u64;
-        for id in f.node.content.iter().flatten() {
+        for id in f.content.iter() {
             let loc = repo.index().get(id);
             list.push((*id, number as u32, offset));
             offset += loc.map(|l| l.raw_len as u64).unwrap_or(0);
         }
-        if offset != f.node.size
-            && f.node
-                .content
-                .iter()
-                .flatten()
-                .all(|id| repo.index().contains(id))
-        {
+        if offset != f.size && f.content.iter().all(|id| repo.index().contains(id)) {
             let why = format!(
                 "its blobs hold {offset} bytes but the snapshot records {}",
-                f.node.size
+                f.size
             );
             failed
                 .lock()
@@ -205,7 +201,7 @@ pub fn restore_to_dir(
         if bad.contains(&path) {
             continue;
         }
-        apply_metadata(&path, &f.node, &mut report.warnings)?;
+        apply_metadata(&path, &f.meta, &mut report.warnings)?;
         report.files += 1;
     }
     let mut damaged_links = 0;
@@ -222,13 +218,13 @@ pub fn restore_to_dir(
     for (rel, node) in &plan.specials {
         let path = target.join(rel);
         create_special(&path, node)?;
-        apply_metadata(&path, node, &mut report.warnings)?;
+        apply_metadata(&path, &Meta::from(node), &mut report.warnings)?;
         report.specials += 1;
     }
     // Deepest folders first, so setting a child's mtime does not change the
     // parent's after it was set.
     for (rel, node) in plan.dirs.iter().rev() {
-        apply_metadata(&target.join(rel), node, &mut report.warnings)?;
+        apply_metadata(&target.join(rel), &Meta::from(node), &mut report.warnings)?;
     }
     if let Some((path, why)) = failed.first() {
         return Err(RestoreError::Damaged {
@@ -406,7 +402,7 @@ fn create_special(path: &Path, node: &Node) -> Result<(), RestoreError> {
 /// times only, without following them.
 fn apply_metadata(
     path: &Path,
-    node: &Node,
+    node: &Meta,
     warnings: &mut Vec<String>,
 ) -> Result<(), RestoreError> {
     let c = cpath(path)?;

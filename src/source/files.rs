@@ -28,7 +28,11 @@ pub fn stat_node(path: &Path, name: &[u8]) -> Result<Node, SourceError> {
 
 /// A node from metadata already read (`lstat` semantics), without content or
 /// subtree; reads the link target of symlinks.
-pub fn node_from_metadata(path: &Path, name: &[u8], meta: &fs::Metadata) -> Result<Node, SourceError> {
+pub fn node_from_metadata(
+    path: &Path,
+    name: &[u8],
+    meta: &fs::Metadata,
+) -> Result<Node, SourceError> {
     let ft = meta.file_type();
     let node_type = if ft.is_file() {
         NodeType::File
