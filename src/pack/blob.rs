@@ -137,14 +137,15 @@ fn looks_incompressible(data: &[u8]) -> bool {
         counts[0][b as usize] += 1;
     }
     let n = data.len() as f64;
-    let mut entropy = 0.0;
-    for i in 0..256 {
-        let c = (counts[0][i] + counts[1][i] + counts[2][i] + counts[3][i]) as f64;
-        if c > 0.0 {
-            let p = c / n;
-            entropy -= p * p.log2();
-        }
-    }
+    let [a, b, c, d] = &counts;
+    let entropy: f64 = (0..256)
+        .map(|i| (a[i] + b[i] + c[i] + d[i]) as f64)
+        .filter(|&count| count > 0.0)
+        .map(|count| {
+            let p = count / n;
+            -p * p.log2()
+        })
+        .sum();
     entropy > 7.97
 }
 
