@@ -191,3 +191,99 @@ pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, Re
         stale,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::MemoryBackend;
+    use crate::crypto::KdfParams;
+    use crate::repo::InitOptions;
+
+    fn info(minutes_ago: i64, pid: u32, host: &str) -> LockInfo {
+        LockInfo {
+            version: 1,
+            time: Utc::now() - chrono::Duration::minutes(minutes_ago),
+            kind: LockKind::Exclusive,
+            hostname: host.into(),
+            username: "u".into(),
+            pid,
+        }
+    }
+
+    #[test]
+    fn staleness() {
+        let me = std::process::id();
+        assert!(info(1, me, &hostname()).stale_reason(Utc::now()).is_none());
+        assert!(info(31, me, &hostname())
+            .stale_reason(Utc::now())
+            .unwrap()
+            .contains("not refreshed"));
+        // PIDs above the kernel's maximum never run.
+        let dead = info(1, 4_000_000_000, &hostname())
+            .stale_reason(Utc::now())
+            .unwrap();
+        assert!(dead.contains("no longer runs"), "{dead}");
+        // A process on another host is judged by time only.
+        assert!(info(1, 4_000_000_000, "elsewhere")
+            .stale_reason(Utc::now())
+            .is_none());
+    }
+
+    #[test]
+    fn shared_locks_coexist_exclusive_ones_do_not_and_stale_ones_are_reported() {
+        let backend = std::sync::Arc::new(MemoryBackend::new());
+        let options = InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..Default::default()
+        };
+        let repo = Repository::init(backend.clone(), b"pw", &options).unwrap();
+        let a = repo.lock(LockKind::Shared).unwrap();
+        let b = repo.lock(LockKind::Shared).unwrap();
+        assert!(matches!(
+            repo.lock(LockKind::Exclusive),
+            Err(RepoError::Locked { .. })
+        ));
+        drop((a, b));
+        let x = repo.lock(LockKind::Exclusive).unwrap();
+        assert!(matches!(
+            repo.lock(LockKind::Shared),
+            Err(RepoError::Locked { .. })
+        ));
+        drop(x);
+        assert!(
+            backend.list(FileKind::Lock).unwrap().is_empty(),
+            "locks are removed on drop"
+        );
+
+        // A lock left by a dead process does not block, and is reported.
+        let dead = info(1, 4_000_000_000, &hostname());
+        let sealed = repo
+            .key
+            .seal(SealKind::Lock, &serde_json::to_vec(&dead).unwrap());
+        backend
+            .write(FileKind::Lock, &Id::sha256(&sealed).to_hex(), &sealed)
+            .unwrap();
+        let guard = repo.lock(LockKind::Exclusive).unwrap();
+        assert_eq!(guard.stale.len(), 1);
+        assert!(guard.stale[0].1.contains("no longer runs"));
+    }
+
+    #[test]
+    fn several_keys_open_one_repository() {
+        let backend = std::sync::Arc::new(MemoryBackend::new());
+        let options = InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..Default::default()
+        };
+        let repo = Repository::init(backend.clone(), b"first", &options).unwrap();
+        repo.add_key(b"second", KdfParams::insecure_fast()).unwrap();
+        let a = Repository::open(backend.clone(), b"first").unwrap();
+        let b = Repository::open(backend.clone(), b"second").unwrap();
+        assert_eq!(a.config().id, b.config().id);
+        assert_ne!(a.key_id(), b.key_id());
+        assert!(matches!(
+            Repository::open(backend, b"third"),
+            Err(RepoError::WrongPassword { keys: 2, .. })
+        ));
+    }
+}
