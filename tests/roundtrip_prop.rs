@@ -82,7 +82,7 @@ proptest! {
         repo.load_index().unwrap();
         let plan = RestorePlan::build(&repo, &result.manifest.tree, &RestoreFilter::default()).unwrap();
         let target = dir.path().join("out");
-        restore_to_dir(&repo, &plan, &target, 3).unwrap();
+        restore_to_dir(&repo, &plan, &target, 3, &Default::default()).unwrap();
         common::assert_same_tree(&src, &common::restored(&target, &src));
     }
 }

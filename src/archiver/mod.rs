@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -72,6 +72,8 @@ pub struct BackupOptions {
     pub threads: usize,
     /// Parallel uploads (0: the backend's preference).
     pub connections: usize,
+    /// Where to publish live counts, if anyone watches.
+    pub progress: Option<Arc<BackupProgress>>,
 }
 
 /// A finished backup.
@@ -85,15 +87,33 @@ pub struct BackupResult {
     pub warnings: Vec<String>,
 }
 
-#[derive(Default)]
-struct Counters {
-    files_new: AtomicU64,
-    files_changed: AtomicU64,
-    files_unchanged: AtomicU64,
-    dirs: AtomicU64,
-    unreadable: AtomicU64,
-    total_bytes: AtomicU64,
-    bytes_read: AtomicU64,
+/// Live counts of a running backup, for progress displays; the final
+/// values become the snapshot's summary.
+#[derive(Default, Debug)]
+pub struct BackupProgress {
+    /// Files seen for the first time.
+    pub files_new: AtomicU64,
+    /// Files changed since the parent.
+    pub files_changed: AtomicU64,
+    /// Files unchanged since the parent.
+    pub files_unchanged: AtomicU64,
+    /// Folders.
+    pub dirs: AtomicU64,
+    /// Files that could not be read.
+    pub unreadable: AtomicU64,
+    /// Bytes of the files seen so far.
+    pub total_bytes: AtomicU64,
+    /// Bytes read so far.
+    pub bytes_read: AtomicU64,
+}
+
+impl BackupProgress {
+    /// Files handled so far.
+    pub fn files(&self) -> u64 {
+        self.files_new.load(Ordering::Relaxed)
+            + self.files_changed.load(Ordering::Relaxed)
+            + self.files_unchanged.load(Ordering::Relaxed)
+    }
 }
 
 struct Archiver<'r> {
@@ -102,7 +122,7 @@ struct Archiver<'r> {
     chunker: Chunker,
     excludes: Excludes,
     budget: ByteBudget,
-    counters: Counters,
+    counters: Arc<BackupProgress>,
     warnings: Mutex<Vec<String>>,
     stream_buffers: Mutex<Vec<Vec<u8>>>,
 }
@@ -162,7 +182,7 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         chunker,
         excludes: Excludes::new(&options.excludes)?,
         budget: ByteBudget::new(budget_bytes),
-        counters: Counters::default(),
+        counters: options.progress.clone().unwrap_or_default(),
         warnings: Mutex::new(Vec::new()),
         stream_buffers: Mutex::new(Vec::new()),
     };

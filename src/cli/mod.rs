@@ -4,6 +4,7 @@
 mod args;
 mod exit;
 mod password;
+mod progress;
 mod render;
 
 use std::io::Write;
@@ -101,7 +102,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             for f in &a.exclude_file {
                 excludes.extend(crate::source::files::Excludes::read_file(f)?);
             }
-            let options = BackupOptions {
+            let mut options = BackupOptions {
                 paths: a.paths.clone(),
                 tags: a.tag.clone(),
                 hostname: a.host.clone(),
@@ -110,8 +111,16 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 force: a.force,
                 threads: a.threads,
                 connections: a.connections,
+                progress: None,
             };
-            let report = ops::backup::backup(&mut repo, &options)?;
+            let display = progress::wanted(cli.quiet, cli.json).then(|| {
+                let p = Arc::new(crate::archiver::BackupProgress::default());
+                options.progress = Some(p.clone());
+                progress::backup(p)
+            });
+            let report = ops::backup::backup(&mut repo, &options);
+            drop(display);
+            let report = report?;
             for w in &report.warnings {
                 eprintln!("snap: warning: {w}");
             }
@@ -143,15 +152,23 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Restore(a) => {
             let mut repo = open_repo(cli)?;
-            let options = ops::restore::RestoreOptions {
+            let mut options = ops::restore::RestoreOptions {
                 snapshot: a.snapshot.clone(),
                 target: a.target.clone(),
                 includes: a.include.clone(),
                 excludes: a.exclude.clone(),
                 threads: a.threads,
                 hosts: a.host.clone(),
+                progress: None,
             };
-            let report = ops::restore::restore(&mut repo, &options)?;
+            let display = progress::wanted(cli.quiet, cli.json).then(|| {
+                let p = Arc::new(crate::restore::RestoreProgress::default());
+                options.progress = Some(p.clone());
+                progress::restore(p)
+            });
+            let report = ops::restore::restore(&mut repo, &options);
+            drop(display);
+            let report = report?;
             for w in &report.report.warnings {
                 eprintln!("snap: warning: {w}");
             }

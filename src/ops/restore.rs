@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::OpError;
 use crate::repo::{LockKind, Repository};
-use crate::restore::{restore_to_dir, RestoreFilter, RestorePlan, RestoreReport};
+use crate::restore::{restore_to_dir, RestoreFilter, RestorePlan, RestoreProgress, RestoreReport};
 use crate::snapshot::find_snapshot;
 
 /// What to restore where.
@@ -24,6 +24,8 @@ pub struct RestoreOptions {
     pub threads: usize,
     /// `latest` considers only these hosts.
     pub hosts: Vec<String>,
+    /// Where to publish live counts, if anyone watches.
+    pub progress: Option<std::sync::Arc<RestoreProgress>>,
 }
 
 /// What a restore did.
@@ -60,7 +62,8 @@ pub fn restore(
     } else {
         options.threads
     };
-    let report = restore_to_dir(repo, &plan, &options.target, threads)?;
+    let progress = options.progress.clone().unwrap_or_default();
+    let report = restore_to_dir(repo, &plan, &options.target, threads, &progress)?;
     Ok(RestoreOpReport {
         snapshot_id: id.to_hex(),
         target: options.target.display().to_string(),

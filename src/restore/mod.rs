@@ -11,7 +11,7 @@ pub mod plan;
 mod write;
 
 pub use plan::{RestoreFilter, RestorePlan};
-pub use write::{restore_to_dir, RestoreReport};
+pub use write::{restore_to_dir, RestoreProgress, RestoreReport};
 
 /// Errors of restore.
 #[derive(Debug, thiserror::Error)]

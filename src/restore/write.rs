@@ -22,6 +22,15 @@ use crate::snapshot::{Node, NodeType};
 /// up to this size, so most packs are read in a few requests.
 const MAX_READ: u64 = 4 << 20;
 
+/// Live counts of a running restore, for progress displays.
+#[derive(Debug, Default)]
+pub struct RestoreProgress {
+    /// Content bytes to write.
+    pub total: AtomicU64,
+    /// Content bytes written so far.
+    pub done: AtomicU64,
+}
+
 /// What a restore did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct RestoreReport {
@@ -90,6 +99,7 @@ pub fn restore_to_dir(
     plan: &RestorePlan,
     target: &Path,
     threads: usize,
+    progress: &RestoreProgress,
 ) -> Result<RestoreReport, RestoreError> {
     let mut report = RestoreReport::default();
     // Into a new or empty folder nothing can be in the way, so files are
@@ -161,7 +171,8 @@ pub fn restore_to_dir(
             }
         }
     }
-    let bytes = AtomicU64::new(0);
+    progress.total.store(plan.total_bytes, Ordering::Relaxed);
+    let bytes = &progress.done;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
@@ -176,7 +187,7 @@ pub fn restore_to_dir(
     pool.install(|| {
         by_pack.par_iter_mut().for_each(|(pack, blobs)| {
             blobs.sort_by_key(|(_, l)| l.offset);
-            if let Err(e) = restore_pack(repo, pack, blobs, &targets, &failed, &bytes) {
+            if let Err(e) = restore_pack(repo, pack, blobs, &targets, &failed, bytes) {
                 fatal
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
