@@ -172,15 +172,7 @@ fn missing_repository_exits_10() {
 fn init_twice_refuses() {
     let f = Fixture::new();
     f.snap()
-        .args([
-            "init",
-            "--kdf-memory-kib",
-            "64",
-            "--kdf-iterations",
-            "1",
-            "--kdf-parallelism",
-            "1",
-        ])
+        .args(FAST_INIT)
         .assert()
         .code(1)
         .stderr(predicate::str::contains("already exists"));

@@ -232,19 +232,24 @@ pub fn open_blob_into(
 mod tests {
     use super::*;
 
-    #[test]
-    fn entropy_check() {
-        let text = b"level=info msg=served path=/api/v1 ".repeat(2000);
-        assert!(!looks_incompressible(&text));
-        let mut x = 1u64;
-        let noise: Vec<u8> = (0..100_000)
+    /// Incompressible pseudo-random bytes (xorshift).
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 (x >> 24) as u8
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn entropy_check() {
+        let text = b"level=info msg=served path=/api/v1 ".repeat(2000);
+        assert!(!looks_incompressible(&text));
+        let noise = noise(1, 100_000);
         assert!(looks_incompressible(&noise));
         assert!(!looks_incompressible(&noise[..1000]), "too small to judge");
     }
@@ -253,15 +258,7 @@ mod tests {
     fn round_trip_compressible_and_not() {
         let key = MasterKey::from_secret([5; 32]);
         let text = b"abcabcabc".repeat(1000);
-        let mut x = 0x9e3779b97f4a7c15u64;
-        let noise: Vec<u8> = (0..5000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect();
+        let noise = noise(0x9e3779b97f4a7c15, 5000);
         for (plain, want) in [
             (&text[..], Compression::Zstd),
             (&noise[..], Compression::None),

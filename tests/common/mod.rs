@@ -10,6 +10,17 @@ use assert_cmd::Command;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// `init` with the cheapest key derivation: tests open repositories often.
+pub const FAST_INIT: [&str; 7] = [
+    "init",
+    "--kdf-memory-kib",
+    "64",
+    "--kdf-iterations",
+    "1",
+    "--kdf-parallelism",
+    "1",
+];
+
 /// `snap` with every SNAP_* variable cleared, then the test password set.
 pub fn snap(repo: &Path) -> Command {
     let mut cmd = Command::cargo_bin("snap").unwrap();
@@ -30,18 +41,7 @@ pub struct Fixture {
 impl Fixture {
     pub fn new() -> Fixture {
         let f = Fixture::empty();
-        snap(&f.repo())
-            .args([
-                "init",
-                "--kdf-memory-kib",
-                "64",
-                "--kdf-iterations",
-                "1",
-                "--kdf-parallelism",
-                "1",
-            ])
-            .assert()
-            .success();
+        snap(&f.repo()).args(FAST_INIT).assert().success();
         f
     }
 
