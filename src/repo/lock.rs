@@ -157,7 +157,9 @@ pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, Re
             stale.push((name, format!("{} ({reason})", info.describe())));
             continue;
         }
-        if kind == LockKind::Exclusive || info.kind == LockKind::Exclusive {
+        // A lock of a newer format version is respected as exclusive: its
+        // holder may rely on rules this version does not know.
+        if kind == LockKind::Exclusive || info.kind == LockKind::Exclusive || info.version != 1 {
             let _ = repo.backend.remove(FileKind::Lock, &ours);
             return Err(RepoError::Locked {
                 location: repo.backend.location(),
