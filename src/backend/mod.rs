@@ -5,11 +5,15 @@
 //! The trait is deliberately narrow, with whole-file writes and ranged reads, so it
 //! maps onto high-latency object stores with one request per call.
 
+mod faulty;
 mod local;
 mod memory;
+mod retry;
 
+pub use faulty::FaultyBackend;
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
+pub use retry::{RetryBackend, RetryPolicy};
 
 use crate::id::FileKind;
 
@@ -18,8 +22,11 @@ use crate::id::FileKind;
 /// Remote schemes are recognised so the message can say they are not
 /// available in this build rather than creating a folder named `s3:...`.
 pub fn from_location(location: &str) -> Result<std::sync::Arc<dyn Backend>, BackendError> {
+    let retried = |b: std::sync::Arc<dyn Backend>| -> std::sync::Arc<dyn Backend> {
+        std::sync::Arc::new(RetryBackend::new(b, RetryPolicy::default()))
+    };
     if let Some(path) = location.strip_prefix("local:") {
-        return Ok(std::sync::Arc::new(LocalBackend::new(path)));
+        return Ok(retried(std::sync::Arc::new(LocalBackend::new(path))));
     }
     for scheme in ["s3:", "sftp:", "rest:"] {
         if location.starts_with(scheme) {
@@ -33,7 +40,7 @@ pub fn from_location(location: &str) -> Result<std::sync::Arc<dyn Backend>, Back
             });
         }
     }
-    Ok(std::sync::Arc::new(LocalBackend::new(location)))
+    Ok(retried(std::sync::Arc::new(LocalBackend::new(location))))
 }
 
 /// A stored file's name and size.
@@ -97,6 +104,28 @@ impl BackendError {
     /// True when the error means the file is absent.
     pub fn is_not_found(&self) -> bool {
         matches!(self, BackendError::NotFound { .. })
+    }
+
+    /// True when trying again may succeed: timeouts, dropped connections,
+    /// interrupted transfers. Absent files, refused permissions, full disks
+    /// and malformed requests are permanent and fail at once.
+    pub fn is_transient(&self) -> bool {
+        use std::io::ErrorKind as K;
+        match self {
+            BackendError::Io { source, .. } => matches!(
+                source.kind(),
+                K::TimedOut
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::ConnectionRefused
+                    | K::NotConnected
+                    | K::BrokenPipe
+                    | K::Interrupted
+                    | K::WouldBlock
+                    | K::UnexpectedEof
+            ),
+            _ => false,
+        }
     }
 }
 
