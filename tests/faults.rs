@@ -20,6 +20,7 @@ fn quick() -> RetryPolicy {
         initial: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
         max_elapsed: Duration::from_secs(10),
+        notify: None,
     }
 }
 

@@ -198,6 +198,6 @@ mod tests {
     #[test]
     fn conformance() {
         let dir = tempfile::tempdir().unwrap();
-        super::super::conformance::run(&super::LocalBackend::new(dir.path().join("repo")));
+        crate::backend::conformance::run(&super::LocalBackend::new(dir.path().join("repo")));
     }
 }

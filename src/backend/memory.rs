@@ -111,6 +111,6 @@ impl Backend for MemoryBackend {
 mod tests {
     #[test]
     fn conformance() {
-        super::super::conformance::run(&super::MemoryBackend::new());
+        crate::backend::conformance::run(&super::MemoryBackend::new());
     }
 }

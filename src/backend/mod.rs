@@ -5,30 +5,41 @@
 //! The trait is deliberately narrow, with whole-file writes and ranged reads, so it
 //! maps onto high-latency object stores with one request per call.
 
+pub mod conformance;
 mod faulty;
 mod local;
 mod memory;
+mod rest;
 mod retry;
 
 pub use faulty::FaultyBackend;
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
+pub use rest::RestBackend;
 pub use retry::{RetryBackend, RetryPolicy};
 
 use crate::id::FileKind;
 
-/// Opens a repository location: a path, or `local:PATH`.
+/// Opens a repository location: a path, `local:PATH`, or
+/// `rest:http(s)://[USER:PASS@]HOST:PORT/PATH/`; transient failures are
+/// retried by `retry`.
 ///
-/// Remote schemes are recognised so the message can say they are not
-/// available in this build rather than creating a folder named `s3:...`.
-pub fn from_location(location: &str) -> Result<std::sync::Arc<dyn Backend>, BackendError> {
+/// `s3:` and `sftp:` are recognised so the message can say they are not
+/// available yet, rather than creating a folder named `s3:...`.
+pub fn from_location(
+    location: &str,
+    retry: RetryPolicy,
+) -> Result<std::sync::Arc<dyn Backend>, BackendError> {
     let retried = |b: std::sync::Arc<dyn Backend>| -> std::sync::Arc<dyn Backend> {
-        std::sync::Arc::new(RetryBackend::new(b, RetryPolicy::default()))
+        std::sync::Arc::new(RetryBackend::new(b, retry))
     };
     if let Some(path) = location.strip_prefix("local:") {
         return Ok(retried(std::sync::Arc::new(LocalBackend::new(path))));
     }
-    for scheme in ["s3:", "sftp:", "rest:"] {
+    if let Some(url) = location.strip_prefix("rest:") {
+        return Ok(retried(std::sync::Arc::new(RestBackend::new(url)?)));
+    }
+    for scheme in ["s3:", "sftp:"] {
         if location.starts_with(scheme) {
             return Err(BackendError::Unsupported {
                 location: location
@@ -76,8 +87,30 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
+    /// The repository location cannot be parsed.
+    #[error("repository location {location} is invalid: {reason}")]
+    Location {
+        /// The location (without credentials).
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A server answered with an error status.
+    #[error("{location}: cannot {action} {path}: HTTP {message}")]
+    Http {
+        /// The repository location.
+        location: String,
+        /// What was being done.
+        action: &'static str,
+        /// The file's path in the repository.
+        path: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The status, the server's words and what to check.
+        message: String,
+    },
     /// The location's scheme is not supported by this build.
-    #[error("{location}: the {scheme} backend is not available in this version of snap; use a local path")]
+    #[error("{location}: the {scheme} backend is not available in this version of snap; use a local path or a rest: server")]
     Unsupported {
         /// The location (without credentials).
         location: String,
@@ -124,6 +157,7 @@ impl BackendError {
                     | K::WouldBlock
                     | K::UnexpectedEof
             ),
+            BackendError::Http { status, .. } => matches!(status, 408 | 429 | 500..=599),
             _ => false,
         }
     }
@@ -189,101 +223,4 @@ pub trait Backend: Send + Sync {
 
     /// Deletes a file; deleting an absent file is not an error.
     fn remove(&self, kind: FileKind, name: &str) -> Result<(), BackendError>;
-}
-
-#[cfg(test)]
-pub(crate) mod conformance {
-    //! The backend conformance suite: every backend must pass it unchanged.
-    use super::*;
-
-    /// Runs every check against a freshly created, empty backend.
-    pub fn run(backend: &dyn Backend) {
-        backend.create().unwrap();
-        for kind in FileKind::ALL {
-            if kind != FileKind::Config {
-                assert!(backend.list(kind).unwrap().is_empty(), "{kind:?} not empty");
-            }
-        }
-        // Missing files.
-        assert!(backend
-            .read(FileKind::Index, "00aa")
-            .unwrap_err()
-            .is_not_found());
-        assert!(backend
-            .stat(FileKind::Index, "00aa")
-            .unwrap_err()
-            .is_not_found());
-        backend.remove(FileKind::Index, "00aa").unwrap();
-        // Write, read, ranged read, stat.
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        backend.write(FileKind::Pack, "abcdef", &data).unwrap();
-        assert_eq!(backend.read(FileKind::Pack, "abcdef").unwrap(), data);
-        assert_eq!(
-            backend.stat(FileKind::Pack, "abcdef").unwrap(),
-            data.len() as u64
-        );
-        assert_eq!(
-            backend.read_range(FileKind::Pack, "abcdef", 10, 5).unwrap(),
-            &data[10..15]
-        );
-        assert_eq!(
-            backend
-                .read_range(FileKind::Pack, "abcdef", 99_990, 10)
-                .unwrap(),
-            &data[99_990..]
-        );
-        assert!(backend
-            .read_range(FileKind::Pack, "abcdef", 99_990, 11)
-            .is_err());
-        assert_eq!(
-            backend.list(FileKind::Pack).unwrap(),
-            vec![FileInfo {
-                name: "abcdef".into(),
-                size: 100_000
-            }]
-        );
-        // Write-if-absent: the same name again is accepted and keeps the content.
-        backend.write(FileKind::Pack, "abcdef", &data).unwrap();
-        assert_eq!(backend.read(FileKind::Pack, "abcdef").unwrap(), data);
-        // Config lives at the root.
-        backend.write(FileKind::Config, "", b"cfg").unwrap();
-        assert_eq!(backend.read(FileKind::Config, "").unwrap(), b"cfg");
-        // Many files, concurrently.
-        std::thread::scope(|s| {
-            for t in 0..4 {
-                s.spawn(move || {
-                    for i in 0..50 {
-                        let name = format!("{t:02x}{i:04x}");
-                        backend
-                            .write(FileKind::Snapshot, &name, name.as_bytes())
-                            .unwrap();
-                    }
-                });
-            }
-        });
-        let mut names: Vec<_> = backend
-            .list(FileKind::Snapshot)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.name)
-            .collect();
-        names.sort();
-        assert_eq!(names.len(), 200);
-        assert_eq!(
-            backend.read(FileKind::Snapshot, "030031").unwrap(),
-            b"030031"
-        );
-        // Empty file and delete.
-        backend.write(FileKind::Lock, "e0", b"").unwrap();
-        assert_eq!(backend.read(FileKind::Lock, "e0").unwrap(), b"");
-        backend.remove(FileKind::Lock, "e0").unwrap();
-        assert!(backend.list(FileKind::Lock).unwrap().is_empty());
-        // Large file.
-        let big = vec![7u8; 20 << 20];
-        backend.write(FileKind::Pack, "ffee", &big).unwrap();
-        assert_eq!(
-            backend.read(FileKind::Pack, "ffee").unwrap().len(),
-            big.len()
-        );
-    }
 }

@@ -19,6 +19,8 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Give up once this much time has passed since the first try.
     pub max_elapsed: Duration,
+    /// Told of each retry before its wait (the CLI prints it).
+    pub notify: Option<fn(&BackendError, Duration)>,
 }
 
 impl Default for RetryPolicy {
@@ -29,6 +31,7 @@ impl Default for RetryPolicy {
             initial: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             max_elapsed: Duration::from_secs(300),
+            notify: None,
         }
     }
 }
@@ -66,6 +69,9 @@ impl RetryBackend {
                     let delay = self.policy.delay(attempt);
                     if start.elapsed() + delay > self.policy.max_elapsed {
                         return Err(e);
+                    }
+                    if let Some(notify) = self.policy.notify {
+                        notify(&e, delay);
                     }
                     std::thread::sleep(delay);
                     attempt += 1;
@@ -145,6 +151,7 @@ mod tests {
             initial: Duration::from_millis(1),
             max_delay: Duration::from_millis(4),
             max_elapsed: Duration::from_secs(5),
+            notify: None,
         }
     }
 

@@ -61,7 +61,13 @@ fn open_backend(cli: &Cli) -> Result<Arc<dyn backend::Backend>> {
     let location = cli.repo.as_deref().context(
         "no repository given: pass -r/--repo LOCATION or set SNAP_REPOSITORY (a folder path or local:PATH)",
     )?;
-    Ok(backend::from_location(location)?)
+    let policy = backend::RetryPolicy {
+        notify: Some(|err, delay| {
+            eprintln!("snap: retrying in {:.1}s after: {err}", delay.as_secs_f64())
+        }),
+        ..Default::default()
+    };
+    Ok(backend::from_location(location, policy)?)
 }
 
 fn open_repo(cli: &Cli) -> Result<Repository> {

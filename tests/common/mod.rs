@@ -2,6 +2,8 @@
 //! environment, a fresh repository, and tree comparison.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ pub const FAST_INIT: [&str; 7] = [
 ];
 
 /// `snap` with every SNAP_* variable cleared, then the test password set.
-pub fn snap(repo: &Path) -> Command {
+pub fn snap(repo: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::cargo_bin("snap").unwrap();
     for (k, _) in std::env::vars() {
         if k.starts_with("SNAP_") {
@@ -41,7 +43,7 @@ pub struct Fixture {
 impl Fixture {
     pub fn new() -> Fixture {
         let f = Fixture::empty();
-        snap(&f.repo()).args(FAST_INIT).assert().success();
+        snap(f.repo()).args(FAST_INIT).assert().success();
         f
     }
 
@@ -60,7 +62,7 @@ impl Fixture {
     }
 
     pub fn snap(&self) -> Command {
-        snap(&self.repo())
+        snap(self.repo())
     }
 
     /// Backs up `path` with --json and returns the parsed report.
