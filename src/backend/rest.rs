@@ -123,13 +123,24 @@ impl RestBackend {
         } else {
             std::io::ErrorKind::ConnectionReset
         };
-        // reqwest's message may contain the URL, never the credentials,
-        // which are sent as a header.
+        // reqwest's own message is generic ("error sending request"): the
+        // cause (connection refused, DNS, TLS) is further down the chain.
+        // Credentials are sent as a header and appear in none of it.
+        let e = e.without_url();
+        let mut message = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
+            cause = c.source();
+        }
         BackendError::Io {
             location: self.location(),
             action,
             path: path.to_string(),
-            source: std::io::Error::new(kind, e.without_url().to_string()),
+            source: std::io::Error::new(kind, message),
         }
     }
 }

@@ -59,7 +59,7 @@ fn tune_allocator() {
 
 fn open_backend(cli: &Cli) -> Result<Arc<dyn backend::Backend>> {
     let location = cli.repo.as_deref().context(
-        "no repository given: pass -r/--repo LOCATION or set SNAP_REPOSITORY (a folder path or local:PATH)",
+        "no repository given: pass -r/--repo LOCATION or set SNAP_REPOSITORY (a folder path, local:PATH or rest:URL)",
     )?;
     let policy = backend::RetryPolicy {
         notify: Some(|err, delay| {
