@@ -1,6 +1,6 @@
 //! snap: content-addressed, deduplicating, encrypted backups of whole platforms.
 //!
-//! Layers, bottom to top (each uses only layers below it): [`id`]; [`crypto`],
+//! Layers, bottom to top (each uses only layers below it): [`id`], [`pattern`]; [`crypto`],
 //! [`chunker`], [`backend`]; [`pack`], [`index`]; [`repo`]; [`snapshot`];
 //! [`source`], [`archiver`], [`restore`]; [`ops`]; `cli`. The on-disk format is
 //! specified in `format-spec/`.
@@ -27,6 +27,7 @@ pub mod id;
 pub mod index;
 pub mod ops;
 pub mod pack;
+pub mod pattern;
 pub mod repo;
 pub mod restore;
 pub mod snapshot;

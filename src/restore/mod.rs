@@ -44,13 +44,8 @@ pub enum RestoreError {
         first: String,
     },
     /// A pattern is invalid.
-    #[error("pattern '{pattern}' is invalid: {reason}")]
-    Pattern {
-        /// The pattern.
-        pattern: String,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Pattern(#[from] crate::pattern::PatternError),
     /// A snapshot operation failed.
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::SnapshotError),

@@ -3,75 +3,37 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
-
 use super::RestoreError;
 use crate::id::BlobId;
+use crate::pattern::PathPatterns;
 use crate::repo::Repository;
 use crate::snapshot::{load_tree, Node, NodeType};
 use crate::source::files::os_name;
 
-/// Include and exclude patterns over snapshot paths (`/etc/hosts`).
-///
-/// A pattern with `/` matches a whole path, one without matches a name. An
-/// included folder includes everything in it; an excluded one excludes all.
+/// Include and exclude patterns over snapshot paths (`/etc/hosts`), with the
+/// rule of [`crate::pattern`]. An included folder includes everything in it;
+/// an excluded one excludes all.
 #[derive(Default)]
 pub struct RestoreFilter {
-    include_full: GlobSet,
-    include_base: GlobSet,
-    exclude_full: GlobSet,
-    exclude_base: GlobSet,
-    has_includes: bool,
-}
-
-fn build(patterns: &[String]) -> Result<(GlobSet, GlobSet), RestoreError> {
-    let mut full = GlobSetBuilder::new();
-    let mut base = GlobSetBuilder::new();
-    for p in patterns {
-        let glob = Glob::new(p.trim_end_matches('/')).map_err(|e| RestoreError::Pattern {
-            pattern: p.clone(),
-            reason: e.kind().to_string(),
-        })?;
-        if p.contains('/') {
-            full.add(glob);
-        } else {
-            base.add(glob);
-        }
-    }
-    let err = |e: globset::Error| RestoreError::Pattern {
-        pattern: "(set)".into(),
-        reason: e.to_string(),
-    };
-    Ok((full.build().map_err(err)?, base.build().map_err(err)?))
+    include: PathPatterns,
+    exclude: PathPatterns,
 }
 
 impl RestoreFilter {
     /// Builds the filter.
     pub fn new(includes: &[String], excludes: &[String]) -> Result<RestoreFilter, RestoreError> {
-        let (include_full, include_base) = build(includes)?;
-        let (exclude_full, exclude_base) = build(excludes)?;
         Ok(RestoreFilter {
-            include_full,
-            include_base,
-            exclude_full,
-            exclude_base,
-            has_includes: !includes.is_empty(),
+            include: PathPatterns::new(includes)?,
+            exclude: PathPatterns::new(excludes)?,
         })
     }
 
-    fn matches(full: &GlobSet, base: &GlobSet, path: &Path) -> bool {
-        full.is_match(path)
-            || path
-                .file_name()
-                .is_some_and(|n| base.is_match(Path::new(n)))
-    }
-
     fn excluded(&self, path: &Path) -> bool {
-        Self::matches(&self.exclude_full, &self.exclude_base, path)
+        self.exclude.matches(path)
     }
 
     fn included(&self, path: &Path) -> bool {
-        !self.has_includes || Self::matches(&self.include_full, &self.include_base, path)
+        self.include.is_empty() || self.include.matches(path)
     }
 }
 

@@ -7,9 +7,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
-
 use super::SourceError;
+use crate::pattern::PathPatterns;
 use crate::snapshot::{Node, NodeName, NodeType};
 
 fn io(action: &'static str, path: &Path, source: std::io::Error) -> SourceError {
@@ -146,45 +145,15 @@ pub fn absolute(path: &Path) -> Result<PathBuf, SourceError> {
     Ok(out)
 }
 
-/// Exclude patterns, matched against absolute paths and against base names.
-///
-/// A pattern with a `/` matches the whole path (`/var/log/**`, `**/cache`);
-/// one without matches any path component's name (`*.tmp`, `node_modules`).
+/// Exclude patterns over absolute paths, with the rule of [`crate::pattern`].
 #[derive(Clone, Default)]
-pub struct Excludes {
-    full: GlobSet,
-    base: GlobSet,
-    empty: bool,
-}
+pub struct Excludes(PathPatterns);
 
 impl Excludes {
     /// Builds the matcher from patterns; lines of exclude files that are
     /// empty or start with `#` are ignored by the caller.
     pub fn new(patterns: &[String]) -> Result<Excludes, SourceError> {
-        let mut full = GlobSetBuilder::new();
-        let mut base = GlobSetBuilder::new();
-        for p in patterns {
-            let glob = Glob::new(p.trim_end_matches('/')).map_err(|e| SourceError::Pattern {
-                pattern: p.clone(),
-                reason: e.kind().to_string(),
-            })?;
-            if p.contains('/') {
-                full.add(glob);
-            } else {
-                base.add(glob);
-            }
-        }
-        let built = |b: GlobSetBuilder, p: &str| {
-            b.build().map_err(|e| SourceError::Pattern {
-                pattern: p.to_string(),
-                reason: e.to_string(),
-            })
-        };
-        Ok(Excludes {
-            full: built(full, "(set)")?,
-            base: built(base, "(set)")?,
-            empty: patterns.is_empty(),
-        })
+        Ok(Excludes(PathPatterns::new(patterns)?))
     }
 
     /// Reads patterns from a file, one per line.
@@ -200,13 +169,7 @@ impl Excludes {
 
     /// True if `path` (absolute) is excluded.
     pub fn is_excluded(&self, path: &Path) -> bool {
-        if self.empty {
-            return false;
-        }
-        self.full.is_match(path)
-            || path
-                .file_name()
-                .is_some_and(|n| self.base.is_match(Path::new(n)))
+        self.0.matches(path)
     }
 }
 

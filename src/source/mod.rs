@@ -21,11 +21,6 @@ pub enum SourceError {
         source: std::io::Error,
     },
     /// An exclude pattern is invalid.
-    #[error("exclude pattern '{pattern}' is invalid: {reason}")]
-    Pattern {
-        /// The pattern.
-        pattern: String,
-        /// Why.
-        reason: String,
-    },
+    #[error("exclude {0}")]
+    Pattern(#[from] crate::pattern::PatternError),
 }
