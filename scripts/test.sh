@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The test command: runs every test of the crate. Tests that need a real
-# server start it themselves on 127.0.0.1 at a free port (today: `rclone serve
-# restic` for the REST backend; install it with `apt-get install rclone`).
+# server start it themselves on 127.0.0.1 at a free port: `rclone serve restic`
+# for REST (`apt-get install rclone`), sshd for SFTP (`apt-get install
+# openssh-server`), garage for S3 (`cargo install garage@2.5.0 --locked`).
+# A missing server fails its tests with these instructions; .ci/run installs
+# them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --locked --all-targets "$@"

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::fs;
-
 use common::servers::rclone_restic;
 use predicates::prelude::*;
 use snap::backend::{conformance, Backend, RestBackend};
@@ -20,39 +18,7 @@ fn backup_and_restore_through_rclone_with_auth() {
     let server = rclone_restic(Some(("operator", "s3cret")));
     let f = common::Fixture::empty();
     let repo = format!("rest:http://operator:s3cret@{}/platform/", server.addr);
-    let snap = || common::snap(&repo);
-    snap().args(common::FAST_INIT).assert().success();
-    let src = f.path("src");
-    fs::create_dir_all(src.join("etc")).unwrap();
-    fs::write(src.join("etc/a.conf"), "first").unwrap();
-    fs::write(src.join("data.bin"), common::noise(3, 3 << 20)).unwrap();
-    let first = snap()
-        .args(["--json", "backup"])
-        .arg(&src)
-        .assert()
-        .success();
-    let first: serde_json::Value = serde_json::from_slice(&first.get_output().stdout).unwrap();
-    fs::write(src.join("etc/a.conf"), "second").unwrap();
-    snap().arg("backup").arg(&src).assert().success();
-    snap()
-        .arg("snapshots")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("2 snapshot(s)"));
-
-    let target = f.path("out");
-    let id = first["snapshot_id"].as_str().unwrap();
-    snap()
-        .args(["restore", id, "--target"])
-        .arg(&target)
-        .assert()
-        .success();
-    let back = common::restored(&target, &src);
-    assert_eq!(fs::read(back.join("etc/a.conf")).unwrap(), b"first");
-    assert_eq!(
-        fs::read(back.join("data.bin")).unwrap(),
-        fs::read(src.join("data.bin")).unwrap()
-    );
+    common::backend_round_trip(&f, &[], || common::snap(&repo));
 
     // Wrong credentials: a permanent error, at once, naming the location but
     // never the password.

@@ -11,47 +11,98 @@ mod local;
 mod memory;
 mod rest;
 mod retry;
+#[cfg(feature = "s3")]
+mod s3;
+#[cfg(feature = "sftp")]
+mod sftp;
 
 pub use faulty::FaultyBackend;
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
 pub use rest::RestBackend;
 pub use retry::{RetryBackend, RetryPolicy};
+#[cfg(feature = "s3")]
+pub use s3::{S3Backend, S3Location, MULTIPART_THRESHOLD as S3_MULTIPART_THRESHOLD};
+#[cfg(feature = "sftp")]
+pub use sftp::{SftpBackend, SftpLocation};
 
 use crate::id::FileKind;
 
-/// Opens a repository location: a path, `local:PATH`, or
-/// `rest:http(s)://[USER:PASS@]HOST:PORT/PATH/`; transient failures are
-/// retried by `retry`.
-///
-/// `s3:` and `sftp:` are recognised so the message can say they are not
-/// available yet, rather than creating a folder named `s3:...`.
+/// How to open a location: the retry policy for every backend, and the
+/// SFTP options.
+#[derive(Clone, Debug, Default)]
+pub struct BackendOptions {
+    /// How transient failures are retried.
+    pub retry: RetryPolicy,
+    /// Keys and host-key checking for `sftp:` locations.
+    pub sftp: SftpOptions,
+}
+
+/// Opens a repository location: a path, `local:PATH`,
+/// `rest:http(s)://[USER:PASS@]HOST:PORT/PATH/`, `s3:...` or `sftp:...`;
+/// transient failures are retried by `options.retry`.
 pub fn from_location(
     location: &str,
-    retry: RetryPolicy,
+    options: &BackendOptions,
 ) -> Result<std::sync::Arc<dyn Backend>, BackendError> {
-    let retried = |b: std::sync::Arc<dyn Backend>| -> std::sync::Arc<dyn Backend> {
-        std::sync::Arc::new(RetryBackend::new(b, retry))
-    };
-    if let Some(path) = location.strip_prefix("local:") {
-        return Ok(retried(std::sync::Arc::new(LocalBackend::new(path))));
-    }
-    if let Some(url) = location.strip_prefix("rest:") {
-        return Ok(retried(std::sync::Arc::new(RestBackend::new(url)?)));
-    }
-    for scheme in ["s3:", "sftp:"] {
-        if location.starts_with(scheme) {
-            return Err(BackendError::Unsupported {
-                location: location
-                    .split('@')
-                    .next_back()
-                    .unwrap_or(location)
-                    .to_string(),
-                scheme: scheme.trim_end_matches(':').to_string(),
-            });
+    use std::sync::Arc;
+    let inner: Arc<dyn Backend> = if let Some(path) = location.strip_prefix("local:") {
+        Arc::new(LocalBackend::new(path))
+    } else if let Some(url) = location.strip_prefix("rest:") {
+        Arc::new(RestBackend::new(url)?)
+    } else if let Some(_rest) = location.strip_prefix("s3:") {
+        #[cfg(feature = "s3")]
+        {
+            Arc::new(S3Backend::new(_rest)?)
         }
+        #[cfg(not(feature = "s3"))]
+        return Err(not_built(location, "s3"));
+    } else if location.starts_with("sftp:") {
+        #[cfg(feature = "sftp")]
+        {
+            Arc::new(SftpBackend::new(location, options.sftp.clone())?)
+        }
+        #[cfg(not(feature = "sftp"))]
+        return Err(not_built(location, "sftp"));
+    } else {
+        Arc::new(LocalBackend::new(location))
+    };
+    Ok(Arc::new(RetryBackend::new(inner, options.retry)))
+}
+
+#[cfg(not(all(feature = "s3", feature = "sftp")))]
+fn not_built(location: &str, feature: &str) -> BackendError {
+    BackendError::Location {
+        location: location.to_string(),
+        reason: format!("this snap was built without the `{feature}` feature"),
     }
-    Ok(retried(std::sync::Arc::new(LocalBackend::new(location))))
+}
+
+/// How to authenticate and check an SFTP server (see the `sftp` backend).
+#[derive(Clone, Debug, Default)]
+pub struct SftpOptions {
+    /// A private key file to authenticate with (instead of agent and defaults).
+    pub key_file: Option<std::path::PathBuf>,
+    /// The known-hosts file (default `~/.ssh/known_hosts`).
+    pub known_hosts: Option<std::path::PathBuf>,
+    /// Trust and record the host key of a server not yet known.
+    pub accept_new_host: bool,
+}
+
+/// An error and its causes as one line, each cause once: libraries'
+/// top-level messages are often generic ("error sending request",
+/// "dispatch failure") with the useful part further down the chain.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = c.source();
+    }
+    message
 }
 
 /// A stored file's name and size.
@@ -108,14 +159,6 @@ pub enum BackendError {
         status: u16,
         /// The status, the server's words and what to check.
         message: String,
-    },
-    /// The location's scheme is not supported by this build.
-    #[error("{location}: the {scheme} backend is not available in this version of snap; use a local path or a rest: server")]
-    Unsupported {
-        /// The location (without credentials).
-        location: String,
-        /// The scheme.
-        scheme: String,
     },
     /// A ranged read asked for bytes past the end of the file.
     #[error("{location}: {path} is {size} bytes, shorter than the range {offset}+{len} asked for; the file is truncated")]

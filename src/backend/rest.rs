@@ -126,16 +126,7 @@ impl RestBackend {
         // reqwest's own message is generic ("error sending request"): the
         // cause (connection refused, DNS, TLS) is further down the chain.
         // Credentials are sent as a header and appear in none of it.
-        let e = e.without_url();
-        let mut message = e.to_string();
-        let mut cause = std::error::Error::source(&e);
-        while let Some(c) = cause {
-            let text = c.to_string();
-            if !message.contains(&text) {
-                message = format!("{message}: {text}");
-            }
-            cause = c.source();
-        }
+        let message = super::error_chain(&e.without_url());
         BackendError::Io {
             location: self.location(),
             action,

@@ -11,7 +11,9 @@ use crate::id::SnapshotId;
 #[derive(Parser, Debug)]
 #[command(name = "snap", version, about, long_about = None)]
 pub struct Cli {
-    /// Repository location: a folder path or local:PATH.
+    /// Repository location: a folder path, local:PATH, rest:URL,
+    /// s3:https://HOST/BUCKET[/PREFIX], s3:s3.amazonaws.com/BUCKET[/PREFIX],
+    /// sftp:[USER@]HOST:PATH or sftp://[USER@]HOST[:PORT]/PATH.
     #[arg(short = 'r', long = "repo", env = "SNAP_REPOSITORY", global = true)]
     pub repo: Option<String>,
     /// Read the password from the first line of this file.
@@ -20,6 +22,21 @@ pub struct Cli {
     /// Run this shell command and use the first line it prints as password.
     #[arg(long, env = "SNAP_PASSWORD_COMMAND", global = true)]
     pub password_command: Option<String>,
+    /// SFTP: authenticate with this private key (instead of the ssh agent and
+    /// ~/.ssh/id_*); SNAP_SFTP_KEY_PASSPHRASE unlocks an encrypted one.
+    #[arg(long, env = "SNAP_SFTP_KEY_FILE", global = true, value_name = "FILE")]
+    pub sftp_key: Option<PathBuf>,
+    /// SFTP: check host keys against this file instead of ~/.ssh/known_hosts.
+    #[arg(
+        long,
+        env = "SNAP_SFTP_KNOWN_HOSTS",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub sftp_known_hosts: Option<PathBuf>,
+    /// SFTP: trust a server whose host key is not yet known, and record it.
+    #[arg(long, global = true)]
+    pub sftp_accept_new_host: bool,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,

@@ -59,15 +59,22 @@ fn tune_allocator() {
 
 fn open_backend(cli: &Cli) -> Result<Arc<dyn backend::Backend>> {
     let location = cli.repo.as_deref().context(
-        "no repository given: pass -r/--repo LOCATION or set SNAP_REPOSITORY (a folder path, local:PATH or rest:URL)",
+        "no repository given: pass -r/--repo LOCATION or set SNAP_REPOSITORY (a folder path, local:PATH, rest:URL, s3:... or sftp:...)",
     )?;
-    let policy = backend::RetryPolicy {
-        notify: Some(|err, delay| {
-            eprintln!("snap: retrying in {:.1}s after: {err}", delay.as_secs_f64())
-        }),
-        ..Default::default()
+    let options = backend::BackendOptions {
+        retry: backend::RetryPolicy {
+            notify: Some(|err, delay| {
+                eprintln!("snap: retrying in {:.1}s after: {err}", delay.as_secs_f64())
+            }),
+            ..Default::default()
+        },
+        sftp: backend::SftpOptions {
+            key_file: cli.sftp_key.clone(),
+            known_hosts: cli.sftp_known_hosts.clone(),
+            accept_new_host: cli.sftp_accept_new_host,
+        },
     };
-    Ok(backend::from_location(location, policy)?)
+    Ok(backend::from_location(location, &options)?)
 }
 
 fn open_repo(cli: &Cli) -> Result<Repository> {

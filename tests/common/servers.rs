@@ -16,6 +16,13 @@ pub struct Server {
     pub dir: tempfile::TempDir,
 }
 
+impl Server {
+    /// The server's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -82,4 +89,258 @@ pub fn rclone_restic(credentials: Option<(&str, &str)>) -> Server {
         }
     }
     panic!("could not start rclone serve restic");
+}
+
+/// A free port per call; callers that bind several retry on a clash.
+pub fn port() -> u16 {
+    free_port()
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An OpenSSH server for SFTP, logging in the current user with a key of its
+/// own; `known_hosts` holds its host key.
+pub struct Sshd {
+    pub server: Server,
+    /// The private key the user authenticates with.
+    pub key: PathBuf,
+    /// A known-hosts file that trusts the server.
+    pub known_hosts: PathBuf,
+    /// The login user (the one running the tests).
+    pub user: String,
+    /// The server's port.
+    pub port: u16,
+}
+
+impl Sshd {
+    /// `sftp://USER@127.0.0.1:PORT//ABSOLUTE/PATH`.
+    pub fn location(&self, path: &std::path::Path) -> String {
+        format!(
+            "sftp://{}@127.0.0.1:{}/{}",
+            self.user,
+            self.port,
+            path.display()
+        )
+    }
+}
+
+/// Starts `sshd` (Debian's openssh-server) with its own configuration, host
+/// key and port. As root it needs `/run/sshd`; the login account must not be
+/// locked (with PAM off, a `!` password hash is refused: `usermod -p '*'`).
+pub fn sshd() -> Sshd {
+    let sshd = PathBuf::from("/usr/sbin/sshd");
+    if !sshd.is_file() {
+        panic!("`/usr/sbin/sshd` is not installed: run `apt-get install openssh-server` (.ci/run does)");
+    }
+    require("ssh-keygen", "openssh-client");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["host_key", "client_key"] {
+        run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", "snap-test", "-f"])
+                .arg(d.join(name)),
+        );
+    }
+    std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } == 0 {
+        let _ = std::fs::create_dir_all("/run/sshd");
+    }
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| run_ok(Command::new("id").arg("-un")).trim().to_string());
+    let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
+    let host_pub: Vec<&str> = host_pub.split_whitespace().collect();
+    for _ in 0..5 {
+        let port = free_port();
+        let config = d.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+                 PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\nLogLevel ERROR\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(d.join("sshd.log")).unwrap();
+        let mut child = Command::new(&sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(None) = child.try_wait() {
+            let addr = format!("127.0.0.1:{port}");
+            wait_for(&addr, &mut child);
+            let known_hosts = d.join("known_hosts");
+            std::fs::write(
+                &known_hosts,
+                format!("[127.0.0.1]:{port} {} {}\n", host_pub[0], host_pub[1]),
+            )
+            .unwrap();
+            return Sshd {
+                key: d.join("client_key"),
+                known_hosts,
+                user,
+                port,
+                server: Server { child, addr, dir },
+            };
+        }
+    }
+    panic!(
+        "could not start sshd: {}",
+        std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+    );
+}
+
+/// The access key every test garage uses (garage wants `GK` + 24 hex).
+pub const S3_KEY_ID: &str = "GK0123456789abcdef01234567";
+/// Its secret (64 hex).
+pub const S3_SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+/// The bucket a single-node garage starts with.
+pub const S3_BUCKET: &str = "snap-test";
+
+/// One garage node.
+pub struct GarageNode {
+    pub server: Server,
+    /// Its configuration file, for `garage -c`.
+    pub config: PathBuf,
+    /// `http://127.0.0.1:PORT`, its S3 endpoint.
+    pub endpoint: String,
+    /// `127.0.0.1:PORT`, its RPC address.
+    pub rpc: String,
+}
+
+fn garage_bin() -> PathBuf {
+    let in_cargo = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cargo/bin/garage"))
+        .filter(|p| p.is_file());
+    in_cargo.unwrap_or_else(|| {
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("garage")).find(|p| p.is_file()))
+            .unwrap_or_else(|| panic!("`garage` is not installed: run `cargo install garage@2.5.0 --locked` (.ci/run does)"))
+    })
+}
+
+fn start_garage_node(replication: usize, single: bool) -> GarageNode {
+    let garage = garage_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for _ in 0..5 {
+        let (s3, rpc) = (free_port(), free_port());
+        let config = d.join("garage.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\n\
+                 replication_factor = {replication}\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+                 rpc_public_addr = \"127.0.0.1:{rpc}\"\n\
+                 rpc_secret = \"5c1915fa04d0b6739675c61bf5907eb0fe3d9c69850c83820f51b4d25d13868c\"\n\
+                 [s3_api]\ns3_region = \"us-east-1\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n\
+                 root_domain = \".s3.garage.localhost\"\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(d.join("garage.log")).unwrap();
+        let mut cmd = Command::new(&garage);
+        cmd.arg("-c").arg(&config).arg("server");
+        if single {
+            cmd.args(["--single-node", "--default-bucket"])
+                .env("GARAGE_DEFAULT_ACCESS_KEY", S3_KEY_ID)
+                .env("GARAGE_DEFAULT_SECRET_KEY", S3_SECRET)
+                .env("GARAGE_DEFAULT_BUCKET", S3_BUCKET);
+        }
+        let mut child = cmd
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        if let Ok(None) = child.try_wait() {
+            let addr = format!("127.0.0.1:{s3}");
+            wait_for(&addr, &mut child);
+            return GarageNode {
+                config,
+                endpoint: format!("http://{addr}"),
+                rpc: format!("127.0.0.1:{rpc}"),
+                server: Server { child, addr, dir },
+            };
+        }
+    }
+    panic!(
+        "could not start garage: {}",
+        std::fs::read_to_string(d.join("garage.log")).unwrap_or_default()
+    );
+}
+
+/// Runs `garage -c CONFIG ARGS...` against a node and returns its output.
+pub fn garage_cli(node: &GarageNode, args: &[&str]) -> String {
+    run_ok(
+        Command::new(garage_bin())
+            .arg("-c")
+            .arg(&node.config)
+            .args(args)
+            .env("RUST_LOG", "warn"),
+    )
+}
+
+/// A single-node garage with bucket [`S3_BUCKET`] and key [`S3_KEY_ID`].
+pub fn garage() -> GarageNode {
+    start_garage_node(1, true)
+}
+
+/// Three garage nodes replicating every object three times (writes need two),
+/// with bucket [`S3_BUCKET`] and key [`S3_KEY_ID`].
+pub fn garage_cluster() -> Vec<GarageNode> {
+    let nodes: Vec<GarageNode> = (0..3).map(|_| start_garage_node(3, false)).collect();
+    let ids: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            let id = garage_cli(n, &["node", "id", "-q"]);
+            id.trim().to_string()
+        })
+        .collect();
+    for id in &ids[1..] {
+        garage_cli(&nodes[0], &["node", "connect", id]);
+    }
+    for id in &ids {
+        let short = id.split('@').next().unwrap();
+        garage_cli(
+            &nodes[0],
+            &["layout", "assign", "-z", "dc1", "-c", "1G", short],
+        );
+    }
+    garage_cli(&nodes[0], &["layout", "apply", "--version", "1"]);
+    garage_cli(&nodes[0], &["bucket", "create", S3_BUCKET]);
+    garage_cli(
+        &nodes[0],
+        &["key", "import", "--yes", "-n", "snap", S3_KEY_ID, S3_SECRET],
+    );
+    garage_cli(
+        &nodes[0],
+        &[
+            "bucket", "allow", "--read", "--write", "--owner", S3_BUCKET, "--key", S3_KEY_ID,
+        ],
+    );
+    nodes
 }
