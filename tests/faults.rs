@@ -160,3 +160,82 @@ fn a_permanent_fault_stops_the_backup_and_keeps_the_repository_intact() {
         );
     }
 }
+
+/// Backs up through a proxy that cuts the first connections mid-transfer
+/// to `repo_via_proxy`, then restores straight from the server (`repo`).
+fn backup_through_cuts(
+    repo: &str,
+    repo_via_proxy: &str,
+    proxy: &common::proxy::CuttingProxy,
+    cmd: impl Fn(&str) -> assert_cmd::Command,
+) {
+    let f = common::Fixture::empty();
+    let src = source(f.dir.path());
+    cmd(repo).args(common::FAST_INIT).assert().success();
+    let out = cmd(repo_via_proxy)
+        .args(["--json", "backup"])
+        .arg(&src)
+        .timeout(Duration::from_secs(240))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        proxy.cuts.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the proxy cut nothing"
+    );
+    assert!(stderr.contains("retrying"), "no retry announced: {stderr}");
+    common::restore_latest_matches(cmd(repo), &src, &f.path("out"));
+}
+
+#[test]
+fn cut_connections_to_a_rest_server_are_retried() {
+    let server = common::servers::rclone_restic(None);
+    let proxy = common::proxy::CuttingProxy::start(&server.addr, 300_000, 3);
+    backup_through_cuts(
+        &format!("rest:http://{}/repo/", server.addr),
+        &format!("rest:http://{}/repo/", proxy.addr),
+        &proxy,
+        |repo| common::snap(repo),
+    );
+}
+
+#[cfg(feature = "s3")]
+#[test]
+fn cut_connections_to_an_s3_store_are_retried() {
+    use common::servers::S3_BUCKET;
+    let server = common::servers::garage();
+    let proxy = common::proxy::CuttingProxy::start(&server.server.addr, 300_000, 3);
+    // The first request may race garage's creation of its default bucket:
+    // init retries nothing that is not transient, so wait for it.
+    common::servers::wait_for_bucket(&server);
+    backup_through_cuts(
+        &format!("s3:{}/{S3_BUCKET}/faults", server.endpoint),
+        &format!("s3:http://{}/{S3_BUCKET}/faults", proxy.addr),
+        &proxy,
+        common::servers::snap_s3,
+    );
+}
+
+#[cfg(feature = "sftp")]
+#[test]
+fn cut_connections_to_an_sftp_server_are_reopened() {
+    let server = common::servers::sshd();
+    let proxy = common::proxy::CuttingProxy::start(&server.server.addr, 300_000, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let direct = server.location(&dir.path().join("repo"));
+    let via = direct.replace(&server.server.addr, &proxy.addr);
+    // The proxy is another host:port to known_hosts: list both.
+    let known = dir.path().join("known_hosts");
+    let line = fs::read_to_string(&server.known_hosts).unwrap();
+    let port = proxy.addr.rsplit(':').next().unwrap();
+    let aliased = line.replace(&format!("]:{} ", server.port), &format!("]:{port} "));
+    fs::write(&known, format!("{line}{aliased}")).unwrap();
+    backup_through_cuts(&direct, &via, &proxy, |repo| {
+        let mut cmd = common::snap(repo);
+        cmd.arg("--sftp-key")
+            .arg(&server.key)
+            .arg("--sftp-known-hosts")
+            .arg(&known);
+        cmd
+    });
+}

@@ -4,57 +4,30 @@
 
 mod common;
 
-use common::servers::{garage, garage_cluster, S3_BUCKET, S3_KEY_ID, S3_SECRET};
+use common::servers::{
+    garage, garage_cluster, snap_s3, wait_for_bucket, S3_BUCKET, S3_KEY_ID, S3_SECRET,
+};
 use predicates::prelude::*;
 use snap::backend::{conformance, Backend, S3Backend};
 use snap::id::FileKind;
 
-/// `snap` against `repo` with the test garage's credentials in the usual
-/// AWS variables, and no other AWS configuration.
-fn snap_s3(repo: &str) -> assert_cmd::Command {
-    let mut cmd = common::snap(repo);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("AWS_ACCESS_KEY_ID", S3_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    cmd
-}
-
-fn backend(endpoint: &str, path: &str) -> S3Backend {
-    let backend =
-        S3Backend::with_credentials(&format!("{endpoint}/{path}"), S3_KEY_ID, S3_SECRET).unwrap();
-    // garage opens its S3 port a moment before the default bucket exists.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while let Err(e) = backend.list(FileKind::Lock) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "garage not ready: {e}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    backend
-}
-
 #[test]
 fn conformance_against_garage() {
     let server = garage();
-    conformance::run(&backend(
-        &server.endpoint,
-        &format!("{S3_BUCKET}/conformance"),
-    ));
+    wait_for_bucket(&server);
+    let backend = S3Backend::with_credentials(
+        &format!("{}/{S3_BUCKET}/conformance", server.endpoint),
+        S3_KEY_ID,
+        S3_SECRET,
+    )
+    .unwrap();
+    conformance::run(&backend);
 }
 
 #[test]
 fn multipart_objects_read_back_whole_and_in_ranges() {
     let server = garage();
-    let b = backend(&server.endpoint, S3_BUCKET);
+    let b = wait_for_bucket(&server);
     let data = common::noise(9, snap::backend::S3_MULTIPART_THRESHOLD + 3 * 1_000_003);
     let name = snap::id::Id::sha256(&data).to_hex();
     let parts: Vec<&[u8]> = data.chunks(7 << 20).collect();
@@ -77,7 +50,7 @@ fn multipart_objects_read_back_whole_and_in_ranges() {
 #[test]
 fn backup_and_restore_through_garage() {
     let server = garage();
-    let _ready = backend(&server.endpoint, S3_BUCKET);
+    wait_for_bucket(&server);
     let f = common::Fixture::empty();
     let repo = format!("s3:{}/{S3_BUCKET}/platform/prod", server.endpoint);
     common::backend_round_trip(&f, &["--pack-size-mib", "40"], || snap_s3(&repo));
@@ -115,7 +88,7 @@ fn backup_and_restore_through_garage() {
 #[test]
 fn replicated_cluster_keeps_working_with_one_node_down() {
     let mut nodes = garage_cluster();
-    let _ready = backend(&nodes[0].endpoint, S3_BUCKET);
+    wait_for_bucket(&nodes[0]);
     let f = common::Fixture::empty();
     let repo0 = format!("s3:{}/{S3_BUCKET}/cluster", nodes[0].endpoint);
     snap_s3(&repo0).args(common::FAST_INIT).assert().success();
@@ -137,11 +110,30 @@ fn replicated_cluster_keeps_working_with_one_node_down() {
         .assert()
         .success()
         .stdout(predicate::str::contains("2 snapshot(s)"));
-    let target = f.path("out");
-    snap_s3(&repo1)
-        .args(["restore", "latest", "--target"])
-        .arg(&target)
-        .assert()
-        .success();
-    common::assert_same_tree(&src, &common::restored(&target, &src));
+    common::restore_latest_matches(snap_s3(&repo1), &src, &f.path("out"));
+}
+
+#[test]
+fn listings_past_one_page_are_complete() {
+    // S3 lists at most 1000 keys per request: 1100 index files need two.
+    let server = garage();
+    let b = wait_for_bucket(&server);
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let b = &b;
+            s.spawn(move || {
+                for i in (t..1100).step_by(8) {
+                    let content = format!("index {i}");
+                    let name = snap::id::Id::sha256(content.as_bytes()).to_hex();
+                    b.write(FileKind::Index, &name, content.as_bytes()).unwrap();
+                }
+            });
+        }
+    });
+    let listed = b.list(FileKind::Index).unwrap();
+    assert_eq!(listed.len(), 1100);
+    let mut names: Vec<_> = listed.into_iter().map(|f| f.name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 1100);
 }

@@ -179,3 +179,69 @@ fn a_dropped_connection_is_reopened() {
     }
     assert_eq!(backend.read(snap::id::FileKind::Lock, "aa").unwrap(), b"x");
 }
+
+#[test]
+fn default_key_files_and_the_ssh_agent_authenticate() {
+    let server = sshd();
+    let f = common::Fixture::empty();
+    let repo = server.location(&f.path("repo"));
+    // A home whose ~/.ssh holds the key under its default name.
+    let home = f.path("home");
+    fs::create_dir_all(home.join(".ssh")).unwrap();
+    fs::copy(&server.key, home.join(".ssh/id_ed25519")).unwrap();
+    fs::set_permissions(
+        home.join(".ssh/id_ed25519"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let snap = |home: &std::path::Path| {
+        let mut cmd = common::snap(&repo);
+        cmd.env("HOME", home)
+            .env_remove("SSH_AUTH_SOCK")
+            .arg("--sftp-known-hosts")
+            .arg(&server.known_hosts);
+        cmd
+    };
+    snap(&home).args(common::FAST_INIT).assert().success();
+
+    // No key files at all, but an agent holding the key.
+    let bare = f.path("bare-home");
+    fs::create_dir_all(&bare).unwrap();
+    snap(&bare)
+        .arg("snapshots")
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no key was found"));
+    let sock = f.path("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh-agent did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(&server.key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let result = snap(&bare)
+        .env("SSH_AUTH_SOCK", &sock)
+        .arg("snapshots")
+        .assert();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    result
+        .success()
+        .stdout(predicate::str::contains("0 snapshot(s)"));
+}

@@ -80,20 +80,21 @@ impl Backend for FaultyBackend {
         self.inner.read(kind, name)
     }
 
-    fn read_range(
+    fn read_range_into(
         &self,
         kind: FileKind,
         name: &str,
         offset: u64,
         len: u64,
-    ) -> Result<Vec<u8>, BackendError> {
+        buf: &mut Vec<u8>,
+    ) -> Result<(), BackendError> {
         self.gate("read", kind.path(name))?;
-        self.inner.read_range(kind, name, offset, len)
+        self.inner.read_range_into(kind, name, offset, len, buf)
     }
 
-    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {
+    fn write_parts(&self, kind: FileKind, name: &str, parts: &[&[u8]]) -> Result<(), BackendError> {
         self.gate("write", kind.path(name))?;
-        self.inner.write(kind, name, data)
+        self.inner.write_parts(kind, name, parts)
     }
 
     fn remove(&self, kind: FileKind, name: &str) -> Result<(), BackendError> {

@@ -121,18 +121,6 @@ impl Backend for LocalBackend {
         fs::read(self.root.join(&path)).map_err(|e| self.err("read", &path, e))
     }
 
-    fn read_range(
-        &self,
-        kind: FileKind,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, BackendError> {
-        let mut buf = Vec::new();
-        self.read_range_into(kind, name, offset, len, &mut buf)?;
-        Ok(buf)
-    }
-
     fn read_range_into(
         &self,
         kind: FileKind,
@@ -161,10 +149,6 @@ impl Backend for LocalBackend {
         buf.resize(len as usize, 0);
         file.read_exact_at(buf, offset)
             .map_err(|e| self.err("read", &path, e))
-    }
-
-    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {
-        self.write_parts(kind, name, &[data])
     }
 
     fn write_parts(&self, kind: FileKind, name: &str, parts: &[&[u8]]) -> Result<(), BackendError> {

@@ -69,13 +69,14 @@ impl Backend for MemoryBackend {
             .ok_or_else(|| Self::not_found(path))
     }
 
-    fn read_range(
+    fn read_range_into(
         &self,
         kind: FileKind,
         name: &str,
         offset: u64,
         len: u64,
-    ) -> Result<Vec<u8>, BackendError> {
+        buf: &mut Vec<u8>,
+    ) -> Result<(), BackendError> {
         let path = kind.path(name);
         let files = self.lock();
         let data = files
@@ -83,7 +84,11 @@ impl Backend for MemoryBackend {
             .ok_or_else(|| Self::not_found(path.clone()))?;
         let end = offset.checked_add(len).filter(|&e| e <= data.len() as u64);
         match end {
-            Some(end) => Ok(data[offset as usize..end as usize].to_vec()),
+            Some(end) => {
+                buf.clear();
+                buf.extend_from_slice(&data[offset as usize..end as usize]);
+                Ok(())
+            }
             None => Err(BackendError::ShortRead {
                 location: "memory".into(),
                 path,
@@ -94,10 +99,10 @@ impl Backend for MemoryBackend {
         }
     }
 
-    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {
+    fn write_parts(&self, kind: FileKind, name: &str, parts: &[&[u8]]) -> Result<(), BackendError> {
         self.lock()
             .entry(kind.path(name))
-            .or_insert_with(|| data.to_vec());
+            .or_insert_with(|| parts.concat());
         Ok(())
     }
 

@@ -177,6 +177,23 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// An `Io` error made from a kind and a message (the kind decides
+    /// whether it is transient, see [`BackendError::is_transient`]).
+    pub fn io(
+        location: String,
+        action: &'static str,
+        path: &str,
+        kind: std::io::ErrorKind,
+        message: String,
+    ) -> BackendError {
+        BackendError::Io {
+            location,
+            action,
+            path: path.to_string(),
+            source: std::io::Error::new(kind, message),
+        }
+    }
+
     /// True when the error means the file is absent.
     pub fn is_not_found(&self) -> bool {
         matches!(self, BackendError::NotFound { .. })
@@ -230,18 +247,9 @@ pub trait Backend: Send + Sync {
     /// A whole file.
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>, BackendError>;
 
-    /// `len` bytes starting at `offset`; fails with `ShortRead` if the file ends
-    /// before that.
-    fn read_range(
-        &self,
-        kind: FileKind,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, BackendError>;
-
-    /// As [`Backend::read_range`], into `buf` (replacing its content), so a
-    /// caller can reuse one buffer for many reads.
+    /// `len` bytes starting at `offset` into `buf` (replacing its content),
+    /// so a caller can reuse one buffer for many reads; fails with
+    /// `ShortRead` if the file ends before that.
     fn read_range_into(
         &self,
         kind: FileKind,
@@ -249,19 +257,30 @@ pub trait Backend: Send + Sync {
         offset: u64,
         len: u64,
         buf: &mut Vec<u8>,
-    ) -> Result<(), BackendError> {
-        *buf = self.read_range(kind, name, offset, len)?;
-        Ok(())
+    ) -> Result<(), BackendError>;
+
+    /// As [`Backend::read_range_into`], into a new buffer.
+    fn read_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, BackendError> {
+        let mut buf = Vec::new();
+        self.read_range_into(kind, name, offset, len, &mut buf)?;
+        Ok(buf)
     }
 
-    /// Stores a file atomically: readers see either nothing or all of `data`.
-    /// Names are content hashes, so writing a name that exists is a no-op.
-    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError>;
+    /// Stores a file given as consecutive parts (so large files need not be
+    /// copied into one buffer first) atomically: readers see either nothing
+    /// or all of it. Names are content hashes, so writing a name that exists
+    /// is a no-op.
+    fn write_parts(&self, kind: FileKind, name: &str, parts: &[&[u8]]) -> Result<(), BackendError>;
 
-    /// As [`Backend::write`] for a file given as consecutive parts, so large
-    /// files need not be copied into one buffer first.
-    fn write_parts(&self, kind: FileKind, name: &str, parts: &[&[u8]]) -> Result<(), BackendError> {
-        self.write(kind, name, &parts.concat())
+    /// As [`Backend::write_parts`] for a file in one piece.
+    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {
+        self.write_parts(kind, name, &[data])
     }
 
     /// Deletes a file; deleting an absent file is not an error.

@@ -260,16 +260,18 @@ impl Backend for RestBackend {
             .to_vec())
     }
 
-    fn read_range(
+    fn read_range_into(
         &self,
         kind: FileKind,
         name: &str,
         offset: u64,
         len: u64,
-    ) -> Result<Vec<u8>, BackendError> {
+        out: &mut Vec<u8>,
+    ) -> Result<(), BackendError> {
         let path = kind.path(name);
+        out.clear();
         if len == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let range = format!("bytes={}-{}", offset, offset + len - 1);
         let resp = self.send(
@@ -280,9 +282,9 @@ impl Backend for RestBackend {
             &path,
         )?;
         let whole = resp.status() == StatusCode::OK;
-        let mut out = Vec::with_capacity(len as usize);
+        out.reserve(len as usize);
         resp.take(if whole { offset + len } else { len })
-            .read_to_end(&mut out)
+            .read_to_end(out)
             .map_err(|e| BackendError::Io {
                 location: self.location(),
                 action: "read",
@@ -302,10 +304,10 @@ impl Backend for RestBackend {
                 len,
             });
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {
+    fn write_parts(&self, kind: FileKind, name: &str, parts: &[&[u8]]) -> Result<(), BackendError> {
         let path = kind.path(name);
         // Names are content hashes: an existing file already holds these
         // bytes, and servers refuse to overwrite (append-only) anyway.
@@ -313,7 +315,7 @@ impl Backend for RestBackend {
             return Ok(());
         }
         self.send(
-            self.client.post(self.url(kind, name)).body(data.to_vec()),
+            self.client.post(self.url(kind, name)).body(parts.concat()),
             "write",
             &path,
         )?;

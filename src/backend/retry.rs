@@ -107,16 +107,6 @@ impl Backend for RetryBackend {
         self.retry(|| self.inner.read(kind, name))
     }
 
-    fn read_range(
-        &self,
-        kind: FileKind,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, BackendError> {
-        self.retry(|| self.inner.read_range(kind, name, offset, len))
-    }
-
     fn read_range_into(
         &self,
         kind: FileKind,
@@ -126,10 +116,6 @@ impl Backend for RetryBackend {
         buf: &mut Vec<u8>,
     ) -> Result<(), BackendError> {
         self.retry(|| self.inner.read_range_into(kind, name, offset, len, buf))
-    }
-
-    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {
-        self.retry(|| self.inner.write(kind, name, data))
     }
 
     fn write_parts(&self, kind: FileKind, name: &str, parts: &[&[u8]]) -> Result<(), BackendError> {

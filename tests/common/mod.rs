@@ -2,6 +2,7 @@
 //! environment, a fresh repository, and tree comparison.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod servers;
 
 use std::fs;
@@ -226,4 +227,14 @@ pub fn backend_round_trip(f: &Fixture, init_extra: &[&str], snap: impl Fn() -> C
         fs::read(back.join("data.bin")).unwrap() == fs::read(src.join("data.bin")).unwrap(),
         "data.bin differs after restore"
     );
+}
+
+/// Restores `latest` with `cmd` into `target` and checks it equals `src`.
+pub fn restore_latest_matches(cmd: Command, src: &Path, target: &Path) {
+    let mut cmd = cmd;
+    cmd.args(["restore", "latest", "--target"])
+        .arg(target)
+        .assert()
+        .success();
+    assert_same_tree(src, &restored(target, src));
 }

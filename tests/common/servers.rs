@@ -344,3 +344,40 @@ pub fn garage_cluster() -> Vec<GarageNode> {
     );
     nodes
 }
+
+/// Waits until the node serves its bucket: garage opens its S3 port a moment
+/// before the default bucket exists.
+#[cfg(feature = "s3")]
+pub fn wait_for_bucket(node: &GarageNode) -> snap::backend::S3Backend {
+    use snap::backend::Backend;
+    let backend = snap::backend::S3Backend::with_credentials(
+        &format!("{}/{S3_BUCKET}", node.endpoint),
+        S3_KEY_ID,
+        S3_SECRET,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = backend.list(snap::id::FileKind::Lock) {
+        assert!(Instant::now() < deadline, "garage not ready: {e}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    backend
+}
+
+/// `snap` against `repo` with the test garage's credentials in the usual
+/// AWS variables, and no other AWS configuration.
+pub fn snap_s3(repo: &str) -> assert_cmd::Command {
+    let mut cmd = super::snap(repo);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", S3_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}

@@ -40,75 +40,10 @@ pub const MULTIPART_THRESHOLD: usize = 32 << 20;
 /// The size of each part of a multipart upload (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
 
-/// Where a repository lives in S3, parsed from an `s3:` location.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct S3Location {
-    /// A custom endpoint URL (`http(s)://HOST[:PORT]`), or `None` for AWS.
-    pub endpoint: Option<String>,
-    /// The region named by an AWS host (`s3.REGION.amazonaws.com`).
-    pub region: Option<String>,
-    /// The bucket.
-    pub bucket: String,
-    /// The key prefix, without leading or trailing `/` (may be empty).
-    pub prefix: String,
-}
+mod error;
+mod location;
 
-impl S3Location {
-    /// Parses a location without its `s3:` scheme.
-    pub fn parse(text: &str) -> Result<S3Location, String> {
-        let (scheme, rest) = match text.split_once("://") {
-            Some((s @ ("http" | "https"), rest)) => (Some(s), rest),
-            Some((other, _)) => {
-                return Err(format!(
-                    "the endpoint scheme must be http or https, not {other}"
-                ))
-            }
-            None => (None, text),
-        };
-        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-        if host.is_empty() || host.contains('@') {
-            return Err("expected s3:https://HOST[:PORT]/BUCKET[/PREFIX] or s3:s3.amazonaws.com/BUCKET[/PREFIX] (credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, not the location)".into());
-        }
-        let path = path.trim_matches('/');
-        let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-        if bucket.is_empty() {
-            return Err("the bucket name is missing: s3:HOST/BUCKET[/PREFIX]".into());
-        }
-        let valid_bucket = bucket.len() >= 3
-            && bucket.len() <= 63
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        if !valid_bucket {
-            return Err(format!(
-                "{bucket} is not a valid bucket name (3 to 63 characters: a-z, 0-9, '-' and '.')"
-            ));
-        }
-        let hostname = host.split(':').next().unwrap_or(host);
-        let aws = hostname == "s3.amazonaws.com"
-            || (hostname.starts_with("s3.") && hostname.ends_with(".amazonaws.com"))
-            || (hostname.starts_with("s3-") && hostname.ends_with(".amazonaws.com"));
-        let (endpoint, region) = if aws && scheme != Some("http") {
-            let region = hostname
-                .strip_suffix(".amazonaws.com")
-                .and_then(|h| h.strip_prefix("s3.").or_else(|| h.strip_prefix("s3-")))
-                .filter(|r| !r.is_empty() && *r != "dualstack" && !r.starts_with("external"))
-                .map(str::to_string);
-            (None, region)
-        } else {
-            (
-                Some(format!("{}://{host}", scheme.unwrap_or("https"))),
-                None,
-            )
-        };
-        Ok(S3Location {
-            endpoint,
-            region,
-            bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
-        })
-    }
-}
+pub use location::S3Location;
 
 /// A repository in an S3 bucket; see the module documentation.
 pub struct S3Backend {
@@ -205,142 +140,6 @@ impl S3Backend {
         }
     }
 
-    fn io(
-        &self,
-        action: &'static str,
-        path: &str,
-        kind: std::io::ErrorKind,
-        message: String,
-    ) -> BackendError {
-        BackendError::Io {
-            location: self.shown.clone(),
-            action,
-            path: path.to_string(),
-            source: std::io::Error::new(kind, message),
-        }
-    }
-
-    /// Maps an SDK error: 404 is `NotFound` (except a missing bucket), other
-    /// statuses are `Http` with a hint, transport failures are transient `Io`.
-    fn sdk_err<E>(
-        &self,
-        action: &'static str,
-        path: &str,
-        e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    ) -> BackendError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        use std::io::ErrorKind as K;
-        match &e {
-            SdkError::ServiceError(service) => {
-                let status = service.raw().status().as_u16();
-                let code = e.code().unwrap_or("").to_string();
-                if status == 404 && code != "NoSuchBucket" {
-                    return BackendError::NotFound {
-                        location: self.shown.clone(),
-                        path: path.to_string(),
-                    };
-                }
-                let redirect_region = service
-                    .raw()
-                    .headers()
-                    .get("x-amz-bucket-region")
-                    .map(str::to_string);
-                let words = [code.as_str(), e.message().unwrap_or("")]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(": ");
-                BackendError::Http {
-                    location: self.shown.clone(),
-                    action,
-                    path: path.to_string(),
-                    status,
-                    message: self.hint(status, &code, &words, redirect_region),
-                }
-            }
-            SdkError::TimeoutError(_) => {
-                self.io(action, path, K::TimedOut, "the request timed out".into())
-            }
-            SdkError::DispatchFailure(failure) => {
-                let kind = if failure.is_timeout() {
-                    K::TimedOut
-                } else if failure.is_io() {
-                    K::ConnectionRefused
-                } else {
-                    K::Other
-                };
-                self.io(
-                    action,
-                    path,
-                    kind,
-                    with_credentials_hint(super::error_chain(&e)),
-                )
-            }
-            SdkError::ResponseError(_) => {
-                self.io(action, path, K::ConnectionReset, super::error_chain(&e))
-            }
-            _ => self.io(
-                action,
-                path,
-                K::Other,
-                with_credentials_hint(super::error_chain(&e)),
-            ),
-        }
-    }
-
-    fn hint(&self, status: u16, code: &str, words: &str, region: Option<String>) -> String {
-        let hint = match (status, code) {
-            (_, "NoSuchBucket") => format!(
-                "bucket {} does not exist: create it, or run `snap init`, which creates it when the credentials allow",
-                self.location.bucket
-            ),
-            (301, _) | (400, "AuthorizationHeaderMalformed") | (_, "PermanentRedirect") => {
-                match region {
-                    Some(r) => format!(
-                        "bucket {} is in region {r}, not {}: set AWS_DEFAULT_REGION={r}",
-                        self.location.bucket, self.region
-                    ),
-                    None => format!(
-                        "bucket {} is in another region than {}: set AWS_DEFAULT_REGION",
-                        self.location.bucket, self.region
-                    ),
-                }
-            }
-            (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch") | (401, _) => {
-                "the store refused the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)".into()
-            }
-            // HEAD answers carry no error code: say both things to check.
-            (403, _) => format!(
-                "access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and that they may read and write bucket {}",
-                self.location.bucket
-            ),
-            (_, "QuotaExceeded") | (507, _) => "the store has no space or quota left".into(),
-            (429 | 500..=599, _) => "the store is overloaded or failing; snap retries such errors".into(),
-            _ => String::new(),
-        };
-        [format!("{status}"), words.to_string(), hint]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(": ")
-    }
-
-    fn body_err(
-        &self,
-        action: &'static str,
-        path: &str,
-        e: impl std::fmt::Display,
-    ) -> BackendError {
-        self.io(
-            action,
-            path,
-            std::io::ErrorKind::ConnectionReset,
-            e.to_string(),
-        )
-    }
-
     async fn put_multipart(
         &self,
         key: &str,
@@ -412,14 +211,6 @@ impl S3Backend {
                 .await;
         }
         result
-    }
-}
-
-fn with_credentials_hint(text: String) -> String {
-    if text.contains("no credentials") {
-        format!("{text}\nSet AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where an instance role applies")
-    } else {
-        text
     }
 }
 
@@ -514,12 +305,7 @@ impl Backend for S3Backend {
                 .send();
             let mut out = Vec::new();
             while let Some(page) = pages.next().await {
-                let page = match page {
-                    Err(e) if e.code() == Some("NoSuchBucket") => {
-                        return Err(self.sdk_err("list", &dir, e))
-                    }
-                    other => other.map_err(|e| self.sdk_err("list", &dir, e))?,
-                };
+                let page = page.map_err(|e| self.sdk_err("list", &dir, e))?;
                 for object in page.contents() {
                     let Some(key) = object.key() else { continue };
                     let name = key.rsplit('/').next().unwrap_or(key);
@@ -561,18 +347,6 @@ impl Backend for S3Backend {
         Ok(buf)
     }
 
-    fn read_range(
-        &self,
-        kind: FileKind,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, BackendError> {
-        let mut buf = Vec::new();
-        self.read_range_into(kind, name, offset, len, &mut buf)?;
-        Ok(buf)
-    }
-
     fn read_range_into(
         &self,
         kind: FileKind,
@@ -605,10 +379,6 @@ impl Backend for S3Backend {
             Ok(()) if buf.len() as u64 != len => Err(short(offset + buf.len() as u64)),
             Ok(()) => Ok(()),
         }
-    }
-
-    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {
-        self.write_parts(kind, name, &[data])
     }
 
     fn write_parts(&self, kind: FileKind, name: &str, parts: &[&[u8]]) -> Result<(), BackendError> {
@@ -694,35 +464,6 @@ impl S3Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locations() {
-        let custom = S3Location::parse("http://127.0.0.1:3900/bucket/some/prefix/").unwrap();
-        assert_eq!(custom.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
-        assert_eq!(custom.bucket, "bucket");
-        assert_eq!(custom.prefix, "some/prefix");
-        let aws = S3Location::parse("s3.amazonaws.com/my-backups/host1").unwrap();
-        assert_eq!(aws.endpoint, None);
-        assert_eq!(aws.region, None);
-        assert_eq!(aws.prefix, "host1");
-        let regional = S3Location::parse("s3.eu-west-3.amazonaws.com/b01").unwrap();
-        assert_eq!(regional.region.as_deref(), Some("eu-west-3"));
-        assert_eq!(regional.prefix, "");
-        let bare = S3Location::parse("minio.internal:9000/backups").unwrap();
-        assert_eq!(
-            bare.endpoint.as_deref(),
-            Some("https://minio.internal:9000")
-        );
-        for bad in [
-            "http://host",
-            "ftp://host/b",
-            "https://key:secret@host/bucket",
-            "host/UPPER",
-            "host/ab",
-        ] {
-            assert!(S3Location::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn parts_cut_across_slices() {
