@@ -263,16 +263,8 @@ fn flipped_byte_in_pack_fails_restore_naming_pack_and_blob() {
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("data"), noise(9, 5 << 20)).unwrap();
     f.backup_json(&src, &[]);
-    // Find the data pack: the largest file under data/.
-    let mut packs = Vec::new();
-    for d in fs::read_dir(f.repo().join("data")).unwrap() {
-        for p in fs::read_dir(d.unwrap().path()).unwrap() {
-            let p = p.unwrap().path();
-            packs.push((fs::metadata(&p).unwrap().len(), p));
-        }
-    }
-    packs.sort();
-    let (_, pack) = packs.last().unwrap().clone();
+    // The data pack is the largest.
+    let (_, pack) = common::packs(&f.repo()).pop().unwrap();
     let mut bytes = fs::read(&pack).unwrap();
     bytes[100] ^= 0x40;
     fs::write(&pack, bytes).unwrap();

@@ -61,11 +61,18 @@ pub enum Command {
     Ls(LsArgs),
     /// Restore a snapshot into a folder.
     Restore(RestoreArgs),
+    /// Verify the repository's structure and, with --read-data, its data.
+    Check(CheckArgs),
+    /// Remove stale locks left by processes that died.
+    Unlock(UnlockArgs),
+    /// Manage the passwords (keys) that open the repository.
+    #[command(subcommand)]
+    Key(KeyCommand),
 }
 
-/// `snap init`.
+/// Argon2id parameters for a new key (`init`, `key add`, `key passwd`).
 #[derive(Args, Debug)]
-pub struct InitArgs {
+pub struct KdfArgs {
     /// Argon2id memory for the key, in KiB.
     #[arg(long, default_value_t = KdfParams::default().memory_kib)]
     pub kdf_memory_kib: u32,
@@ -75,23 +82,31 @@ pub struct InitArgs {
     /// Argon2id lanes.
     #[arg(long, default_value_t = KdfParams::default().parallelism)]
     pub kdf_parallelism: u32,
-    /// zstd level for blobs (0 disables compression).
-    #[arg(long, default_value_t = 3)]
-    pub compression_level: i32,
-    /// Target pack size in MiB.
-    #[arg(long, default_value_t = 16)]
-    pub pack_size_mib: u32,
 }
 
-impl InitArgs {
+impl KdfArgs {
     /// The key derivation parameters asked for.
-    pub fn kdf_params(&self) -> KdfParams {
+    pub fn params(&self) -> KdfParams {
         KdfParams {
             memory_kib: self.kdf_memory_kib,
             iterations: self.kdf_iterations,
             parallelism: self.kdf_parallelism,
         }
     }
+}
+
+/// `snap init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Key derivation.
+    #[command(flatten)]
+    pub kdf: KdfArgs,
+    /// zstd level for blobs (0 disables compression).
+    #[arg(long, default_value_t = 3)]
+    pub compression_level: i32,
+    /// Target pack size in MiB.
+    #[arg(long, default_value_t = 16)]
+    pub pack_size_mib: u32,
 }
 
 /// `snap backup`.
@@ -164,4 +179,57 @@ pub struct RestoreArgs {
     /// Parallel pack readers (0: automatic).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+}
+
+/// `snap check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Also download every pack and verify every blob.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Verify the data of a deterministic subset of packs: N/M (part N of M,
+    /// so M runs with N = 1..M cover everything once) or X% (about X percent).
+    #[arg(long, value_name = "N/M|X%", conflicts_with = "read_data", value_parser = parse_subset)]
+    pub read_data_subset: Option<crate::ops::check::DataSubset>,
+}
+
+fn parse_subset(text: &str) -> Result<crate::ops::check::DataSubset, String> {
+    crate::ops::check::DataSubset::parse(text)
+}
+
+/// `snap unlock`.
+#[derive(Args, Debug)]
+pub struct UnlockArgs {
+    /// Remove every lock, also live ones: only when their holders are known
+    /// to be gone (a lock of another host cannot be checked from here).
+    #[arg(long)]
+    pub remove_all: bool,
+}
+
+/// `snap key ...`.
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// List the keys; the one in use is marked.
+    List,
+    /// Add a key with a new password (from --new-password-file,
+    /// SNAP_NEW_PASSWORD, or a prompt).
+    Add(NewKeyArgs),
+    /// Remove a key (not the one in use).
+    Remove {
+        /// The key's ID or a unique prefix of at least 4 hex characters.
+        id: String,
+    },
+    /// Change the password: add a key for the new one, remove the one in use.
+    Passwd(NewKeyArgs),
+}
+
+/// A new key's password and derivation.
+#[derive(Args, Debug)]
+pub struct NewKeyArgs {
+    /// Read the new password from the first line of this file.
+    #[arg(long, env = "SNAP_NEW_PASSWORD_FILE", value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+    /// Key derivation.
+    #[command(flatten)]
+    pub kdf: KdfArgs,
 }

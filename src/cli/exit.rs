@@ -12,6 +12,8 @@ pub enum ExitCode {
     Fatal = 1,
     /// Backup finished, but some files could not be read.
     PartialBackup = 3,
+    /// `check` found errors in the repository.
+    CheckFailed = 4,
     /// No repository at the location.
     NoRepository = 10,
     /// The repository could not be locked.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use args::{Cli, Command};
+use args::{Cli, Command, KeyCommand};
 pub use exit::ExitCode;
 
 use crate::archiver::BackupOptions;
@@ -101,7 +101,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             let backend = open_backend(cli)?;
             let password = password::resolve(cli, true)?;
             let options = InitOptions {
-                kdf: a.kdf_params(),
+                kdf: a.kdf.params(),
                 compression_level: a.compression_level,
                 pack_size: a.pack_size_mib.saturating_mul(1 << 20),
                 ..Default::default()
@@ -186,6 +186,80 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 eprintln!("snap: warning: {w}");
             }
             render::restore(out, cli.json, cli.quiet, &report)?;
+        }
+        Command::Key(k) => {
+            let repo = open_repo(cli)?;
+            match k {
+                KeyCommand::List => {
+                    let (rows, problems) = ops::key::list(&repo)?;
+                    for p in &problems {
+                        eprintln!("snap: warning: {p}");
+                    }
+                    render::keys(out, cli.json, &rows)?;
+                }
+                KeyCommand::Add(a) => {
+                    let password = password::resolve_new(a.new_password_file.as_deref())?;
+                    let id = ops::key::add(&repo, password.as_bytes(), a.kdf.params())?;
+                    render::line(
+                        out,
+                        cli.json,
+                        cli.quiet,
+                        "added",
+                        &format!("key {}", id.to_hex()),
+                    )?;
+                }
+                KeyCommand::Remove { id } => {
+                    let id = ops::key::remove(&repo, id)?;
+                    render::line(
+                        out,
+                        cli.json,
+                        cli.quiet,
+                        "removed",
+                        &format!("key {}", id.to_hex()),
+                    )?;
+                }
+                KeyCommand::Passwd(a) => {
+                    let password = password::resolve_new(a.new_password_file.as_deref())?;
+                    let (new, old) = ops::key::passwd(&repo, password.as_bytes(), a.kdf.params())?;
+                    render::line(
+                        out,
+                        cli.json,
+                        cli.quiet,
+                        "changed",
+                        &format!(
+                            "password: key {} replaces key {}",
+                            new.to_hex(),
+                            old.to_hex()
+                        ),
+                    )?;
+                }
+            }
+        }
+        Command::Unlock(a) => {
+            let repo = open_repo(cli)?;
+            let report = ops::unlock::unlock(&repo, a.remove_all)?;
+            render::unlock(out, cli.json, cli.quiet, &report)?;
+        }
+        Command::Check(a) => {
+            let mut repo = open_repo(cli)?;
+            let options = ops::check::CheckOptions {
+                read_data: if a.read_data {
+                    Some(ops::check::DataSubset::All)
+                } else {
+                    a.read_data_subset
+                },
+            };
+            let report = ops::check::check(&mut repo, &options)?;
+            render::check(out, cli.json, cli.quiet, &report)?;
+            if !report.errors.is_empty() {
+                out.flush()?;
+                eprintln!(
+                    "snap: error: check found {} error(s) in {}",
+                    report.errors.len(),
+                    repo.backend().location()
+                );
+                return Ok(ExitCode::CheckFailed);
+            }
         }
     }
     out.flush()?;

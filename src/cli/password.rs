@@ -60,3 +60,30 @@ fn non_empty(p: String, source: &str) -> Result<String> {
     }
     Ok(p)
 }
+
+/// The password for a new key: `--new-password-file`/`SNAP_NEW_PASSWORD_FILE`,
+/// `SNAP_NEW_PASSWORD`, or a prompt asked twice.
+pub fn resolve_new(file: Option<&std::path::Path>) -> Result<String> {
+    if let Ok(p) = std::env::var("SNAP_NEW_PASSWORD") {
+        return non_empty(p, "SNAP_NEW_PASSWORD");
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the new password file {}", path.display()))?;
+        return non_empty(
+            text.lines().next().unwrap_or("").to_string(),
+            "the new password file",
+        );
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no new password given: use --new-password-file or SNAP_NEW_PASSWORD, or run on a terminal to be asked");
+    }
+    let first = rpassword::prompt_password("enter the new password: ")
+        .context("cannot read the password")?;
+    let again = rpassword::prompt_password("enter the new password again: ")
+        .context("cannot read the password")?;
+    if again != first {
+        bail!("the new passwords do not match; nothing was changed");
+    }
+    non_empty(first, "the new password")
+}

@@ -185,3 +185,115 @@ pub fn restore(
     }
     Ok(())
 }
+
+/// `check`: problems one per line, then a summary; quiet prints only problems.
+pub fn check(
+    out: &mut impl Write,
+    as_json: bool,
+    quiet: bool,
+    report: &ops::check::CheckReport,
+) -> Result<()> {
+    if as_json {
+        return json(out, report);
+    }
+    for e in &report.errors {
+        writeln!(out, "error: {e}")?;
+    }
+    for w in &report.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    if !quiet {
+        let read = if report.packs_read > 0 {
+            format!(", data of {} pack(s) read", report.packs_read)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "{} snapshot(s), {} index file(s), {} pack(s), {} blob(s) checked{read}: {}",
+            report.snapshots,
+            report.index_files,
+            report.packs,
+            report.blobs,
+            if report.errors.is_empty() {
+                "no errors".to_string()
+            } else {
+                format!("{} error(s)", report.errors.len())
+            }
+        )?;
+    }
+    Ok(())
+}
+
+/// `unlock`: what was removed and what was kept.
+pub fn unlock(
+    out: &mut impl Write,
+    as_json: bool,
+    quiet: bool,
+    report: &ops::unlock::UnlockReport,
+) -> Result<()> {
+    if as_json {
+        return json(out, report);
+    }
+    if quiet {
+        return Ok(());
+    }
+    for r in &report.removed {
+        writeln!(out, "removed {r}")?;
+    }
+    for k in &report.kept {
+        writeln!(
+            out,
+            "kept {k}: it is live; use --remove-all only if its process is gone"
+        )?;
+    }
+    writeln!(
+        out,
+        "{} lock(s) removed, {} kept",
+        report.removed.len(),
+        report.kept.len()
+    )?;
+    Ok(())
+}
+
+/// `key list`.
+pub fn keys(out: &mut impl Write, as_json: bool, rows: &[ops::key::KeyRow]) -> Result<()> {
+    if as_json {
+        return json(out, &rows);
+    }
+    writeln!(
+        out,
+        "  {:<8}  {:<25}  {:<16}  user",
+        "ID", "created", "host"
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{} {:<8}  {:<30}  {:<16}  {}",
+            if r.current { "*" } else { " " },
+            &r.id[..8],
+            r.created,
+            r.hostname,
+            r.username
+        )?;
+    }
+    writeln!(out, "{} key(s); * marks the one in use", rows.len())?;
+    Ok(())
+}
+
+/// A one-line outcome: `{"action": ..., "what": ...}` with --json.
+pub fn line(
+    out: &mut impl Write,
+    as_json: bool,
+    quiet: bool,
+    action: &str,
+    what: &str,
+) -> Result<()> {
+    if as_json {
+        return json(out, &serde_json::json!({ "action": action, "what": what }));
+    }
+    if !quiet {
+        writeln!(out, "{action} {what}")?;
+    }
+    Ok(())
+}

@@ -4,10 +4,13 @@
 //! they need, and never print: the CLI renders their reports as text or JSON.
 
 pub mod backup;
+pub mod check;
 pub mod init;
+pub mod key;
 pub mod ls;
 pub mod restore;
 pub mod snapshots;
+pub mod unlock;
 
 /// Errors of operations: those of the layers below.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,9 @@ pub enum OpError {
     /// Sources.
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
+    /// Key management.
+    #[error(transparent)]
+    Key(#[from] key::KeyError),
 }
 
 impl OpError {

@@ -9,7 +9,7 @@ mod lock;
 mod saver;
 
 pub use config::{Config, InitOptions};
-pub use lock::{LockGuard, LockInfo, LockKind};
+pub use lock::{read_locks, LockGuard, LockInfo, LockKind};
 pub use saver::{BlobSaver, SaveStats};
 
 use std::sync::Arc;
@@ -252,6 +252,12 @@ impl Repository {
         index.sort();
         self.index = index;
         Ok(files.len())
+    }
+
+    /// Uses `index` instead of loading one: `check` builds it file by file,
+    /// so one damaged index file does not hide the others.
+    pub fn replace_index(&mut self, index: Index) {
+        self.index = index;
     }
 
     /// The in-memory index (empty until [`Repository::load_index`]).

@@ -238,3 +238,16 @@ pub fn restore_latest_matches(cmd: Command, src: &Path, target: &Path) {
         .success();
     assert_same_tree(src, &restored(target, src));
 }
+
+/// Every pack file of a local repository with its size, smallest first.
+pub fn packs(repo: &Path) -> Vec<(u64, PathBuf)> {
+    let mut packs = Vec::new();
+    for d in fs::read_dir(repo.join("data")).unwrap() {
+        for p in fs::read_dir(d.unwrap().path()).unwrap() {
+            let p = p.unwrap().path();
+            packs.push((fs::metadata(&p).unwrap().len(), p));
+        }
+    }
+    packs.sort();
+    packs
+}
