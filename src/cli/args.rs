@@ -65,6 +65,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Remove stale locks left by processes that died.
     Unlock(UnlockArgs),
+    /// Remove snapshots by ID or by a retention policy (data stays until a prune).
+    Forget(ForgetArgs),
     /// Manage the passwords (keys) that open the repository.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -232,4 +234,54 @@ pub struct NewKeyArgs {
     /// Key derivation.
     #[command(flatten)]
     pub kdf: KdfArgs,
+}
+
+/// `snap forget`.
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// Snapshots to remove (IDs or unique prefixes); no policy applies then.
+    pub ids: Vec<String>,
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest snapshot of each of the N most recent hours (UTC).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_hourly: u32,
+    /// ... of each of the N most recent days (UTC).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_daily: u32,
+    /// ... of each of the N most recent ISO weeks.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// ... of each of the N most recent months.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_monthly: u32,
+    /// ... of each of the N most recent years.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Keep everything taken within this span before the group's newest
+    /// snapshot: numbers followed by y, m, d or h (e.g. 1y6m, 14d, 36h).
+    #[arg(long, value_name = "SPAN", value_parser = parse_span)]
+    pub keep_within: Option<crate::ops::retention::Span>,
+    /// Keep every snapshot with this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub keep_tag: Vec<String>,
+    /// Apply the policy to each group of snapshots with the same values of
+    /// these: host, paths, tags (comma-separated; "" for one group).
+    #[arg(long, default_value = "host,paths", value_parser = parse_group_by)]
+    pub group_by: crate::ops::forget::GroupBy,
+    /// Only consider snapshots of this host (repeatable).
+    #[arg(long)]
+    pub host: Vec<String>,
+    /// Show what would be removed; remove nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+fn parse_span(text: &str) -> Result<crate::ops::retention::Span, String> {
+    crate::ops::retention::Span::parse(text)
+}
+
+fn parse_group_by(text: &str) -> Result<crate::ops::forget::GroupBy, String> {
+    crate::ops::forget::GroupBy::parse(text)
 }

@@ -235,6 +235,27 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Forget(a) => {
+            let repo = open_repo(cli)?;
+            let options = ops::forget::ForgetOptions {
+                ids: a.ids.clone(),
+                policy: ops::retention::RetentionPolicy {
+                    last: a.keep_last,
+                    hourly: a.keep_hourly,
+                    daily: a.keep_daily,
+                    weekly: a.keep_weekly,
+                    monthly: a.keep_monthly,
+                    yearly: a.keep_yearly,
+                    within: a.keep_within,
+                    tags: a.keep_tag.clone(),
+                },
+                group_by: a.group_by,
+                hosts: a.host.clone(),
+                dry_run: a.dry_run,
+            };
+            let report = ops::forget::forget(&repo, &options)?;
+            render::forget(out, cli.json, cli.quiet, a.dry_run, &report)?;
+        }
         Command::Unlock(a) => {
             let repo = open_repo(cli)?;
             let report = ops::unlock::unlock(&repo, a.remove_all)?;

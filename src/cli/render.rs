@@ -297,3 +297,74 @@ pub fn line(
     }
     Ok(())
 }
+
+/// `forget`: per group, what is kept and why, and what goes.
+pub fn forget(
+    out: &mut impl Write,
+    as_json: bool,
+    quiet: bool,
+    dry_run: bool,
+    groups: &[ops::forget::GroupReport],
+) -> Result<()> {
+    if as_json {
+        return json(out, &groups);
+    }
+    let mut removed = 0;
+    for g in groups {
+        removed += g.remove.len();
+        if quiet {
+            continue;
+        }
+        let mut name = Vec::new();
+        if let Some(h) = &g.group.host {
+            name.push(format!("host {h}"));
+        }
+        if let Some(p) = &g.group.paths {
+            name.push(format!("paths [{}]", p.join(", ")));
+        }
+        if let Some(t) = &g.group.tags {
+            name.push(format!("tags [{}]", t.join(", ")));
+        }
+        if !name.is_empty() {
+            writeln!(out, "{}:", name.join(", "))?;
+        }
+        if !g.keep.is_empty() {
+            writeln!(out, "  keep {} snapshot(s):", g.keep.len())?;
+            for d in &g.keep {
+                writeln!(
+                    out,
+                    "    {}  {}  {}",
+                    &d.id[..8],
+                    d.time,
+                    d.reasons.join(", ")
+                )?;
+            }
+        }
+        if !g.remove.is_empty() {
+            let verb = if dry_run { "would remove" } else { "remove" };
+            writeln!(out, "  {verb} {} snapshot(s):", g.remove.len())?;
+            for d in &g.remove {
+                writeln!(out, "    {}  {}", &d.id[..8], short_time(&d.time))?;
+            }
+        }
+    }
+    if !quiet {
+        if dry_run {
+            writeln!(
+                out,
+                "{removed} snapshot(s) would be removed (dry run: nothing changed)"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{removed} snapshot(s) removed; their data stays in the repository until a prune"
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `2026-11-27 13:29:53` from an RFC 3339 time (UTC).
+fn short_time(rfc3339: &str) -> String {
+    rfc3339.get(..19).unwrap_or(rfc3339).replace('T', " ")
+}

@@ -5,10 +5,12 @@
 
 pub mod backup;
 pub mod check;
+pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
 pub mod restore;
+pub mod retention;
 pub mod snapshots;
 pub mod unlock;
 
@@ -33,6 +35,9 @@ pub enum OpError {
     /// Key management.
     #[error(transparent)]
     Key(#[from] key::KeyError),
+    /// Forget.
+    #[error(transparent)]
+    Forget(#[from] forget::ForgetError),
 }
 
 impl OpError {
