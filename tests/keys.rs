@@ -56,7 +56,7 @@ fn add_list_remove_and_change_passwords() {
         .args(["key", "remove", "zz"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("key list"));
+        .stderr(predicate::str::contains("no key file zz"));
     f.snap()
         .env("SNAP_PASSWORD", "second password")
         .args(["key", "remove", &first_id[..10]])

@@ -65,6 +65,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Remove stale locks left by processes that died.
     Unlock(UnlockArgs),
+    /// Print one stored object, decrypted, for debugging.
+    #[command(subcommand)]
+    Cat(CatCommand),
     /// Remove snapshots by ID or by a retention policy (data stays until a prune).
     Forget(ForgetArgs),
     /// Manage the passwords (keys) that open the repository.
@@ -284,4 +287,41 @@ fn parse_span(text: &str) -> Result<crate::ops::retention::Span, String> {
 
 fn parse_group_by(text: &str) -> Result<crate::ops::forget::GroupBy, String> {
     crate::ops::forget::GroupBy::parse(text)
+}
+
+/// `snap cat ...`: IDs may be unique prefixes of at least 4 hex characters.
+#[derive(Subcommand, Debug)]
+pub enum CatCommand {
+    /// The repository config (JSON).
+    Config,
+    /// A snapshot manifest (JSON); `latest` works.
+    Snapshot {
+        /// The snapshot.
+        id: String,
+    },
+    /// An index file (JSON).
+    Index {
+        /// The index file.
+        id: String,
+    },
+    /// A pack's header (JSON).
+    Pack {
+        /// The pack.
+        id: String,
+    },
+    /// A key file as stored (JSON; the master key stays wrapped).
+    Key {
+        /// The key.
+        id: String,
+    },
+    /// A lock (JSON).
+    Lock {
+        /// The lock.
+        id: String,
+    },
+    /// A blob's plaintext, raw, to stdout.
+    Blob {
+        /// The blob's full ID.
+        id: String,
+    },
 }

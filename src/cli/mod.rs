@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use args::{Cli, Command, KeyCommand};
+use args::{CatCommand, Cli, Command, KeyCommand};
 pub use exit::ExitCode;
 
 use crate::archiver::BackupOptions;
@@ -255,6 +255,26 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             };
             let report = ops::forget::forget(&repo, &options)?;
             render::forget(out, cli.json, cli.quiet, a.dry_run, &report)?;
+        }
+        Command::Cat(c) => {
+            use ops::cat::CatTarget as T;
+            let target = match c {
+                CatCommand::Config => T::Config,
+                CatCommand::Snapshot { id } => T::Snapshot(id.clone()),
+                CatCommand::Index { id } => T::Index(id.clone()),
+                CatCommand::Pack { id } => T::Pack(id.clone()),
+                CatCommand::Key { id } => T::Key(id.clone()),
+                CatCommand::Lock { id } => T::Lock(id.clone()),
+                CatCommand::Blob { id } => T::Blob(id.clone()),
+            };
+            let mut repo = open_repo(cli)?;
+            match ops::cat::cat(&mut repo, &target)? {
+                ops::cat::CatOutput::Json(v) => {
+                    serde_json::to_writer_pretty(&mut *out, &v)?;
+                    writeln!(out)?;
+                }
+                ops::cat::CatOutput::Bytes(b) => out.write_all(&b)?,
+            }
         }
         Command::Unlock(a) => {
             let repo = open_repo(cli)?;

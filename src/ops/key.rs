@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::OpError;
 use crate::crypto::{KdfParams, KeyFile};
-use crate::id::{FileKind, Id, KeyId};
+use crate::id::{FileKind, KeyId};
 use crate::repo::{LockKind, RepoError, Repository};
 
 /// One key file.
@@ -27,24 +27,6 @@ pub struct KeyRow {
 /// Errors particular to keys.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// No key file matches.
-    #[error("no key {query} in {location}: `snap key list` shows the keys")]
-    NotFound {
-        /// What was asked for.
-        query: String,
-        /// The repository.
-        location: String,
-    },
-    /// Several match.
-    #[error("key prefix {query} matches {count} keys in {location}: give more characters")]
-    Ambiguous {
-        /// What was asked for.
-        query: String,
-        /// How many matched.
-        count: usize,
-        /// The repository.
-        location: String,
-    },
     /// The key in use.
     #[error("key {id} is the one this command opened the repository with: open it with another key's password to remove this one, or use `snap key passwd` to change its password")]
     Current {
@@ -88,7 +70,7 @@ pub fn add(repo: &Repository, password: &[u8], params: KdfParams) -> Result<KeyI
 /// hex characters); returns its ID.
 pub fn remove(repo: &Repository, query: &str) -> Result<KeyId, OpError> {
     let _lock = repo.lock(LockKind::Exclusive)?;
-    let id = resolve(repo, query)?;
+    let id = KeyId(repo.find_id(FileKind::Key, query)?);
     if id == repo.key_id() {
         return Err(KeyError::Current { id: id.to_hex() }.into());
     }
@@ -112,31 +94,4 @@ pub fn passwd(
         .remove(FileKind::Key, &old.to_hex())
         .map_err(RepoError::from)?;
     Ok((new, old))
-}
-
-fn resolve(repo: &Repository, query: &str) -> Result<KeyId, OpError> {
-    let location = repo.backend().location();
-    let query_lc = query.to_ascii_lowercase();
-    let not_found = || KeyError::NotFound {
-        query: query.to_string(),
-        location: location.clone(),
-    };
-    if query_lc.len() < 4 || !query_lc.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(not_found().into());
-    }
-    let matches: Vec<Id> = repo
-        .list_ids(FileKind::Key)?
-        .into_iter()
-        .filter(|id| id.to_hex().starts_with(&query_lc))
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(KeyId(*one)),
-        [] => Err(not_found().into()),
-        many => Err(KeyError::Ambiguous {
-            query: query.to_string(),
-            count: many.len(),
-            location,
-        }
-        .into()),
-    }
 }

@@ -4,6 +4,7 @@
 //! they need, and never print: the CLI renders their reports as text or JSON.
 
 pub mod backup;
+pub mod cat;
 pub mod check;
 pub mod forget;
 pub mod init;

@@ -98,6 +98,28 @@ pub enum RepoError {
         /// The blob.
         blob: BlobId,
     },
+    /// No file of a kind matches an ID or prefix.
+    #[error("no {noun} {query} in {location}: give its full ID or a unique prefix of at least 4 hex characters")]
+    NoSuchId {
+        /// What kind of file.
+        noun: &'static str,
+        /// What was asked for.
+        query: String,
+        /// The repository.
+        location: String,
+    },
+    /// Several files of a kind match a prefix.
+    #[error("{query} matches {count} {noun}s in {location}: give more characters")]
+    AmbiguousId {
+        /// What kind of file.
+        noun: &'static str,
+        /// What was asked for.
+        query: String,
+        /// How many matched.
+        count: usize,
+        /// The repository.
+        location: String,
+    },
     /// The config is invalid.
     #[error("repository config is invalid: {reason}")]
     Config {
@@ -296,6 +318,39 @@ impl Repository {
             .into_iter()
             .filter_map(|f| Id::from_hex(&f.name).ok())
             .collect())
+    }
+
+    /// The file of `kind` named by a full ID or a unique prefix of at least 4
+    /// hex characters.
+    pub fn find_id(&self, kind: FileKind, query: &str) -> Result<Id, RepoError> {
+        let location = self.backend.location();
+        let lower = query.to_ascii_lowercase();
+        if lower.len() < 4 || !lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RepoError::NoSuchId {
+                noun: kind.noun(),
+                query: query.to_string(),
+                location,
+            });
+        }
+        let matches: Vec<Id> = self
+            .list_ids(kind)?
+            .into_iter()
+            .filter(|id| id.to_hex().starts_with(&lower))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(RepoError::NoSuchId {
+                noun: kind.noun(),
+                query: query.to_string(),
+                location,
+            }),
+            many => Err(RepoError::AmbiguousId {
+                noun: kind.noun(),
+                query: query.to_string(),
+                count: many.len(),
+                location,
+            }),
+        }
     }
 
     /// Loads one blob through the index and verifies it.
