@@ -65,6 +65,16 @@ pub enum Command {
     Check(CheckArgs),
     /// Remove stale locks left by processes that died.
     Unlock(UnlockArgs),
+    /// Show what changed between two snapshots (+ added, - removed,
+    /// M content, U metadata, T type).
+    Diff {
+        /// The older snapshot (ID, prefix or latest).
+        old: String,
+        /// The newer snapshot.
+        new: String,
+    },
+    /// Find paths matching patterns in every snapshot.
+    Find(FindArgs),
     /// Print one stored object, decrypted, for debugging.
     #[command(subcommand)]
     Cat(CatCommand),
@@ -324,4 +334,19 @@ pub enum CatCommand {
         /// The blob's full ID.
         id: String,
     },
+}
+
+/// `snap find`.
+#[derive(Args, Debug)]
+pub struct FindArgs {
+    /// Patterns: with a `/` they match the whole path (`/etc/**/*.conf`),
+    /// without one the last component (`*.pem`, `id_rsa`).
+    #[arg(required = true)]
+    pub patterns: Vec<String>,
+    /// Only snapshots of this host (repeatable).
+    #[arg(long)]
+    pub host: Vec<String>,
+    /// Only snapshots with this tag (repeatable: all must match).
+    #[arg(long)]
+    pub tag: Vec<String>,
 }

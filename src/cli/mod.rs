@@ -256,6 +256,22 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             let report = ops::forget::forget(&repo, &options)?;
             render::forget(out, cli.json, cli.quiet, a.dry_run, &report)?;
         }
+        Command::Diff { old, new } => {
+            let mut repo = open_repo(cli)?;
+            render::diff(out, cli.json, |emit| {
+                ops::diff::diff(&mut repo, old, new, emit)
+            })?;
+        }
+        Command::Find(a) => {
+            let mut repo = open_repo(cli)?;
+            let filter = ops::snapshots::SnapshotFilter {
+                hosts: a.host.clone(),
+                tags: a.tag.clone(),
+            };
+            render::find(out, cli.json, |emit| {
+                ops::find::find(&mut repo, &a.patterns, &filter, emit)
+            })?;
+        }
         Command::Cat(c) => {
             use ops::cat::CatTarget as T;
             let target = match c {

@@ -108,44 +108,32 @@ pub fn snapshots(
 }
 
 /// Streams entries; JSON output is one array written as entries arrive.
-pub fn ls<W: Write>(
+/// Streams items as they come: a JSON array with `as_json`, else one line
+/// each through `line`. Returns what `run` returns.
+fn stream<W: Write, T: serde::Serialize, R>(
     out: &mut W,
     as_json: bool,
-    run: impl FnOnce(
-        &mut dyn FnMut(&ops::ls::LsEntry),
-    ) -> Result<(String, crate::snapshot::SnapshotManifest), ops::OpError>,
-) -> Result<()> {
+    line: impl Fn(&mut W, &T) -> std::io::Result<()>,
+    run: impl FnOnce(&mut dyn FnMut(&T)) -> Result<R, ops::OpError>,
+) -> Result<R> {
     let mut first = true;
     let mut failed: Option<std::io::Error> = None;
     if as_json {
         write!(out, "[")?;
     }
-    let (id, _) = run(&mut |e| {
+    let result = run(&mut |item| {
         if failed.is_some() {
             return;
         }
-        let result = if as_json {
+        let written = if as_json {
             let sep = if first { "\n" } else { ",\n" };
             write!(out, "{sep}")
-                .and_then(|_| serde_json::to_writer(&mut *out, e).map_err(std::io::Error::other))
+                .and_then(|_| serde_json::to_writer(&mut *out, item).map_err(std::io::Error::other))
         } else {
-            let kind = format!("{:?}", e.node_type).to_lowercase();
-            let link = e
-                .link_target
-                .as_deref()
-                .map(|t| format!(" -> {t}"))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "{kind:<8} {:04o} {:>12} {} {}{link}",
-                e.mode,
-                e.size,
-                &e.mtime[..19],
-                e.path
-            )
+            line(out, item)
         };
         first = false;
-        if let Err(err) = result {
+        if let Err(err) = written {
             failed = Some(err);
         }
     })?;
@@ -154,8 +142,81 @@ pub fn ls<W: Write>(
     }
     if as_json {
         writeln!(out, "\n]")?;
-    } else {
+    }
+    Ok(result)
+}
+
+pub fn ls<W: Write>(
+    out: &mut W,
+    as_json: bool,
+    run: impl FnOnce(
+        &mut dyn FnMut(&ops::ls::LsEntry),
+    ) -> Result<(String, crate::snapshot::SnapshotManifest), ops::OpError>,
+) -> Result<()> {
+    let line = |out: &mut W, e: &ops::ls::LsEntry| {
+        let kind = format!("{:?}", e.node_type).to_lowercase();
+        let link = e
+            .link_target
+            .as_deref()
+            .map(|t| format!(" -> {t}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{kind:<8} {:04o} {:>12} {} {}{link}",
+            e.mode,
+            e.size,
+            &e.mtime[..19],
+            e.path
+        )
+    };
+    let (id, _) = stream(out, as_json, line, run)?;
+    if !as_json {
         writeln!(out, "snapshot {id}")?;
+    }
+    Ok(())
+}
+
+/// `diff`: `M /path` lines, then a count.
+pub fn diff<W: Write>(
+    out: &mut W,
+    as_json: bool,
+    run: impl FnOnce(&mut dyn FnMut(&ops::diff::Difference)) -> Result<(String, String), ops::OpError>,
+) -> Result<()> {
+    let mut count = 0usize;
+    let counted = |emit: &mut dyn FnMut(&ops::diff::Difference)| {
+        run(&mut |d| {
+            count += 1;
+            emit(d)
+        })
+    };
+    let line =
+        |out: &mut W, d: &ops::diff::Difference| writeln!(out, "{}  {}", d.change.mark(), d.path);
+    let (old, new) = stream(out, as_json, line, counted)?;
+    if !as_json {
+        writeln!(out, "{count} change(s) from {} to {}", &old[..8], &new[..8])?;
+    }
+    Ok(())
+}
+
+/// `find`: `snapshot time path` lines, then a count.
+pub fn find<W: Write>(
+    out: &mut W,
+    as_json: bool,
+    run: impl FnOnce(&mut dyn FnMut(&ops::find::Found)) -> Result<usize, ops::OpError>,
+) -> Result<()> {
+    let line = |out: &mut W, f: &ops::find::Found| {
+        writeln!(
+            out,
+            "{}  {}  {:>12}  {}",
+            &f.snapshot[..8],
+            short_time(&f.time),
+            f.size,
+            f.path
+        )
+    };
+    let count = stream(out, as_json, line, run)?;
+    if !as_json {
+        writeln!(out, "{count} match(es)")?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::OpError;
 use crate::id::BlobId;
 use crate::repo::Repository;
-use crate::snapshot::{find_snapshot, load_tree, NodeType, SnapshotManifest};
+use crate::snapshot::{find_snapshot, load_tree, Node, NodeType, SnapshotManifest};
 
 /// One listed node.
 #[derive(Debug, Serialize)]
@@ -43,28 +43,40 @@ pub fn ls(
     Ok((id.to_hex(), manifest))
 }
 
+/// Calls `visit` with the path and node of everything under `tree`, depth
+/// first, parents before children; `prefix` is the tree's own path.
+pub fn walk_nodes(
+    repo: &Repository,
+    tree: &BlobId,
+    prefix: &str,
+    visit: &mut impl FnMut(&str, &Node),
+) -> Result<(), OpError> {
+    for node in load_tree(repo, tree)?.nodes {
+        let path = format!("{prefix}/{}", node.name.display());
+        visit(&path, &node);
+        if let (NodeType::Dir, Some(sub)) = (node.node_type, node.subtree) {
+            walk_nodes(repo, &sub, &path, visit)?;
+        }
+    }
+    Ok(())
+}
+
 fn walk(
     repo: &Repository,
     tree: &BlobId,
     prefix: &str,
     emit: &mut impl FnMut(&LsEntry),
 ) -> Result<(), OpError> {
-    for node in load_tree(repo, tree)?.nodes {
-        let path = format!("{prefix}/{}", node.name.display());
-        let mtime = chrono::DateTime::from_timestamp_nanos(node.mtime_ns).to_rfc3339();
+    walk_nodes(repo, tree, prefix, &mut |path, node| {
         emit(&LsEntry {
-            path: path.clone(),
+            path: path.to_string(),
             node_type: node.node_type,
             mode: node.mode,
             uid: node.uid,
             gid: node.gid,
             size: node.size,
-            mtime,
+            mtime: chrono::DateTime::from_timestamp_nanos(node.mtime_ns).to_rfc3339(),
             link_target: node.link_target.as_ref().map(|t| t.display()),
-        });
-        if let (NodeType::Dir, Some(sub)) = (node.node_type, node.subtree) {
-            walk(repo, &sub, &path, emit)?;
-        }
-    }
-    Ok(())
+        })
+    })
 }

@@ -6,6 +6,8 @@
 pub mod backup;
 pub mod cat;
 pub mod check;
+pub mod diff;
+pub mod find;
 pub mod forget;
 pub mod init;
 pub mod key;
