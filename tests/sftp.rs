@@ -91,12 +91,7 @@ fn unknown_and_changed_host_keys_are_refused() {
 
     // Changed: another key for the same host is always refused.
     let other = f.path("other_key");
-    let status = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&other)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::servers::ssh_keygen(&other);
     let other_pub = fs::read_to_string(other.with_extension("pub")).unwrap();
     let mut fields = other_pub.split_whitespace();
     let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
@@ -120,12 +115,7 @@ fn refused_key_and_unwritable_folder_are_permanent_errors() {
     let server = sshd();
     let f = common::Fixture::empty();
     let stranger = f.path("stranger");
-    let status = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&stranger)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::servers::ssh_keygen(&stranger);
     let mut opts = options(&server);
     opts.key_file = Some(stranger);
     let backend = SftpBackend::new(&server.location(&f.path("repo")), opts).unwrap();

@@ -119,8 +119,9 @@ pub fn check(repo: &mut Repository, options: &CheckOptions) -> Result<CheckRepor
     let mut report = CheckReport::default();
     let backend = repo.backend();
 
-    // Names.
+    // Names; the listings of packs, index files and snapshots are kept.
     let mut listed = HashMap::new();
+    let (mut index_names, mut snapshot_ids) = (Vec::new(), Vec::new());
     for kind in [
         FileKind::Key,
         FileKind::Pack,
@@ -133,6 +134,8 @@ pub fn check(repo: &mut Repository, options: &CheckOptions) -> Result<CheckRepor
                 Ok(id) if kind == FileKind::Pack => {
                     listed.insert(PackId(id), file.size);
                 }
+                Ok(id) if kind == FileKind::Index => index_names.push(id),
+                Ok(id) if kind == FileKind::Snapshot => snapshot_ids.push(SnapshotId(id)),
                 Ok(_) => {}
                 Err(_) => report.errors.push(format!(
                     "{} {} has a name that is not an ID: snap did not write it; move it out of the repository",
@@ -144,9 +147,8 @@ pub fn check(repo: &mut Repository, options: &CheckOptions) -> Result<CheckRepor
     }
 
     // Index files, each on its own so one damaged file does not hide the rest.
-    let names = repo.list_ids(FileKind::Index)?;
-    report.index_files = names.len();
-    let files: Vec<(Id, Result<IndexFile, String>)> = names
+    report.index_files = index_names.len();
+    let files: Vec<(Id, Result<IndexFile, String>)> = index_names
         .par_iter()
         .map(|id| {
             let result = repo
@@ -208,9 +210,9 @@ pub fn check(repo: &mut Repository, options: &CheckOptions) -> Result<CheckRepor
     let mut seen_trees = HashSet::new();
     let mut missing = HashSet::new();
     repo.replace_index(index);
-    for id in repo.list_ids(FileKind::Snapshot)? {
-        let id = SnapshotId(id);
-        report.snapshots += 1;
+    snapshot_ids.sort();
+    report.snapshots = snapshot_ids.len();
+    for id in snapshot_ids {
         match load_snapshot(repo, &id) {
             Ok(manifest) => walk(
                 repo,

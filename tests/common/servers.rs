@@ -135,6 +135,15 @@ impl Sshd {
     }
 }
 
+/// Makes an unencrypted ed25519 key pair at `path` and `path.pub`.
+pub fn ssh_keygen(path: &std::path::Path) {
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "snap-test", "-f"])
+            .arg(path),
+    );
+}
+
 /// Starts `sshd` (Debian's openssh-server) with its own configuration, host
 /// key and port. As root it needs `/run/sshd`; the login account must not be
 /// locked (with PAM off, a `!` password hash is refused: `usermod -p '*'`).
@@ -147,11 +156,7 @@ pub fn sshd() -> Sshd {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for name in ["host_key", "client_key"] {
-        run_ok(
-            Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-C", "snap-test", "-f"])
-                .arg(d.join(name)),
-        );
+        ssh_keygen(&d.join(name));
     }
     std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
     // SAFETY: getuid has no preconditions.
