@@ -50,8 +50,12 @@ echo "== snap backup (second, of the broken state)"
 "$snap" backup "$platform" --tag broken
 echo "== snap snapshots"
 "$snap" snapshots
+echo "== snap diff (what the breakage changed)"
+"$snap" diff "${first:0:8}" latest
 echo "== snap restore ${first:0:8} (the good state)"
 "$snap" restore "${first:0:8}" --target "$work/restore"
 diff -r "$work/original" "$work/restore$platform"
 echo "== restored platform is identical to the original, byte for byte"
+echo "== snap check --read-data"
+"$snap" check --read-data
 echo "   repository: $work/repo   restore: $work/restore$platform"
