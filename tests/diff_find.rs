@@ -110,3 +110,49 @@ fn diff_marks_every_kind_of_change_and_find_searches_all_snapshots() {
         .failure()
         .stderr(predicate::str::contains("[invalid"));
 }
+
+#[test]
+fn stats_count_restore_size_and_deduplication() {
+    let f = Fixture::new();
+    let src = f.path("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    let data = common::noise(7, 2 << 20);
+    fs::write(src.join("a.bin"), &data).unwrap();
+    fs::write(src.join("d/copy.bin"), &data).unwrap();
+    fs::write(src.join("d/text"), "x".repeat(100_000)).unwrap();
+    f.backup_json(&src, &[]);
+    f.backup_json(&src, &["--force"]);
+
+    let stats = |args: &[&str]| -> serde_json::Value {
+        let out = f
+            .snap()
+            .args(["--json", "stats"])
+            .args(args)
+            .assert()
+            .success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    };
+    let one = stats(&["latest"]);
+    assert_eq!(one["snapshots"], 1);
+    assert_eq!(one["files"], 3);
+    let restore = (2 * data.len() + 100_000) as u64;
+    assert_eq!(one["restore_size"].as_u64().unwrap(), restore);
+    // The copy and the repeated text deduplicate and compress.
+    let unique = one["unique_size"].as_u64().unwrap();
+    assert!(unique < 2 * data.len() as u64, "{one}");
+    assert!(one["dedup_ratio"].as_f64().unwrap() > 1.9, "{one}");
+    assert!(one["stored_size"].as_u64().unwrap() < unique);
+
+    // Both snapshots: twice the restore size, the same data (only folder
+    // metadata of parent paths such as /tmp may differ).
+    let all = stats(&[]);
+    assert_eq!(all["snapshots"], 2);
+    assert_eq!(all["restore_size"].as_u64().unwrap(), 2 * restore);
+    let both = all["unique_size"].as_u64().unwrap();
+    assert!(both >= unique && both - unique < 64 << 10, "{all}");
+    f.snap()
+        .arg("stats")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("deduplication"));
+}

@@ -73,6 +73,11 @@ pub enum Command {
         /// The newer snapshot.
         new: String,
     },
+    /// Sizes: restored, deduplicated, stored; of one snapshot or all.
+    Stats {
+        /// One snapshot (ID, prefix or latest); all when omitted.
+        snapshot: Option<String>,
+    },
     /// Find paths matching patterns in every snapshot.
     Find(FindArgs),
     /// Print one stored object, decrypted, for debugging.

@@ -262,6 +262,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 ops::diff::diff(&mut repo, old, new, emit)
             })?;
         }
+        Command::Stats { snapshot } => {
+            let mut repo = open_repo(cli)?;
+            let stats = ops::stats::stats(&mut repo, snapshot.as_deref())?;
+            render::stats(out, cli.json, &stats)?;
+        }
         Command::Find(a) => {
             let mut repo = open_repo(cli)?;
             let filter = ops::snapshots::SnapshotFilter {

@@ -429,3 +429,28 @@ pub fn forget(
 fn short_time(rfc3339: &str) -> String {
     rfc3339.get(..19).unwrap_or(rfc3339).replace('T', " ")
 }
+
+/// `stats`.
+pub fn stats(out: &mut impl Write, as_json: bool, s: &ops::stats::Stats) -> Result<()> {
+    if as_json {
+        return json(out, s);
+    }
+    writeln!(out, "snapshots:        {}", s.snapshots)?;
+    writeln!(out, "files / folders:  {} / {}", s.files, s.dirs)?;
+    writeln!(out, "restore size:     {}", bytes(s.restore_size))?;
+    writeln!(
+        out,
+        "unique data:      {} in {} blobs (deduplication {:.2}x)",
+        bytes(s.unique_size),
+        s.blobs,
+        s.dedup_ratio
+    )?;
+    writeln!(
+        out,
+        "stored:           {} (compression {:.2}x)",
+        bytes(s.stored_size),
+        s.compression_ratio
+    )?;
+    writeln!(out, "repository packs: {}", bytes(s.repository_size))?;
+    Ok(())
+}

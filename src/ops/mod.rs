@@ -15,6 +15,7 @@ pub mod ls;
 pub mod restore;
 pub mod retention;
 pub mod snapshots;
+pub mod stats;
 pub mod unlock;
 
 /// Errors of operations: those of the layers below.
