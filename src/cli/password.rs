@@ -14,10 +14,7 @@ pub fn resolve(cli: &Cli, confirm: bool) -> Result<String> {
         return non_empty(p, "SNAP_PASSWORD");
     }
     if let Some(path) = &cli.password_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the password file {}", path.display()))?;
-        let first = text.lines().next().unwrap_or("").to_string();
-        return non_empty(first, "the password file");
+        return first_line_of(path, "the password file");
     }
     if let Some(cmd) = &cli.password_command {
         let out = Command::new("sh")
@@ -42,16 +39,32 @@ pub fn resolve(cli: &Cli, confirm: bool) -> Result<String> {
     if !std::io::stdin().is_terminal() {
         bail!("no password given: set SNAP_PASSWORD, SNAP_PASSWORD_FILE or SNAP_PASSWORD_COMMAND, or run on a terminal to be asked");
     }
-    let first = rpassword::prompt_password("enter password for repository: ")
-        .context("cannot read the password")?;
-    if confirm {
-        let again = rpassword::prompt_password("enter the password again: ")
-            .context("cannot read the password")?;
+    prompt(
+        "enter password for repository: ",
+        confirm.then_some("the passwords do not match; nothing was created"),
+        "the password",
+    )
+}
+
+/// The first line of `path`, which must not be empty.
+fn first_line_of(path: &std::path::Path, what: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    non_empty(text.lines().next().unwrap_or("").to_string(), what)
+}
+
+/// Asks on the terminal without echo; with `mismatch`, asks twice and fails
+/// with that message when the answers differ.
+fn prompt(label: &str, mismatch: Option<&str>, what: &str) -> Result<String> {
+    let first = rpassword::prompt_password(label).context("cannot read the password")?;
+    if let Some(message) = mismatch {
+        let again =
+            rpassword::prompt_password("enter it again: ").context("cannot read the password")?;
         if again != first {
-            bail!("the passwords do not match; nothing was created");
+            bail!("{message}");
         }
     }
-    non_empty(first, "the password")
+    non_empty(first, what)
 }
 
 fn non_empty(p: String, source: &str) -> Result<String> {
@@ -68,22 +81,14 @@ pub fn resolve_new(file: Option<&std::path::Path>) -> Result<String> {
         return non_empty(p, "SNAP_NEW_PASSWORD");
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the new password file {}", path.display()))?;
-        return non_empty(
-            text.lines().next().unwrap_or("").to_string(),
-            "the new password file",
-        );
+        return first_line_of(path, "the new password file");
     }
     if !std::io::stdin().is_terminal() {
         bail!("no new password given: use --new-password-file or SNAP_NEW_PASSWORD, or run on a terminal to be asked");
     }
-    let first = rpassword::prompt_password("enter the new password: ")
-        .context("cannot read the password")?;
-    let again = rpassword::prompt_password("enter the new password again: ")
-        .context("cannot read the password")?;
-    if again != first {
-        bail!("the new passwords do not match; nothing was changed");
-    }
-    non_empty(first, "the new password")
+    prompt(
+        "enter the new password: ",
+        Some("the new passwords do not match; nothing was changed"),
+        "the new password",
+    )
 }
