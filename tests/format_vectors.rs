@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use snap::chunker::{Chunker, ChunkerParams};
 use snap::crypto::{KdfParams, KeyFile, MasterKey, SealKind};
 use snap::id::{BlobId, Id, IndexId, PackId};
-use snap::index::{IndexFile, IndexPack};
+use snap::index::{IndexFile, IndexPack, MarkedPack};
 use snap::pack::{
     decode_header, decode_header_plaintext, encode_header_with_salt, header_location, BlobKind,
     Compression, PackEntry,
@@ -827,6 +827,15 @@ fn gen_index(out: &mut Vec<Case>) {
                 c = c.kv("blob", entry_line(b));
             }
         }
+        for m in &file.marked {
+            c = c.kv(
+                "marked",
+                format!("{} {}", hex::encode(m.id.as_bytes()), m.marked_at),
+            );
+            for b in &m.blobs {
+                c = c.kv("blob", entry_line(b));
+            }
+        }
         c.hex("plaintext", &plain)
             .hex("sealed", key.seal_with_salt(SealKind::Index, s, &plain))
     };
@@ -841,6 +850,7 @@ fn gen_index(out: &mut Vec<Case>) {
             "1",
             &[(Data, Zstd, 1234, 5000, "a"), (Data, Raw, 40, 8, "b")],
         )],
+        marked: vec![],
     };
     out.push(index_ok("one-pack", "one pack of two data blobs", &one));
     out.push(index_ok(
@@ -852,6 +862,7 @@ fn gen_index(out: &mut Vec<Case>) {
                 IndexId(Id::sha256(b"index 2")),
             ],
             packs: vec![pack("2", &[(Tree, Zstd, 500, 2000, "t")])],
+            marked: vec![],
         },
     ));
     out.push(index_ok(
@@ -870,7 +881,30 @@ fn gen_index(out: &mut Vec<Case>) {
                 ),
                 pack("4", &[(Tree, Raw, 90, 58, "f")]),
             ],
+            marked: vec![],
         },
+    ));
+    let marked_pack = pack("6", &[(Data, Zstd, 300, 900, "h")]);
+    let marked = IndexFile {
+        supersedes: vec![IndexId(Id::sha256(b"index 3"))],
+        packs: vec![pack("5", &[(Data, Raw, 60, 28, "g")])],
+        marked: vec![
+            MarkedPack {
+                id: marked_pack.id,
+                marked_at: 1_795_795_200,
+                blobs: marked_pack.blobs,
+            },
+            MarkedPack {
+                id: PackId(Id::sha256(b"pack 7")),
+                marked_at: 1_795_795_201,
+                blobs: vec![],
+            },
+        ],
+    };
+    out.push(index_ok(
+        "marked",
+        "version 2: a live pack, a marked pack with its blob, and a marked pack that was in no index (no blobs)",
+        &marked,
     ));
 
     // Errors: edits of one-pack's plaintext. Layout: version [0], S [1..5],
@@ -888,10 +922,40 @@ fn gen_index(out: &mut Vec<Case>) {
     };
     out.push(plain_err("empty-plaintext", "no version byte", &[]));
     out.push(plain_err(
-        "version-2",
-        "index version 2",
+        "version-3",
+        "index version 3",
+        &edit(&|p| p[0] = 3),
+    ));
+    out.push(plain_err(
+        "version-2-nothing-marked",
+        "version 2 must list at least one marked pack; here the count M is 0",
+        &edit(&|p| {
+            p[0] = 2;
+            p.extend_from_slice(&0u32.to_le_bytes());
+        }),
+    ));
+    out.push(plain_err(
+        "version-2-without-marked-count",
+        "version 2 ends where version 1 would: the count M is missing",
         &edit(&|p| p[0] = 2),
     ));
+    let marked_plain = marked.encode_plaintext();
+    let hostile = {
+        // M sits right after the live pack (one blob record).
+        let at = 1 + 4 + 32 + 4 + 32 + 4 + 46;
+        let mut p = marked_plain.clone();
+        p[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        p
+    };
+    out.push(
+        Case::error(
+            "index",
+            "hostile-marked-count",
+            "M = 0xffffffff marked packs do not fit",
+        )
+        .comment("an edit of marked.txt's plaintext")
+        .hex("plaintext", &hostile),
+    );
     out.push(plain_err(
         "truncated",
         "the last blob record lacks 10 bytes",
@@ -943,14 +1007,14 @@ fn gen_index(out: &mut Vec<Case>) {
         "sealed as kind 4 (snapshot)",
         &key.seal_with_salt(SealKind::Snapshot, s, &base),
     ));
-    let v2 = edit(&|p| p[0] = 2);
+    let v3 = edit(&|p| p[0] = 3);
     out.push(
         sealed_err(
-            "sealed-version-2",
-            "correctly sealed, but index version 2",
-            &key.seal_with_salt(SealKind::Index, s, &v2),
+            "sealed-version-3",
+            "correctly sealed, but index version 3",
+            &key.seal_with_salt(SealKind::Index, s, &v3),
         )
-        .hex("plaintext", &v2),
+        .hex("plaintext", &v3),
     );
 }
 
@@ -2061,10 +2125,12 @@ fn check_index(v: &Vector) -> Result<(), String> {
     v.keys(
         &["master_secret", "salt", "plaintext", "sealed"],
         &[],
-        &["supersedes", "pack", "blob"],
+        &["supersedes", "pack", "marked", "blob"],
     )?;
     let key = v.master()?;
     let mut file = IndexFile::default();
+    // Blobs belong to the nearest preceding `pack` or `marked` line.
+    let mut in_marked = false;
     for (k, value) in &v.fields {
         let id = || -> Result<Id, String> {
             let b: [u8; 32] = parse_hex(k, value)?
@@ -2077,10 +2143,33 @@ fn check_index(v: &Vector) -> Result<(), String> {
                 ensure!(file.packs.is_empty(), "supersedes after pack");
                 file.supersedes.push(IndexId(id()?));
             }
-            "pack" => file.packs.push(IndexPack {
-                id: PackId(id()?),
-                blobs: vec![],
-            }),
+            "pack" => {
+                ensure!(!in_marked, "pack after marked");
+                file.packs.push(IndexPack {
+                    id: PackId(id()?),
+                    blobs: vec![],
+                })
+            }
+            "marked" => {
+                in_marked = true;
+                let (pack, time) = value
+                    .split_once(' ')
+                    .ok_or("marked is `<pack id hex> <marked_at>`")?;
+                let b: [u8; 32] = parse_hex(k, pack)?
+                    .try_into()
+                    .map_err(|_| "marked pack ID is not 32 bytes")?;
+                file.marked.push(MarkedPack {
+                    id: PackId(Id(b)),
+                    marked_at: time.parse().map_err(|_| "marked_at is not an integer")?,
+                    blobs: vec![],
+                });
+            }
+            "blob" if in_marked => file
+                .marked
+                .last_mut()
+                .ok_or("blob before any pack")?
+                .blobs
+                .push(parse_entry(value)?),
             "blob" => file
                 .packs
                 .last_mut()

@@ -73,6 +73,9 @@ pub enum Command {
         /// The newer snapshot.
         new: String,
     },
+    /// Free the space no snapshot uses: delete unused packs, repack partly
+    /// used ones (safe beside running backups, see --grace).
+    Prune(PruneArgs),
     /// Sizes: restored, deduplicated, stored; of one snapshot or all.
     Stats {
         /// One snapshot (ID, prefix or latest); all when omitted.
@@ -294,6 +297,53 @@ pub struct ForgetArgs {
     /// Show what would be removed; remove nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+    /// Then run `snap prune` with the options below.
+    #[arg(long)]
+    pub prune: bool,
+    /// With --prune: as `snap prune`.
+    #[command(flatten)]
+    pub prune_options: PruneOptionArgs,
+}
+
+/// `snap prune`.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Show what would be repacked, marked and deleted; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// The options.
+    #[command(flatten)]
+    pub options: PruneOptionArgs,
+}
+
+/// Options shared by `prune` and `forget --prune`.
+#[derive(Args, Debug)]
+pub struct PruneOptionArgs {
+    /// Unused space to leave in packs rather than repack them: a share of
+    /// the repository (5%), a size (200M, 1G) or "unlimited".
+    #[arg(long, default_value = "5%", value_name = "LIMIT", value_parser = parse_max_unused)]
+    pub max_unused: crate::ops::prune::MaxUnused,
+    /// Packs no snapshot needs are marked, and deleted by a prune at least
+    /// this long after (24h, 90m, 7d): longer than any backup takes, so
+    /// backups may run during prune. 0 deletes at once, and waits for no
+    /// other snap process to hold the repository (exclusive lock).
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_grace)]
+    pub grace: std::time::Duration,
+    /// Parallel backend connections (0: the backend's default).
+    #[arg(long, default_value_t = 0)]
+    pub connections: usize,
+}
+
+fn parse_max_unused(text: &str) -> Result<crate::ops::prune::MaxUnused, String> {
+    crate::ops::prune::MaxUnused::parse(text)
+}
+
+fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text}: {e}; use a duration such as 24h, 90m or 7d, or 0"))
 }
 
 fn parse_span(text: &str) -> Result<crate::ops::retention::Span, String> {

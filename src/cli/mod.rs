@@ -57,6 +57,22 @@ fn tune_allocator() {
     }
 }
 
+fn prune_options(
+    repo: &Repository,
+    a: &args::PruneOptionArgs,
+    dry_run: bool,
+) -> ops::prune::PruneOptions {
+    ops::prune::PruneOptions {
+        max_unused: a.max_unused,
+        grace: a.grace,
+        dry_run,
+        connections: match a.connections {
+            0 => repo.backend().preferred_connections(),
+            n => n,
+        },
+    }
+}
+
 fn open_backend(cli: &Cli) -> Result<Arc<dyn backend::Backend>> {
     let location = cli.repo.as_deref().context(
         "no repository given: pass -r/--repo LOCATION or set SNAP_REPOSITORY (a folder path, local:PATH, rest:URL, s3:... or sftp:...)",
@@ -253,8 +269,30 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 hosts: a.host.clone(),
                 dry_run: a.dry_run,
             };
+            let mut repo = repo;
             let report = ops::forget::forget(&repo, &options)?;
-            render::forget(out, cli.json, cli.quiet, a.dry_run, &report)?;
+            if a.prune {
+                let options = prune_options(&repo, &a.prune_options, a.dry_run);
+                let pruned = ops::prune::prune(&mut repo, &options)?;
+                if cli.json {
+                    render::json(out, &serde_json::json!({"forget": report, "prune": pruned}))?;
+                } else {
+                    render::forget(out, false, cli.quiet, a.dry_run, &report)?;
+                    render::prune(out, cli.quiet, &pruned)?;
+                }
+            } else {
+                render::forget(out, cli.json, cli.quiet, a.dry_run, &report)?;
+            }
+        }
+        Command::Prune(a) => {
+            let mut repo = open_repo(cli)?;
+            let options = prune_options(&repo, &a.options, a.dry_run);
+            let report = ops::prune::prune(&mut repo, &options)?;
+            if cli.json {
+                render::json(out, &report)?;
+            } else {
+                render::prune(out, cli.quiet, &report)?;
+            }
         }
         Command::Diff { old, new } => {
             let mut repo = open_repo(cli)?;

@@ -21,7 +21,7 @@ fn bytes(n: u64) -> String {
     }
 }
 
-fn json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
+pub fn json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(())
@@ -452,5 +452,70 @@ pub fn stats(out: &mut impl Write, as_json: bool, s: &ops::stats::Stats) -> Resu
         s.compression_ratio
     )?;
     writeln!(out, "repository packs: {}", bytes(s.repository_size))?;
+    Ok(())
+}
+
+/// `snap prune` (and the prune half of `forget --prune`).
+pub fn prune(out: &mut impl Write, quiet: bool, r: &ops::prune::PruneReport) -> Result<()> {
+    for w in &r.warnings {
+        eprintln!("snap: warning: {w}");
+    }
+    if quiet {
+        return Ok(());
+    }
+    let would = |done: &str, planned: &str| if r.dry_run { planned } else { done }.to_string();
+    writeln!(
+        out,
+        "{} snapshot(s) use {} in packs; {} unused before, {} after",
+        r.snapshots,
+        bytes(r.used_bytes),
+        bytes(r.unused_bytes_before),
+        bytes(r.unused_bytes_after)
+    )?;
+    if r.packs_repacked > 0 {
+        writeln!(
+            out,
+            "{} {} pack(s): {} of used blobs moved to new packs",
+            would("repacked", "would repack"),
+            r.packs_repacked,
+            bytes(r.bytes_repacked)
+        )?;
+    }
+    if r.packs_unmarked > 0 {
+        writeln!(
+            out,
+            "{} {} marked pack(s) that a snapshot needs again",
+            would("kept", "would keep"),
+            r.packs_unmarked
+        )?;
+    }
+    if r.packs_marked > 0 {
+        writeln!(
+            out,
+            "{} {} pack(s) ({}) for deletion after the grace period ({})",
+            would("marked", "would mark"),
+            r.packs_marked,
+            bytes(r.bytes_marked),
+            humantime::format_duration(std::time::Duration::from_secs(r.grace_seconds))
+        )?;
+    }
+    if r.packs_waiting > 0 {
+        writeln!(
+            out,
+            "{} pack(s) ({}) marked earlier wait for their grace period to end",
+            r.packs_waiting,
+            bytes(r.bytes_waiting)
+        )?;
+    }
+    writeln!(
+        out,
+        "{} {} pack(s), {}",
+        would("deleted", "would delete"),
+        r.packs_deleted,
+        bytes(r.bytes_deleted)
+    )?;
+    if r.dry_run {
+        writeln!(out, "dry run: nothing changed")?;
+    }
     Ok(())
 }

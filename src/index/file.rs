@@ -5,7 +5,10 @@ use crate::crypto::{MasterKey, SealKind};
 use crate::id::{BlobId, Id, IndexId, PackId};
 use crate::pack::{BlobKind, Compression, PackEntry};
 
-const INDEX_VERSION: u8 = 1;
+/// Version of files without marked packs; readable by every snap.
+const INDEX_VERSION_1: u8 = 1;
+/// Version of files that also list packs marked for deletion (§7.4).
+const INDEX_VERSION_2: u8 = 2;
 const BLOB_RECORD_LEN: usize = 1 + 1 + 4 + 4 + 4 + 32;
 
 /// Writers start a new index file after this many blobs, so no single file
@@ -21,6 +24,19 @@ pub struct IndexPack {
     pub blobs: Vec<PackEntry>,
 }
 
+/// A pack that prune marked for deletion (spec §7.4): still stored, its
+/// blobs readable, but never used for deduplication; deleted by a later prune
+/// once the grace period has passed, unless a snapshot needs it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarkedPack {
+    /// The pack's ID.
+    pub id: PackId,
+    /// When it was marked, in seconds since the Unix epoch (UTC).
+    pub marked_at: i64,
+    /// Its blobs; empty for a pack that no index listed when it was marked.
+    pub blobs: Vec<PackEntry>,
+}
+
 /// One index file's content.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IndexFile {
@@ -28,19 +44,30 @@ pub struct IndexFile {
     pub supersedes: Vec<IndexId>,
     /// Packs and their blobs.
     pub packs: Vec<IndexPack>,
+    /// Packs marked for deletion (index version 2; empty in version 1).
+    pub marked: Vec<MarkedPack>,
 }
 
 impl IndexFile {
-    /// Number of blobs listed.
+    /// Number of blobs listed (live and marked).
     pub fn blob_count(&self) -> usize {
-        self.packs.iter().map(|p| p.blobs.len()).sum()
+        self.packs.iter().map(|p| p.blobs.len()).sum::<usize>()
+            + self.marked.iter().map(|p| p.blobs.len()).sum::<usize>()
     }
 
-    /// The plaintext encoding.
+    /// The plaintext encoding: version 1 when nothing is marked, so that
+    /// older readers keep working, version 2 otherwise.
     pub fn encode_plaintext(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(16 + self.blob_count() * BLOB_RECORD_LEN + self.packs.len() * 36);
-        out.push(INDEX_VERSION);
+        let mut out = Vec::with_capacity(
+            16 + self.blob_count() * BLOB_RECORD_LEN
+                + self.packs.len() * 36
+                + self.marked.len() * 44,
+        );
+        out.push(if self.marked.is_empty() {
+            INDEX_VERSION_1
+        } else {
+            INDEX_VERSION_2
+        });
         out.extend_from_slice(&(self.supersedes.len() as u32).to_le_bytes());
         for id in &self.supersedes {
             out.extend_from_slice(id.as_bytes());
@@ -48,14 +75,14 @@ impl IndexFile {
         out.extend_from_slice(&(self.packs.len() as u32).to_le_bytes());
         for pack in &self.packs {
             out.extend_from_slice(pack.id.as_bytes());
-            out.extend_from_slice(&(pack.blobs.len() as u32).to_le_bytes());
-            for b in &pack.blobs {
-                out.push(b.kind.code());
-                out.push(b.compression.code());
-                out.extend_from_slice(&b.offset.to_le_bytes());
-                out.extend_from_slice(&b.stored_len.to_le_bytes());
-                out.extend_from_slice(&b.raw_len.to_le_bytes());
-                out.extend_from_slice(b.id.as_bytes());
+            encode_blobs(&mut out, &pack.blobs);
+        }
+        if !self.marked.is_empty() {
+            out.extend_from_slice(&(self.marked.len() as u32).to_le_bytes());
+            for pack in &self.marked {
+                out.extend_from_slice(pack.id.as_bytes());
+                out.extend_from_slice(&pack.marked_at.to_le_bytes());
+                encode_blobs(&mut out, &pack.blobs);
             }
         }
         out
@@ -78,9 +105,9 @@ impl IndexFile {
             pos: 0,
         };
         let version = r.u8()?;
-        if version != INDEX_VERSION {
+        if version != INDEX_VERSION_1 && version != INDEX_VERSION_2 {
             return Err(format_err(format!(
-                "version {version} is not supported (this snap reads 1)"
+                "version {version} is not supported (this snap reads 1 and 2); upgrade snap"
             )));
         }
         let n_sup = r.count(32)?;
@@ -92,29 +119,28 @@ impl IndexFile {
         let mut packs = Vec::with_capacity(n_packs);
         for _ in 0..n_packs {
             let id = PackId(r.id()?);
-            let n_blobs = r.count(BLOB_RECORD_LEN)?;
-            let mut blobs = Vec::with_capacity(n_blobs);
-            for _ in 0..n_blobs {
-                let kind_code = r.u8()?;
-                let kind = BlobKind::from_code(kind_code)
-                    .ok_or_else(|| format_err(format!("unknown blob type {kind_code}")))?;
-                let comp_code = r.u8()?;
-                let compression = Compression::from_code(comp_code)
-                    .ok_or_else(|| format_err(format!("unknown compression {comp_code}")))?;
-                let offset = r.u32()?;
-                let stored_len = r.u32()?;
-                let raw_len = r.u32()?;
-                let id = BlobId(r.id()?);
-                blobs.push(PackEntry {
-                    kind,
-                    compression,
+            let blobs = r.blobs()?;
+            packs.push(IndexPack { id, blobs });
+        }
+        let mut marked = Vec::new();
+        if version == INDEX_VERSION_2 {
+            let n_marked = r.count(44)?;
+            if n_marked == 0 {
+                return Err(format_err(
+                    "version 2 with no marked packs (writers use version 1)".into(),
+                ));
+            }
+            marked.reserve(n_marked);
+            for _ in 0..n_marked {
+                let id = PackId(r.id()?);
+                let marked_at = r.i64()?;
+                let blobs = r.blobs()?;
+                marked.push(MarkedPack {
                     id,
-                    offset,
-                    stored_len,
-                    raw_len,
+                    marked_at,
+                    blobs,
                 });
             }
-            packs.push(IndexPack { id, blobs });
         }
         if r.pos != plain.len() {
             return Err(format_err(format!(
@@ -122,7 +148,23 @@ impl IndexFile {
                 plain.len() - r.pos
             )));
         }
-        Ok(IndexFile { supersedes, packs })
+        Ok(IndexFile {
+            supersedes,
+            packs,
+            marked,
+        })
+    }
+}
+
+fn encode_blobs(out: &mut Vec<u8>, blobs: &[PackEntry]) {
+    out.extend_from_slice(&(blobs.len() as u32).to_le_bytes());
+    for b in blobs {
+        out.push(b.kind.code());
+        out.push(b.compression.code());
+        out.extend_from_slice(&b.offset.to_le_bytes());
+        out.extend_from_slice(&b.stored_len.to_le_bytes());
+        out.extend_from_slice(&b.raw_len.to_le_bytes());
+        out.extend_from_slice(b.id.as_bytes());
     }
 }
 
@@ -149,6 +191,38 @@ impl Reader<'_> {
     fn u32(&mut self) -> Result<u32, IndexError> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn i64(&mut self) -> Result<i64, IndexError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(i64::from_le_bytes(a))
+    }
+    /// A blob count and that many blob records.
+    fn blobs(&mut self) -> Result<Vec<PackEntry>, IndexError> {
+        let n_blobs = self.count(BLOB_RECORD_LEN)?;
+        let mut blobs = Vec::with_capacity(n_blobs);
+        for _ in 0..n_blobs {
+            let kind_code = self.u8()?;
+            let kind = BlobKind::from_code(kind_code)
+                .ok_or_else(|| format_err(format!("unknown blob type {kind_code}")))?;
+            let comp_code = self.u8()?;
+            let compression = Compression::from_code(comp_code)
+                .ok_or_else(|| format_err(format!("unknown compression {comp_code}")))?;
+            let offset = self.u32()?;
+            let stored_len = self.u32()?;
+            let raw_len = self.u32()?;
+            let id = BlobId(self.id()?);
+            blobs.push(PackEntry {
+                kind,
+                compression,
+                id,
+                offset,
+                stored_len,
+                raw_len,
+            });
+        }
+        Ok(blobs)
     }
     fn id(&mut self) -> Result<Id, IndexError> {
         let mut id = [0u8; 32];
@@ -185,8 +259,28 @@ mod tests {
                     raw_len: 9,
                 }],
             }],
+            marked: vec![],
         };
+        let mut marked = file.clone();
+        marked.marked.push(MarkedPack {
+            id: PackId(Id([7; 32])),
+            marked_at: 1_790_000_000,
+            blobs: file.packs[0].blobs.clone(),
+        });
+        marked.marked.push(MarkedPack {
+            id: PackId(Id([8; 32])),
+            marked_at: -1,
+            blobs: vec![],
+        });
+        for file in [file, marked] {
+            round_trip(&file);
+        }
+    }
+
+    fn round_trip(file: &IndexFile) {
+        let file = file.clone();
         let plain = file.encode_plaintext();
+        assert_eq!(plain[0], if file.marked.is_empty() { 1 } else { 2 });
         assert_eq!(IndexFile::decode_plaintext(&plain).unwrap(), file);
         for cut in 0..plain.len() {
             assert!(IndexFile::decode_plaintext(&plain[..cut]).is_err());

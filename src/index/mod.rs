@@ -6,7 +6,7 @@
 
 mod file;
 
-pub use file::{IndexFile, IndexPack, MAX_BLOBS_PER_INDEX_FILE};
+pub use file::{IndexFile, IndexPack, MarkedPack, MAX_BLOBS_PER_INDEX_FILE};
 
 use std::collections::HashMap;
 
@@ -27,6 +27,8 @@ pub enum IndexError {
     Crypto(#[from] crate::crypto::CryptoError),
 }
 
+const MARKED: u8 = 4;
+
 #[derive(Clone, Copy)]
 struct Record {
     id: [u8; 32],
@@ -34,7 +36,7 @@ struct Record {
     offset: u32,
     stored_len: u32,
     raw_len: u32,
-    // bit 0: tree blob; bit 1: zstd.
+    // bit 0: tree blob; bit 1: zstd; bit 2: in a pack marked for deletion.
     flags: u8,
 }
 
@@ -53,6 +55,9 @@ pub struct BlobLocation {
     pub stored_len: u32,
     /// Plaintext length.
     pub raw_len: u32,
+    /// The pack is marked for deletion (§7.4): readable, but not to be
+    /// relied on by new snapshots.
+    pub marked: bool,
 }
 
 /// Every known blob's location; see the module documentation.
@@ -75,6 +80,16 @@ impl Index {
 
     /// Adds every blob of one pack. Call [`Index::sort`] before lookups.
     pub fn add_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
+        self.add(pack, entries, 0);
+    }
+
+    /// Adds every blob of a pack marked for deletion: found by lookups when
+    /// no live pack holds the blob, never by [`Index::is_live`].
+    pub fn add_marked_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
+        self.add(pack, entries, MARKED);
+    }
+
+    fn add(&mut self, pack: PackId, entries: &[PackEntry], extra_flags: u8) {
         let next = self.packs.len() as u32;
         let number = *self.pack_numbers.entry(pack).or_insert(next);
         if number == next {
@@ -89,24 +104,29 @@ impl Index {
                 stored_len: e.stored_len,
                 raw_len: e.raw_len,
                 flags: (e.kind == BlobKind::Tree) as u8
-                    | (((e.compression == Compression::Zstd) as u8) << 1),
+                    | (((e.compression == Compression::Zstd) as u8) << 1)
+                    | extra_flags,
             });
         }
         self.sorted = false;
     }
 
-    /// Adds every pack of a decoded index file.
+    /// Adds every pack of a decoded index file, live and marked.
     pub fn add_file(&mut self, file: &IndexFile) {
         for p in &file.packs {
             self.add_pack(p.id, &p.blobs);
         }
+        for p in &file.marked {
+            self.add_marked_pack(p.id, &p.blobs);
+        }
     }
 
-    /// Sorts records by ID and drops duplicates (a blob stored twice keeps the
-    /// first location added: the sort is stable), making lookups possible.
+    /// Sorts records by ID and drops duplicates, making lookups possible. A
+    /// blob stored twice keeps a live location over a marked one, and
+    /// otherwise the first added (the sort is stable).
     pub fn sort(&mut self) {
         if !self.sorted {
-            self.records.sort_by_key(|r| r.id);
+            self.records.sort_by_key(|r| (r.id, r.flags & MARKED));
             self.records.dedup_by(|a, b| a.id == b.id);
             self.records.shrink_to_fit();
             self.sorted = true;
@@ -123,8 +143,11 @@ impl Index {
             .records
             .binary_search_by(|r| r.id.cmp(id.as_bytes()))
             .ok()?;
-        let r = &self.records[i];
-        Some(BlobLocation {
+        Some(self.location(&self.records[i]))
+    }
+
+    fn location(&self, r: &Record) -> BlobLocation {
+        BlobLocation {
             pack: self.packs[r.pack as usize],
             kind: if r.flags & 1 == 1 {
                 BlobKind::Tree
@@ -139,12 +162,28 @@ impl Index {
             offset: r.offset,
             stored_len: r.stored_len,
             raw_len: r.raw_len,
-        })
+            marked: r.flags & MARKED != 0,
+        }
     }
 
-    /// True if the blob is indexed.
+    /// True if the blob is indexed, in a live or a marked pack: it can be read.
     pub fn contains(&self, id: &BlobId) -> bool {
         self.get(id).is_some()
+    }
+
+    /// True if the blob is in a live pack: a new snapshot may rely on it
+    /// without storing it again (deduplication).
+    pub fn is_live(&self, id: &BlobId) -> bool {
+        self.get(id).is_some_and(|l| !l.marked)
+    }
+
+    /// The blob's position among the sorted records, for bitmaps over the
+    /// index (one bit per blob where a set would cost tens of bytes).
+    pub fn position(&self, id: &BlobId) -> Option<usize> {
+        assert!(self.sorted, "Index::sort must run before lookups");
+        self.records
+            .binary_search_by(|r| r.id.cmp(id.as_bytes()))
+            .ok()
     }
 
     /// Number of distinct indexed blobs (after sorting).
@@ -171,10 +210,9 @@ impl Index {
 
     /// Every blob ID with its location, in ID order.
     pub fn iter(&self) -> impl Iterator<Item = (BlobId, BlobLocation)> + '_ {
-        self.records.iter().filter_map(|r| {
-            let id = BlobId(Id(r.id));
-            self.get(&id).map(|l| (id, l))
-        })
+        self.records
+            .iter()
+            .map(|r| (BlobId(Id(r.id)), self.location(r)))
     }
 }
 
@@ -220,6 +258,23 @@ mod tests {
         assert_eq!(loc.kind, BlobKind::Tree);
         assert_eq!(loc.compression, Compression::Zstd);
         assert!(!index.contains(&entry(500).id));
+        assert_eq!(index.position(&entry(0).id), Some(0));
+    }
+
+    #[test]
+    fn live_locations_win_over_marked() {
+        let mut index = Index::new();
+        let a: Vec<_> = (0..10).map(entry).collect();
+        index.add_marked_pack(PackId(Id([1; 32])), &a);
+        index.add_pack(PackId(Id([2; 32])), &a[..5]);
+        index.sort();
+        assert_eq!(index.len(), 10);
+        let live = index.get(&entry(1).id).unwrap();
+        assert_eq!((live.pack, live.marked), (PackId(Id([2; 32])), false));
+        let marked = index.get(&entry(7).id).unwrap();
+        assert_eq!((marked.pack, marked.marked), (PackId(Id([1; 32])), true));
+        assert!(index.contains(&entry(7).id) && !index.is_live(&entry(7).id));
+        assert!(index.is_live(&entry(1).id));
     }
 
     #[test]

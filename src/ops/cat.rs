@@ -83,6 +83,13 @@ pub fn cat(repo: &mut Repository, target: &CatTarget) -> Result<CatOutput, OpErr
                     "id": p.id.to_hex(),
                     "blobs": entries_json(&p.blobs),
                 })).collect::<Vec<_>>(),
+                "marked": file.marked.iter().map(|m| json!({
+                    "id": m.id.to_hex(),
+                    "marked_at": chrono::DateTime::from_timestamp(m.marked_at, 0)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| m.marked_at.to_string()),
+                    "blobs": entries_json(&m.blobs),
+                })).collect::<Vec<_>>(),
             })
         }
         CatTarget::Pack(q) => {

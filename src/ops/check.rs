@@ -160,12 +160,21 @@ pub fn check(repo: &mut Repository, options: &CheckOptions) -> Result<CheckRepor
         .collect();
     let mut index = Index::new();
     let mut packs: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
+    // Packs prune marked without knowing their blobs (they were in no index).
+    let mut marked_unlisted = HashSet::new();
     for (id, result) in files {
         match result {
             Ok(file) => {
                 index.add_file(&file);
                 for pack in file.packs {
                     packs.entry(pack.id).or_insert(pack.blobs);
+                }
+                for pack in file.marked {
+                    if pack.blobs.is_empty() {
+                        marked_unlisted.insert(pack.id);
+                    } else {
+                        packs.entry(pack.id).or_insert(pack.blobs);
+                    }
                 }
             }
             Err(e) => report.errors.push(format!(
@@ -197,7 +206,10 @@ pub fn check(repo: &mut Repository, options: &CheckOptions) -> Result<CheckRepor
             Some(_) => {}
         }
     }
-    let mut unindexed: Vec<&PackId> = listed.keys().filter(|p| !packs.contains_key(p)).collect();
+    let mut unindexed: Vec<&PackId> = listed
+        .keys()
+        .filter(|p| !packs.contains_key(p) && !marked_unlisted.contains(*p))
+        .collect();
     unindexed.sort();
     for pack in unindexed {
         report.warnings.push(format!(

@@ -1,6 +1,10 @@
 //! `snap forget`: removes snapshots, by ID or by a retention policy applied
 //! to each group of snapshots (by default, the same host and paths). Only
 //! snapshot files are removed; the data they alone used stays until a prune.
+//!
+//! A shared lock is enough: backups may run meanwhile (a backup whose parent
+//! is forgotten relies only on blobs in its loaded index, which prune's grace
+//! period protects), and removing a snapshot twice is harmless.
 
 use std::collections::BTreeMap;
 
@@ -130,7 +134,7 @@ pub enum ForgetError {
 
 /// Applies `options`; see the module documentation.
 pub fn forget(repo: &Repository, options: &ForgetOptions) -> Result<Vec<GroupReport>, OpError> {
-    let _lock = repo.lock(LockKind::Exclusive)?;
+    let _lock = repo.lock(LockKind::Shared)?;
     if !options.ids.is_empty() {
         let mut remove = Vec::new();
         for query in &options.ids {

@@ -12,6 +12,7 @@ pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod prune;
 pub mod restore;
 pub mod retention;
 pub mod snapshots;
@@ -42,6 +43,9 @@ pub enum OpError {
     /// Forget.
     #[error(transparent)]
     Forget(#[from] forget::ForgetError),
+    /// Prune.
+    #[error(transparent)]
+    Prune(#[from] prune::PruneError),
 }
 
 impl OpError {

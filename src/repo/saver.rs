@@ -14,7 +14,7 @@ use crate::backend::Backend;
 use crate::crypto::{MasterKey, SealKind};
 use crate::id::{BlobId, FileKind, IndexId};
 use crate::index::{IndexFile, IndexPack, MAX_BLOBS_PER_INDEX_FILE};
-use crate::pack::{seal_blob_with, BlobKind, BlobScratch, FinishedPack, PackWriter};
+use crate::pack::{seal_blob_with, BlobKind, BlobScratch, FinishedPack, PackEntry, PackWriter};
 
 /// What a save session stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -144,7 +144,7 @@ impl<'r> BlobSaver<'r> {
 
     /// True if the blob is stored already or was saved in this session.
     pub fn is_known(&self, id: &BlobId) -> bool {
-        self.repo.index.contains(id) || lock(&self.seen).contains(id)
+        self.repo.index.is_live(id) || lock(&self.seen).contains(id)
     }
 
     /// Saves a blob unless known; returns its ID and whether it was new.
@@ -170,7 +170,7 @@ impl<'r> BlobSaver<'r> {
                 ),
             });
         }
-        if self.repo.index.contains(&id) || !lock(&self.seen).insert(id) {
+        if self.repo.index.is_live(&id) || !lock(&self.seen).insert(id) {
             return Ok(false);
         }
         self.check_error()?;
@@ -205,6 +205,36 @@ impl<'r> BlobSaver<'r> {
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
         self.raw_bytes_added
             .fetch_add(plain.len() as u64, Ordering::Relaxed);
+        if let Some(pack) = full {
+            self.send(pack)?;
+        }
+        Ok(true)
+    }
+
+    /// Stores an already sealed blob as it is (prune moving a blob to a new
+    /// pack): no index check, no compression, just packing. The caller has
+    /// verified it.
+    pub fn save_sealed(&self, entry: &PackEntry, sealed: &[u8]) -> Result<bool, RepoError> {
+        if !lock(&self.seen).insert(entry.id) {
+            return Ok(false);
+        }
+        self.check_error()?;
+        let pack_size = self.repo.config.pack_size as u64;
+        let packer = match entry.kind {
+            BlobKind::Data => &self.data,
+            BlobKind::Tree => &self.tree,
+        };
+        let full = {
+            let mut p = lock(packer);
+            p.add(entry.id, entry.compression, entry.raw_len, sealed);
+            (p.size() >= pack_size).then(|| {
+                let spare = lock(&self.shared.spare).pop().unwrap_or_default();
+                std::mem::replace(&mut *p, PackWriter::with_buffer(entry.kind, spare))
+            })
+        };
+        self.blobs_added.fetch_add(1, Ordering::Relaxed);
+        self.raw_bytes_added
+            .fetch_add(entry.raw_len as u64, Ordering::Relaxed);
         if let Some(pack) = full {
             self.send(pack)?;
         }
