@@ -381,6 +381,7 @@ fn unsafe_names_in_a_tree_are_refused() {
         tree,
         summary: Default::default(),
         program: "test".into(),
+        original: None,
     };
     save_snapshot(&repo, &manifest).unwrap();
     let target = f.path("deep/out");

@@ -229,6 +229,7 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         tree: root,
         summary,
         program: format!("snap {}", env!("CARGO_PKG_VERSION")),
+        original: None,
     };
     let id = snapshot::save_snapshot(repo, &manifest)?;
     Ok(BackupResult {

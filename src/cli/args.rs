@@ -73,6 +73,15 @@ pub enum Command {
         /// The newer snapshot.
         new: String,
     },
+    /// Change the tags of snapshots.
+    Tag(TagArgs),
+    /// Write a file of a snapshot to stdout, or a folder as a tar archive.
+    Dump {
+        /// The snapshot (ID, prefix or latest).
+        snapshot: String,
+        /// The file or folder, as `snap ls` shows it (`/` for everything).
+        path: String,
+    },
     /// Free the space no snapshot uses: delete unused packs, repack partly
     /// used ones (safe beside running backups, see --grace).
     Prune(PruneArgs),
@@ -303,6 +312,23 @@ pub struct ForgetArgs {
     /// With --prune: as `snap prune`.
     #[command(flatten)]
     pub prune_options: PruneOptionArgs,
+}
+
+/// `snap tag`.
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Snapshots (IDs, prefixes or latest).
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Add this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub add: Vec<String>,
+    /// Remove this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub remove: Vec<String>,
+    /// Replace all tags with these (repeatable; --set '' removes every tag).
+    #[arg(long, value_name = "TAG")]
+    pub set: Option<Vec<String>>,
 }
 
 /// `snap prune`.

@@ -284,6 +284,29 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 render::forget(out, cli.json, cli.quiet, a.dry_run, &report)?;
             }
         }
+        Command::Tag(a) => {
+            let repo = open_repo(cli)?;
+            let change = ops::tag::TagChange {
+                set: a.set.clone(),
+                add: a.add.clone(),
+                remove: a.remove.clone(),
+            };
+            let report = ops::tag::tag(&repo, &a.ids, &change)?;
+            render::tag(out, cli.json, cli.quiet, &report)?;
+        }
+        Command::Dump { snapshot, path } => {
+            let mut repo = open_repo(cli)?;
+            let node = ops::dump::resolve(&mut repo, snapshot, path)?;
+            if node.node_type == crate::snapshot::NodeType::Dir
+                && std::io::IsTerminal::is_terminal(&std::io::stdout())
+            {
+                anyhow::bail!(
+                    "{path} is a folder: its tar archive would go to the terminal; redirect stdout to a file or a pipe (snap dump {snapshot} {path} > out.tar)"
+                );
+            }
+            let mut stdout = std::io::BufWriter::with_capacity(1 << 20, &mut *out);
+            ops::dump::dump(&repo, path, &node, &mut stdout)?;
+        }
         Command::Prune(a) => {
             let mut repo = open_repo(cli)?;
             let options = prune_options(&repo, &a.options, a.dry_run);

@@ -519,3 +519,37 @@ pub fn prune(out: &mut impl Write, quiet: bool, r: &ops::prune::PruneReport) -> 
     }
     Ok(())
 }
+
+/// `snap tag`.
+pub fn tag(
+    out: &mut impl Write,
+    as_json: bool,
+    quiet: bool,
+    report: &[ops::tag::Retagged],
+) -> Result<()> {
+    if as_json {
+        return json(out, &report);
+    }
+    if quiet {
+        return Ok(());
+    }
+    for r in report {
+        if r.changed {
+            writeln!(
+                out,
+                "{} -> {}  tags: {}",
+                &r.old_id[..8],
+                &r.new_id[..8],
+                r.tags.join(", ")
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{} unchanged  tags: {}",
+                &r.old_id[..8],
+                r.tags.join(", ")
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod cat;
 pub mod check;
 pub mod diff;
+pub mod dump;
 pub mod find;
 pub mod forget;
 pub mod init;
@@ -17,6 +18,7 @@ pub mod restore;
 pub mod retention;
 pub mod snapshots;
 pub mod stats;
+pub mod tag;
 pub mod unlock;
 
 /// Errors of operations: those of the layers below.
@@ -46,6 +48,12 @@ pub enum OpError {
     /// Prune.
     #[error(transparent)]
     Prune(#[from] prune::PruneError),
+    /// Tag.
+    #[error(transparent)]
+    Tag(#[from] tag::TagError),
+    /// Dump.
+    #[error(transparent)]
+    Dump(#[from] dump::DumpError),
 }
 
 impl OpError {

@@ -82,6 +82,10 @@ pub struct SnapshotManifest {
     /// The program that wrote it.
     #[serde(default)]
     pub program: String,
+    /// The snapshot this one was made from by `tag` or `copy` (the first
+    /// of a chain): absent on a snapshot written by a backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<SnapshotId>,
 }
 
 impl SnapshotManifest {

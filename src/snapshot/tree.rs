@@ -77,6 +77,28 @@ pub struct Node {
 }
 
 impl Node {
+    /// A folder node for a tree that has no node of its own (a snapshot's
+    /// root): empty name, no metadata.
+    pub fn dir_of(tree: BlobId) -> Node {
+        Node {
+            name: NodeName(Vec::new()),
+            node_type: NodeType::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime_ns: 0,
+            ctime_ns: 0,
+            inode: 0,
+            device: 0,
+            links: 0,
+            size: 0,
+            content: None,
+            subtree: Some(tree),
+            link_target: None,
+            rdev: 0,
+        }
+    }
+
     /// Checks that the name is safe to create inside a folder.
     pub fn check_name(&self) -> Result<(), String> {
         let n = self.name.as_bytes();
