@@ -73,6 +73,9 @@ pub enum Command {
         /// The newer snapshot.
         new: String,
     },
+    /// Copy snapshots into another repository (with its own password),
+    /// storing only the blobs it lacks.
+    Copy(CopyArgs),
     /// Change the tags of snapshots.
     Tag(TagArgs),
     /// Write a file of a snapshot to stdout, or a folder as a tar archive.
@@ -312,6 +315,25 @@ pub struct ForgetArgs {
     /// With --prune: as `snap prune`.
     #[command(flatten)]
     pub prune_options: PruneOptionArgs,
+}
+
+/// `snap copy`.
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// Snapshots to copy (IDs, prefixes or latest); all when none given.
+    pub ids: Vec<String>,
+    /// The target repository (any location -r takes); it must exist (`snap init`).
+    #[arg(long, env = "SNAP_TO_REPOSITORY", value_name = "LOCATION")]
+    pub to: String,
+    /// The target's password: first line of this file (or SNAP_TO_PASSWORD).
+    #[arg(long, env = "SNAP_TO_PASSWORD_FILE", value_name = "FILE")]
+    pub to_password_file: Option<PathBuf>,
+    /// The target's password: first line this shell command prints.
+    #[arg(long, env = "SNAP_TO_PASSWORD_COMMAND", value_name = "COMMAND")]
+    pub to_password_command: Option<String>,
+    /// Parallel uploads to the target (0: its backend's default).
+    #[arg(long, default_value_t = 0)]
+    pub connections: usize,
 }
 
 /// `snap tag`.

@@ -77,6 +77,10 @@ fn open_backend(cli: &Cli) -> Result<Arc<dyn backend::Backend>> {
     let location = cli.repo.as_deref().context(
         "no repository given: pass -r/--repo LOCATION or set SNAP_REPOSITORY (a folder path, local:PATH, rest:URL, s3:... or sftp:...)",
     )?;
+    open_backend_at(cli, location)
+}
+
+fn open_backend_at(cli: &Cli, location: &str) -> Result<Arc<dyn backend::Backend>> {
     let options = backend::BackendOptions {
         retry: backend::RetryPolicy {
             notify: Some(|err, delay| {
@@ -95,6 +99,14 @@ fn open_backend(cli: &Cli) -> Result<Arc<dyn backend::Backend>> {
 
 fn open_repo(cli: &Cli) -> Result<Repository> {
     let backend = open_backend(cli)?;
+    let password = || password::resolve(cli, false);
+    open_repo_with(backend, password)
+}
+
+fn open_repo_with(
+    backend: Arc<dyn backend::Backend>,
+    password: impl FnOnce() -> Result<String>,
+) -> Result<Repository> {
     // Fail with "no repository" before asking for a password.
     match backend.stat(crate::id::FileKind::Config, "") {
         Err(e) if e.is_not_found() => {
@@ -106,7 +118,7 @@ fn open_repo(cli: &Cli) -> Result<Repository> {
         Err(e) => return Err(e.into()),
         Ok(_) => {}
     }
-    let password = password::resolve(cli, false)?;
+    let password = password()?;
     Ok(Repository::open(backend, password.as_bytes())?)
 }
 
@@ -306,6 +318,29 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             }
             let mut stdout = std::io::BufWriter::with_capacity(1 << 20, &mut *out);
             ops::dump::dump(&repo, path, &node, &mut stdout)?;
+        }
+        Command::Copy(a) => {
+            let mut source = open_repo(cli)?;
+            let target_backend = open_backend_at(cli, &a.to)?;
+            let mut target = open_repo_with(target_backend, || {
+                password::resolve_from(
+                    &password::Source {
+                        env: "SNAP_TO_PASSWORD",
+                        file: a.to_password_file.as_deref(),
+                        command: a.to_password_command.as_deref(),
+                        flags: "SNAP_TO_PASSWORD, SNAP_TO_PASSWORD_FILE or SNAP_TO_PASSWORD_COMMAND for the target repository",
+                        prompt: "enter password for the target repository: ",
+                    },
+                    false,
+                )
+            })
+            .context("cannot open the target repository (--to)")?;
+            let connections = match a.connections {
+                0 => target.backend().preferred_connections(),
+                n => n,
+            };
+            let report = ops::copy::copy(&mut source, &mut target, &a.ids, connections)?;
+            render::copy(out, cli.json, cli.quiet, &report)?;
         }
         Command::Prune(a) => {
             let mut repo = open_repo(cli)?;

@@ -10,13 +10,41 @@ use super::args::Cli;
 
 /// Finds the password; `confirm` asks twice when prompting (for `init`).
 pub fn resolve(cli: &Cli, confirm: bool) -> Result<String> {
-    if let Ok(p) = std::env::var("SNAP_PASSWORD") {
-        return non_empty(p, "SNAP_PASSWORD");
+    resolve_from(
+        &Source {
+            env: "SNAP_PASSWORD",
+            file: cli.password_file.as_deref(),
+            command: cli.password_command.as_deref(),
+            flags: "SNAP_PASSWORD, SNAP_PASSWORD_FILE or SNAP_PASSWORD_COMMAND",
+            prompt: "enter password for repository: ",
+        },
+        confirm,
+    )
+}
+
+/// Where one repository's password may come from.
+pub struct Source<'a> {
+    /// The variable holding the password itself.
+    pub env: &'static str,
+    /// A file whose first line is the password.
+    pub file: Option<&'a std::path::Path>,
+    /// A command printing it.
+    pub command: Option<&'a str>,
+    /// How to give it, for the error when none is given.
+    pub flags: &'static str,
+    /// The terminal prompt.
+    pub prompt: &'static str,
+}
+
+/// Finds a password from `source`, or asks on a terminal.
+pub fn resolve_from(source: &Source<'_>, confirm: bool) -> Result<String> {
+    if let Ok(p) = std::env::var(source.env) {
+        return non_empty(p, source.env);
     }
-    if let Some(path) = &cli.password_file {
+    if let Some(path) = source.file {
         return first_line_of(path, "the password file");
     }
-    if let Some(cmd) = &cli.password_command {
+    if let Some(cmd) = source.command {
         let out = Command::new("sh")
             .arg("-c")
             .arg(cmd)
@@ -25,8 +53,9 @@ pub fn resolve(cli: &Cli, confirm: bool) -> Result<String> {
             .context("cannot run the password command")?;
         if !out.status.success() {
             bail!(
-                "the password command failed ({}); check --password-command/SNAP_PASSWORD_COMMAND",
-                out.status
+                "the password command failed ({}); check {}",
+                out.status,
+                source.flags
             );
         }
         let text = String::from_utf8(out.stdout)
@@ -37,10 +66,13 @@ pub fn resolve(cli: &Cli, confirm: bool) -> Result<String> {
         );
     }
     if !std::io::stdin().is_terminal() {
-        bail!("no password given: set SNAP_PASSWORD, SNAP_PASSWORD_FILE or SNAP_PASSWORD_COMMAND, or run on a terminal to be asked");
+        bail!(
+            "no password given: set {}, or run on a terminal to be asked",
+            source.flags
+        );
     }
     prompt(
-        "enter password for repository: ",
+        source.prompt,
         confirm.then_some("the passwords do not match; nothing was created"),
         "the password",
     )

@@ -553,3 +553,40 @@ pub fn tag(
     }
     Ok(())
 }
+
+/// `snap copy`.
+pub fn copy(
+    out: &mut impl Write,
+    as_json: bool,
+    quiet: bool,
+    r: &ops::copy::CopyReport,
+) -> Result<()> {
+    if as_json {
+        return json(out, r);
+    }
+    if quiet {
+        return Ok(());
+    }
+    let copied = r.snapshots.iter().filter(|s| s.copied).count();
+    for s in &r.snapshots {
+        if s.copied {
+            writeln!(out, "copied {} -> {}", &s.source[..8], &s.target[..8])?;
+        } else {
+            writeln!(
+                out,
+                "skipped {}: copied earlier as {}",
+                &s.source[..8],
+                &s.target[..8]
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "{copied} snapshot(s) copied, {} already there; {} blob(s) read, {} new ({} stored)",
+        r.snapshots.len() - copied,
+        r.blobs_read,
+        r.blobs_added,
+        bytes(r.data_added_stored)
+    )?;
+    Ok(())
+}
