@@ -8,15 +8,10 @@ mod common;
 use std::fs;
 
 use common::servers::{garage, snap_s3, wait_for_bucket, S3_BUCKET};
-use common::{assert_same_tree, noise, restored, Fixture, FAST_INIT};
+use common::{assert_same_tree, json_of, noise, restored, Fixture, FAST_INIT};
 use predicates::prelude::*;
 
 const TARGET_PASSWORD: &str = "a different password for the offsite copy";
-
-fn json(cmd: &mut assert_cmd::Command) -> serde_json::Value {
-    let out = cmd.arg("--json").assert().success();
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
-}
 
 /// A folder of 40 files, backed up three times with a change each time.
 fn source_history(f: &Fixture) -> Vec<String> {
@@ -60,7 +55,7 @@ fn copies_between_local_repositories_with_different_passwords() {
         .success();
 
     // The first two only.
-    let r = json(copy_to(&f, t).args([&ids[0][..8], &ids[1][..8]]));
+    let r = json_of(copy_to(&f, t).args([&ids[0][..8], &ids[1][..8]]));
     assert_eq!(r["snapshots"].as_array().unwrap().len(), 2);
     assert!(r["snapshots"]
         .as_array()
@@ -73,10 +68,10 @@ fn copies_between_local_repositories_with_different_passwords() {
         c.env("SNAP_PASSWORD", TARGET_PASSWORD).args(args);
         c
     };
-    let listed = json(&mut target_snap(&["snapshots"]));
+    let listed = json_of(&mut target_snap(&["snapshots"]));
     assert_eq!(listed.as_array().unwrap().len(), 2);
     let copy_of_second = r["snapshots"][1]["target"].as_str().unwrap().to_string();
-    let m = json(&mut target_snap(&["cat", "snapshot", &copy_of_second]));
+    let m = json_of(&mut target_snap(&["cat", "snapshot", &copy_of_second]));
     assert_eq!(m["original"], ids[1].as_str());
     assert_eq!(m["tags"], serde_json::json!(["round1"]));
     assert_eq!(
@@ -86,7 +81,7 @@ fn copies_between_local_repositories_with_different_passwords() {
 
     // Then everything: the two are skipped, the third copied, reading from
     // the source only what its parent's copy does not already give.
-    let r = json(&mut copy_to(&f, t));
+    let r = json_of(&mut copy_to(&f, t));
     let snaps = r["snapshots"].as_array().unwrap();
     assert_eq!(
         snaps.iter().filter(|s| s["copied"] == true).count(),

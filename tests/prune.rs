@@ -11,16 +11,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{assert_same_tree, noise, restored, Fixture};
+use common::{assert_same_tree, json_of, noise, restored, Fixture};
 use predicates::prelude::*;
 
-fn json(cmd: &mut assert_cmd::Command) -> serde_json::Value {
-    let out = cmd.arg("--json").assert().success();
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
-}
-
 fn prune(f: &Fixture, args: &[&str]) -> serde_json::Value {
-    json(f.snap().arg("prune").args(args))
+    json_of(f.snap().arg("prune").args(args))
 }
 
 fn check_read_data(f: &Fixture) {
@@ -113,7 +108,7 @@ fn marked_packs_wait_for_the_grace_period() {
     let f = Fixture::new();
     let snaps = history(&f, 3);
     let src = f.path("src");
-    let r = json(f.snap().args(["forget", "--keep-last", "1", "--prune"]));
+    let r = json_of(f.snap().args(["forget", "--keep-last", "1", "--prune"]));
     assert_eq!(r["forget"][0]["remove"].as_array().unwrap().len(), 2);
     // Two tree packs, a data pack, and the data pack shared.txt moved out of.
     let marked = r["prune"]["packs_marked"].as_u64().unwrap();
@@ -209,13 +204,7 @@ fn partly_used_packs_are_repacked_reading_only_what_moves() {
     assert_eq!(r["unused_bytes_after"], 0);
     assert!(f.repo_size() < (2 << 20), "{}", f.repo_size());
     check_read_data(&f);
-    let target = f.path("out");
-    f.snap()
-        .args(["restore", "latest", "--target"])
-        .arg(&target)
-        .assert()
-        .success();
-    assert_same_tree(&src, &restored(&target, &src));
+    common::restore_latest_matches(f.snap(), &src, &f.path("out"));
 
     // With unused space tolerated, a partly used pack stays.
     fs::write(src.join("more.bin"), noise(3, 2 << 20)).unwrap();
@@ -291,26 +280,14 @@ fn a_backup_running_beside_prune_ends_restorable() {
     );
 
     check_read_data(&f);
-    let target = f.path("out");
-    f.snap()
-        .args(["restore", "latest", "--target"])
-        .arg(&target)
-        .assert()
-        .success();
-    assert_same_tree(&src, &restored(&target, &src));
+    common::restore_latest_matches(f.snap(), &src, &f.path("out"));
 
     // The older snapshots are gone; once the grace period is over their
     // space is freed and the new snapshot still restores.
     let r = prune(&f, &["--grace", "0"]);
     assert!(r["packs_deleted"].as_u64().unwrap() >= 2, "{r}");
     check_read_data(&f);
-    let target = f.path("out2");
-    f.snap()
-        .args(["restore", "latest", "--target"])
-        .arg(&target)
-        .assert()
-        .success();
-    assert_same_tree(&src, &restored(&target, &src));
+    common::restore_latest_matches(f.snap(), &src, &f.path("out2"));
 }
 
 #[test]

@@ -7,13 +7,8 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 
-use common::{noise, Fixture};
+use common::{json_of, noise, Fixture};
 use predicates::prelude::*;
-
-fn json(cmd: &mut assert_cmd::Command) -> serde_json::Value {
-    let out = cmd.arg("--json").assert().success();
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
-}
 
 #[test]
 fn tags_change_by_replacing_the_manifest() {
@@ -24,7 +19,7 @@ fn tags_change_by_replacing_the_manifest() {
     let first = f.backup_json(&src, &["--tag", "nightly"]);
     let old = first["snapshot_id"].as_str().unwrap().to_string();
 
-    let r = json(
+    let r = json_of(
         f.snap()
             .args(["tag", &old[..8], "--add", "golden", "--add", "q4"]),
     );
@@ -32,15 +27,15 @@ fn tags_change_by_replacing_the_manifest() {
     assert_ne!(new, old);
     assert_eq!(r[0]["tags"], serde_json::json!(["nightly", "golden", "q4"]));
     assert!(!f.repo().join("snapshots").join(&old).exists());
-    let manifest = json(f.snap().args(["cat", "snapshot", &new]));
+    let manifest = json_of(f.snap().args(["cat", "snapshot", &new]));
     assert_eq!(manifest["original"], old.as_str());
 
     // A second change keeps pointing at the first snapshot of the chain.
-    let r = json(f.snap().args(["tag", "latest", "--remove", "nightly"]));
+    let r = json_of(f.snap().args(["tag", "latest", "--remove", "nightly"]));
     let newer = r[0]["new_id"].as_str().unwrap().to_string();
     assert_eq!(r[0]["tags"], serde_json::json!(["golden", "q4"]));
     assert_eq!(
-        json(f.snap().args(["cat", "snapshot", &newer]))["original"],
+        json_of(f.snap().args(["cat", "snapshot", &newer]))["original"],
         old.as_str()
     );
     f.snap()
@@ -58,7 +53,7 @@ fn tags_change_by_replacing_the_manifest() {
     assert!(f.repo().join("snapshots").join(&newer).exists());
 
     // --set '' clears, and the snapshot still restores.
-    let r = json(f.snap().args(["tag", "latest", "--set", ""]));
+    let r = json_of(f.snap().args(["tag", "latest", "--set", ""]));
     assert_eq!(r[0]["tags"], serde_json::json!([]));
     let target = f.path("out");
     f.snap()

@@ -229,6 +229,12 @@ pub fn backend_round_trip(f: &Fixture, init_extra: &[&str], snap: impl Fn() -> C
     );
 }
 
+/// Runs `cmd` with `--json` and parses what it prints; it must succeed.
+pub fn json_of(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.arg("--json").assert().success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
 /// Restores `latest` with `cmd` into `target` and checks it equals `src`.
 pub fn restore_latest_matches(cmd: Command, src: &Path, target: &Path) {
     let mut cmd = cmd;

@@ -245,15 +245,8 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
     let newly_unneeded: Vec<(PackId, Vec<PackEntry>)> = plan
         .mark
         .iter()
-        .cloned()
-        .chain(plan.repack.iter().map(|(id, _)| {
-            let all = live
-                .iter()
-                .find(|(p, _)| p == id)
-                .map(|(_, e)| e.clone())
-                .unwrap_or_default();
-            (*id, all)
-        }))
+        .chain(plan.repack.iter().map(|(at, _)| at))
+        .map(|&at| (live[at].0, std::mem::take(&mut live[at].1)))
         .chain(plan.unindexed.iter().map(|id| (*id, Vec::new())))
         .collect();
     let mut delete: Vec<PackId> = plan.expired.clone();
@@ -273,7 +266,7 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
             .collect();
     }
     report.packs_waiting = plan.waiting.len();
-    report.bytes_waiting = plan.waiting.iter().map(|m| size(&m.id)).sum();
+    report.bytes_waiting = plan.waiting.iter().map(|&at| size(&marked[at].id)).sum();
     report.packs_deleted = delete.len();
     report.bytes_deleted = delete.iter().map(size).sum();
 
@@ -296,7 +289,7 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
         plan.repack
             .par_iter()
             .with_max_len(1)
-            .try_for_each(|(pack, blobs)| repack(repo, &saver, pack, blobs))?;
+            .try_for_each(|(at, blobs)| repack(repo, &saver, &live[*at].0, blobs))?;
         let stats = saver.finish()?;
         report.packs_written = stats.packs_written;
         for id in stats.index_files {
@@ -312,7 +305,19 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
     let mut file = IndexFile::default();
     let mut written = Vec::new();
     let mut count = 0;
-    let packs = plan.keep.into_iter().chain(plan.unmark).chain(repacked);
+    let mut marked = marked;
+    let unmarked: Vec<(PackId, Vec<PackEntry>)> = plan
+        .unmark
+        .iter()
+        .map(|&at| (marked[at].id, std::mem::take(&mut marked[at].blobs)))
+        .collect();
+    let kept: Vec<(PackId, Vec<PackEntry>)> = plan
+        .keep
+        .iter()
+        .map(|&at| (live[at].0, std::mem::take(&mut live[at].1)))
+        .collect();
+    drop(live);
+    let packs = kept.into_iter().chain(unmarked).chain(repacked);
     for (id, blobs) in packs {
         count += blobs.len().max(1);
         file.packs.push(IndexPack { id, blobs });
@@ -321,7 +326,13 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
             count = 0;
         }
     }
-    for m in plan.waiting.into_iter().chain(new_marks) {
+    let waiting: Vec<MarkedPack> = plan
+        .waiting
+        .iter()
+        .map(|&at| std::mem::replace(&mut marked[at], placeholder()))
+        .collect();
+    drop(marked);
+    for m in waiting.into_iter().chain(new_marks) {
         count += m.blobs.len().max(1);
         file.marked.push(m);
         if count >= MAX_BLOBS_PER_INDEX_FILE {
@@ -345,6 +356,14 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
         .try_for_each(|id| backend.remove(FileKind::Pack, &id.to_hex()))
         .map_err(RepoError::from)?;
     Ok(report)
+}
+
+fn placeholder() -> MarkedPack {
+    MarkedPack {
+        id: PackId(Id([0; 32])),
+        marked_at: 0,
+        blobs: Vec::new(),
+    }
 }
 
 fn unreadable(what: String, e: impl std::fmt::Display) -> OpError {

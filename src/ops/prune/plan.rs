@@ -113,22 +113,24 @@ pub struct PlanInput<'a> {
     pub max_unused: MaxUnused,
 }
 
-/// What happens to every pack.
+/// What happens to every pack. Packs are named by their position in
+/// [`PlanInput::live`] or [`PlanInput::marked`], so the plan copies no
+/// index entries but the ones that move.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// Live packs that stay live as they are (with their blobs).
-    pub keep: Vec<(PackId, Vec<PackEntry>)>,
+    /// Live packs that stay live as they are.
+    pub keep: Vec<usize>,
     /// Marked packs that a snapshot needs again: live again, unchanged.
-    pub unmark: Vec<(PackId, Vec<PackEntry>)>,
+    pub unmark: Vec<usize>,
     /// Live packs whose used blobs move to new packs (the blobs to move);
     /// afterwards the old pack is marked, or deleted when there is no grace.
-    pub repack: Vec<(PackId, Vec<PackEntry>)>,
+    pub repack: Vec<(usize, Vec<PackEntry>)>,
     /// Live packs without a used blob: marked now (deleted at once without grace).
-    pub mark: Vec<(PackId, Vec<PackEntry>)>,
+    pub mark: Vec<usize>,
     /// Listed packs in no index: marked now with no blobs (deleted at once without grace).
     pub unindexed: Vec<PackId>,
     /// Marked packs still in their grace period.
-    pub waiting: Vec<MarkedPack>,
+    pub waiting: Vec<usize>,
     /// Marked packs past their grace period that no snapshot needs.
     pub expired: Vec<PackId>,
     /// Indexed packs the backend does not list (their entries are dropped).
@@ -144,6 +146,7 @@ pub struct Plan {
 }
 
 struct LivePack<'a> {
+    at: usize,
     id: PackId,
     entries: &'a [PackEntry],
     used_count: usize,
@@ -158,13 +161,14 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     // Packs that hold the most used blobs claim them first, so a duplicate
     // copy in an emptier pack is the one counted unused.
     let mut live: Vec<LivePack> = Vec::new();
-    for (id, entries) in input.live {
+    for (at, (id, entries)) in input.live.iter().enumerate() {
         if !input.listed.contains_key(id) {
             plan.missing.push(*id);
             continue;
         }
         let used_count = entries.iter().filter(|e| is_used(&e.id)).count();
         live.push(LivePack {
+            at,
             id: *id,
             entries,
             used_count,
@@ -189,10 +193,10 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let used: u64 = mine.iter().map(|e| e.stored_len as u64).sum();
         let total: u64 = pack.entries.iter().map(|e| e.stored_len as u64).sum();
         if mine.is_empty() {
-            plan.mark.push((pack.id, pack.entries.to_vec()));
+            plan.mark.push(pack.at);
         } else if mine.len() == pack.entries.len() {
             plan.used_bytes += used;
-            plan.keep.push((pack.id, pack.entries.to_vec()));
+            plan.keep.push(pack.at);
         } else {
             plan.used_bytes += used;
             plan.unused_bytes += total - used;
@@ -200,9 +204,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         }
     }
 
-    let mut marked: Vec<&MarkedPack> = input.marked.iter().collect();
-    marked.sort_by_key(|m| m.id);
-    for m in marked {
+    let mut marked: Vec<(usize, &MarkedPack)> = input.marked.iter().enumerate().collect();
+    marked.sort_by_key(|(_, m)| m.id);
+    for (at, m) in marked {
         if !input.listed.contains_key(&m.id) {
             plan.missing.push(m.id);
             continue;
@@ -218,11 +222,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             let total: u64 = m.blobs.iter().map(|e| e.stored_len as u64).sum();
             plan.used_bytes += used;
             plan.unused_bytes += total.saturating_sub(used);
-            plan.unmark.push((m.id, m.blobs.clone()));
+            plan.unmark.push(at);
         } else if input.grace == 0 || input.now.saturating_sub(m.marked_at) >= input.grace {
             plan.expired.push(m.id);
         } else {
-            plan.waiting.push(m.clone());
+            plan.waiting.push(at);
         }
     }
 
@@ -252,9 +256,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     for (pack, mine, unused) in partial {
         if plan.unused_bytes > limit {
             plan.unused_bytes -= unused;
-            plan.repack.push((pack.id, mine));
+            plan.repack.push((pack.at, mine));
         } else {
-            plan.keep.push((pack.id, pack.entries.to_vec()));
+            plan.keep.push(pack.at);
         }
     }
 
@@ -375,22 +379,20 @@ mod tests {
 
     #[test]
     fn every_pack_gets_its_fate() {
-        let p = world().plan(USED, 3_600, MaxUnused::Unlimited);
-        let ids = |v: &[(PackId, Vec<PackEntry>)]| v.iter().map(|x| x.0).collect::<Vec<_>>();
-        assert_eq!(ids(&p.keep).len(), 3);
-        assert!(ids(&p.keep).contains(&pack(1)));
-        assert_eq!(ids(&p.mark), vec![pack(2)]);
+        let w = world();
+        let p = w.plan(USED, 3_600, MaxUnused::Unlimited);
+        let live = |v: &[usize]| v.iter().map(|&i| w.live[i].0).collect::<Vec<_>>();
+        let marked = |v: &[usize]| v.iter().map(|&i| w.marked[i].id).collect::<Vec<_>>();
+        assert_eq!(live(&p.keep).len(), 3);
+        assert!(live(&p.keep).contains(&pack(1)));
+        assert_eq!(live(&p.mark), vec![pack(2)]);
         assert_eq!(
-            ids(&p.unmark),
+            marked(&p.unmark),
             vec![pack(7)],
             "a snapshot needs blob 23 again"
         );
-        assert_eq!(
-            p.waiting.len(),
-            1,
-            "pack 5 was marked 1000 s ago, grace 3600"
-        );
-        assert_eq!(p.waiting[0].id, pack(5));
+        // Pack 5 was marked 1000 s ago, grace 3600.
+        assert_eq!(marked(&p.waiting), vec![pack(5)]);
         assert_eq!(p.expired, vec![pack(6)]);
         assert_eq!(p.unindexed, vec![pack(9)]);
         assert!(p.repack.is_empty() && p.missing.is_empty() && p.lost_blobs.is_empty());
@@ -403,7 +405,7 @@ mod tests {
         let w = world();
         let p = w.plan(USED, 3_600, MaxUnused::Bytes(250));
         assert_eq!(p.repack.len(), 1);
-        assert_eq!(p.repack[0].0, pack(3));
+        assert_eq!(w.live[p.repack[0].0].0, pack(3));
         assert_eq!(p.repack[0].1.len(), 1, "only the used blob moves");
         assert_eq!(p.unused_bytes, 200);
         let none = w.plan(USED, 3_600, MaxUnused::Percent(0.0));
