@@ -30,5 +30,7 @@ pub mod pack;
 pub mod pattern;
 pub mod repo;
 pub mod restore;
+#[cfg(feature = "serve")]
+pub mod server;
 pub mod snapshot;
 pub mod source;

@@ -73,6 +73,10 @@ pub enum Command {
         /// The newer snapshot.
         new: String,
     },
+    /// Serve repositories under a folder over restic's REST protocol, for
+    /// snap and restic clients.
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
     /// Copy snapshots into another repository (with its own password),
     /// storing only the blobs it lacks.
     Copy(CopyArgs),
@@ -315,6 +319,45 @@ pub struct ForgetArgs {
     /// With --prune: as `snap prune`.
     #[command(flatten)]
     pub prune_options: PruneOptionArgs,
+}
+
+/// `snap serve`.
+#[cfg(feature = "serve")]
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The folder holding the repositories (each at most two folders deep).
+    #[arg(long)]
+    pub path: PathBuf,
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub listen: String,
+    /// Users and bcrypt password hashes (`htpasswd -B -c FILE USER`);
+    /// default: PATH/.htpasswd if it exists.
+    #[arg(long, value_name = "FILE")]
+    pub htpasswd: Option<PathBuf>,
+    /// Serve without authentication: anyone who reaches the port can read
+    /// (encrypted) and write repositories.
+    #[arg(long, conflicts_with = "htpasswd")]
+    pub no_auth: bool,
+    /// Each user may only use repositories under /USER/.
+    #[arg(long)]
+    pub private_repos: bool,
+    /// Files may be added but never deleted or overwritten (locks excepted),
+    /// so a client's credentials cannot destroy existing backups.
+    #[arg(long)]
+    pub append_only: bool,
+    /// PEM certificate chain for HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve /metrics without authentication.
+    #[arg(long)]
+    pub metrics_no_auth: bool,
+    /// Refuse request bodies larger than this many bytes (413).
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<u64>,
 }
 
 /// `snap copy`.

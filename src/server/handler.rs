@@ -1,0 +1,468 @@
+//! Answers one request: auth, route, then the file operation on disk.
+//!
+//! Uploads stream into a temporary file beside the destination while their
+//! SHA-256 is computed; only a complete body whose hash is its name (the
+//! config excepted) is fsynced and renamed into place, never over an
+//! existing file. A refused, cut or cancelled upload leaves nothing: the
+//! temporary file is deleted when its guard drops.
+
+use std::io::{ErrorKind, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use sha2::Digest;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::routes::{self, Route};
+use super::State;
+
+/// A response body: small in memory, or a file streamed from disk.
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+const V2: &str = "application/vnd.x.restic.rest.v2";
+
+fn text(status: StatusCode, message: &str) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(format!("{message}\n")))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn bytes(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// Handles a request and records it in the metrics.
+pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let mut received = 0u64;
+    let (route, response) = match routes::parse(req.uri().path()) {
+        Ok(route) => {
+            let response = authorized(&state, &route, req, &mut received).await;
+            (route.repo().to_string(), response)
+        }
+        Err(why) => ("/".to_string(), text(StatusCode::BAD_REQUEST, why)),
+    };
+    let sent = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    state
+        .metrics
+        .record(&route, response.status().as_u16(), received, sent);
+    response
+}
+
+async fn authorized(
+    state: &Arc<State>,
+    route: &Route,
+    req: Request<Incoming>,
+    received: &mut u64,
+) -> Response<Body> {
+    let needs_auth = state.auth.is_some() && !(*route == Route::Metrics && state.metrics_no_auth);
+    let mut user = None;
+    if needs_auth {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let s = Arc::clone(state);
+        let checked = tokio::task::spawn_blocking(move || {
+            s.auth.as_ref().and_then(|a| a.check(header.as_deref()))
+        })
+        .await
+        .ok()
+        .flatten();
+        match checked {
+            Some(u) => user = Some(u),
+            None => {
+                let mut r = text(StatusCode::UNAUTHORIZED, "authentication required");
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"snap\""),
+                );
+                return r;
+            }
+        }
+    }
+    if state.private_repos && *route != Route::Metrics {
+        let own = user
+            .as_deref()
+            .is_some_and(|u| route.repo() == u || route.repo().starts_with(&format!("{u}/")));
+        if !own {
+            return text(
+                StatusCode::FORBIDDEN,
+                "private repositories: each user may only use repositories under /USER/",
+            );
+        }
+    }
+    match dispatch(state, route, req, received).await {
+        Ok(r) => r,
+        Err(e) => io_error(&e),
+    }
+}
+
+fn io_error(e: &std::io::Error) -> Response<Body> {
+    match e.kind() {
+        ErrorKind::NotFound => text(StatusCode::NOT_FOUND, "not found"),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => text(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the server's disk is full; nothing was stored",
+        ),
+        _ => {
+            eprintln!("snap serve: {e}");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "server error")
+        }
+    }
+}
+
+async fn dispatch(
+    state: &State,
+    route: &Route,
+    req: Request<Incoming>,
+    received: &mut u64,
+) -> std::io::Result<Response<Body>> {
+    let method = req.method().clone();
+    let repo_dir = state.root.join(route.repo());
+    Ok(match (route, &method) {
+        (Route::Metrics, &Method::GET) => bytes(
+            StatusCode::OK,
+            state.metrics.render().into_bytes(),
+            "text/plain; version=0.0.4",
+        ),
+        (Route::Repo { .. }, &Method::POST)
+            if req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "create=true")) =>
+        {
+            create_repo(&repo_dir).await?;
+            text(StatusCode::OK, "created")
+        }
+        (Route::Config { .. }, &Method::HEAD | &Method::GET) => {
+            read(&repo_dir.join("config"), &req).await?
+        }
+        (Route::Config { .. }, &Method::POST) => {
+            upload(
+                state,
+                &repo_dir,
+                &repo_dir.join("config"),
+                None,
+                req,
+                received,
+            )
+            .await?
+        }
+        (Route::Config { .. }, &Method::DELETE) => {
+            if state.append_only {
+                return Ok(append_only());
+            }
+            remove(&repo_dir.join("config")).await?
+        }
+        (Route::List { kind, .. }, &Method::GET) => list(&repo_dir, kind, &req).await?,
+        (Route::File { kind, name, .. }, &Method::HEAD | &Method::GET) => {
+            read(&file_path(&repo_dir, kind, name), &req).await?
+        }
+        (Route::File { kind, name, .. }, &Method::POST) => {
+            let path = file_path(&repo_dir, kind, name);
+            upload(state, &repo_dir, &path, Some(name), req, received).await?
+        }
+        (Route::File { kind, name, .. }, &Method::DELETE) => {
+            if state.append_only && *kind != "locks" {
+                return Ok(append_only());
+            }
+            remove(&file_path(&repo_dir, kind, name)).await?
+        }
+        _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here"),
+    })
+}
+
+fn append_only() -> Response<Body> {
+    text(
+        StatusCode::FORBIDDEN,
+        "append-only: files may be added but not deleted or overwritten (locks excepted)",
+    )
+}
+
+fn file_path(repo: &Path, kind: &str, name: &str) -> PathBuf {
+    if kind == "data" {
+        repo.join("data").join(&name[..2]).join(name)
+    } else {
+        repo.join(kind).join(name)
+    }
+}
+
+async fn create_repo(repo: &Path) -> std::io::Result<()> {
+    for kind in routes::TYPES {
+        tokio::fs::create_dir_all(repo.join(kind)).await?;
+    }
+    for b in 0..=255u8 {
+        tokio::fs::create_dir_all(repo.join("data").join(format!("{b:02x}"))).await?;
+    }
+    Ok(())
+}
+
+async fn list(repo: &Path, kind: &str, req: &Request<Incoming>) -> std::io::Result<Response<Body>> {
+    let dir = repo.join(kind);
+    let mut folders = vec![dir];
+    let mut files: Vec<(String, u64)> = Vec::new();
+    while let Some(folder) = folders.pop() {
+        let mut entries = tokio::fs::read_dir(&folder).await?;
+        while let Some(e) = entries.next_entry().await? {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let meta = e.metadata().await?;
+            if meta.is_dir() {
+                if kind == "data" && name.len() == 2 {
+                    folders.push(e.path());
+                }
+            } else if meta.is_file() {
+                files.push((name, meta.len()));
+            }
+        }
+    }
+    files.sort();
+    let v2 = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains(V2));
+    let body = if v2 {
+        let items: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(name, size)| serde_json::json!({"name": name, "size": size}))
+            .collect();
+        serde_json::to_vec(&items)
+    } else {
+        serde_json::to_vec(&files.iter().map(|(n, _)| n).collect::<Vec<_>>())
+    }
+    .map_err(std::io::Error::other)?;
+    let mut r = bytes(
+        StatusCode::OK,
+        body,
+        if v2 { V2 } else { "application/json" },
+    );
+    let len = hyper::body::Body::size_hint(r.body()).exact().unwrap_or(0);
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(r)
+}
+
+/// `bytes=FIRST-LAST` or `bytes=FIRST-` against a file of `size` bytes:
+/// the offset and length, or `Err` for a range past the end.
+fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    if first.is_empty() {
+        let n: u64 = last.parse().ok()?;
+        let n = n.min(size);
+        return Some(Ok((size - n, n)));
+    }
+    let first: u64 = first.parse().ok()?;
+    if first >= size {
+        return Some(Err(()));
+    }
+    let last = if last.is_empty() {
+        size - 1
+    } else {
+        last.parse::<u64>().ok()?.min(size - 1)
+    };
+    if last < first {
+        return None;
+    }
+    Some(Ok((first, last - first + 1)))
+}
+
+async fn read(path: &Path, req: &Request<Incoming>) -> std::io::Result<Response<Body>> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let size = file.metadata().await?.len();
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_range(v, size));
+    let (status, offset, len) = match range {
+        None => (StatusCode::OK, 0, size),
+        Some(Ok((offset, len))) => (StatusCode::PARTIAL_CONTENT, offset, len),
+        Some(Err(())) => {
+            let mut r = text(StatusCode::RANGE_NOT_SATISFIABLE, "range past the end");
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{size}")).map_err(std::io::Error::other)?,
+            );
+            return Ok(r);
+        }
+    };
+    let body: Body = if req.method() == Method::HEAD {
+        http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed()
+    } else {
+        file.seek(SeekFrom::Start(offset)).await?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10);
+        StreamBody::new(stream.map_ok(Frame::data)).boxed()
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        let value = format!("bytes {offset}-{}/{size}", offset + len - 1);
+        h.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&value).map_err(std::io::Error::other)?,
+        );
+    }
+    Ok(r)
+}
+
+async fn remove(path: &Path) -> std::io::Result<Response<Body>> {
+    tokio::fs::remove_file(path).await?;
+    Ok(text(StatusCode::OK, "deleted"))
+}
+
+async fn upload(
+    state: &State,
+    repo: &Path,
+    path: &Path,
+    name: Option<&String>,
+    req: Request<Incoming>,
+    received: &mut u64,
+) -> std::io::Result<Response<Body>> {
+    if tokio::fs::metadata(repo.join("keys")).await.is_err() {
+        return Ok(text(
+            StatusCode::NOT_FOUND,
+            "no repository here: create it first (POST ?create=true)",
+        ));
+    }
+    let declared: Option<u64> = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let too_large = |n: u64| state.max_size.is_some_and(|max| n > max);
+    if declared.is_some_and(too_large) {
+        return Ok(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than this server accepts (--max-size)",
+        ));
+    }
+    if tokio::fs::try_exists(path).await? {
+        return Ok(exists(state));
+    }
+    let dir = path.parent().unwrap_or(repo).to_path_buf();
+    tokio::fs::create_dir_all(&dir).await?;
+    let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
+    // The guard deletes the file unless it is persisted below.
+    let (file, guard) = tmp.into_parts();
+    let mut file = tokio::fs::File::from_std(file);
+    let mut hasher = sha2::Sha256::new();
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(f) => f,
+            // The client went away or sent garbage: discard.
+            Err(_) => return Ok(text(StatusCode::BAD_REQUEST, "the upload was cut off")),
+        };
+        if let Ok(data) = frame.into_data() {
+            *received += data.len() as u64;
+            if too_large(*received) {
+                return Ok(text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the body is larger than this server accepts (--max-size)",
+                ));
+            }
+            hasher.update(&data);
+            file.write_all(&data).await?;
+        }
+    }
+    if declared.is_some_and(|d| d != *received) {
+        return Ok(text(
+            StatusCode::BAD_REQUEST,
+            "the body is shorter than its Content-Length",
+        ));
+    }
+    if let Some(name) = name {
+        let actual = hex::encode(hasher.finalize());
+        if actual != *name {
+            return Ok(text(
+                StatusCode::BAD_REQUEST,
+                "the body's SHA-256 does not match the file name; nothing was stored",
+            ));
+        }
+    }
+    file.flush().await?;
+    file.sync_data().await?;
+    drop(file);
+    let (dest, dir2) = (path.to_path_buf(), dir.clone());
+    let persisted = tokio::task::spawn_blocking(move || match guard.persist_noclobber(&dest) {
+        Ok(()) => std::fs::File::open(&dir2)?.sync_all().map(|_| true),
+        Err(e) if e.error.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e.error),
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    if !persisted {
+        return Ok(exists(state));
+    }
+    Ok(text(StatusCode::OK, "stored"))
+}
+
+fn exists(state: &State) -> Response<Body> {
+    if state.append_only {
+        append_only()
+    } else {
+        text(
+            StatusCode::FORBIDDEN,
+            "the file exists already; files are never overwritten",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 10))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 10))));
+        assert_eq!(parse_range("bytes=90-200", 100), Some(Ok((90, 10))));
+        assert_eq!(parse_range("bytes=-5", 100), Some(Ok((95, 5))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=5-2", 100), None);
+        assert_eq!(parse_range("bytes=0-1,4-5", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+}

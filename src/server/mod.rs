@@ -1,0 +1,237 @@
+//! `snap serve`: serves repositories under one folder over restic's REST
+//! protocol v2 (format-spec/rest-protocol.md), so snap and restic clients can
+//! both use it. Optional htpasswd auth, per-user private repositories,
+//! append-only mode, TLS, Prometheus metrics, and a graceful stop on SIGTERM
+//! or SIGINT: the listener closes, requests in flight get up to
+//! [`DRAIN_TIMEOUT`] to finish, and an upload cut off then is discarded, never
+//! stored half.
+
+mod auth;
+mod handler;
+mod metrics;
+mod routes;
+
+pub use auth::{Htpasswd, HtpasswdError};
+pub use routes::{parse as parse_route, Route};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// How long requests in flight may take to finish after SIGTERM.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What to serve and how.
+pub struct ServeOptions {
+    /// The folder holding the repositories.
+    pub root: PathBuf,
+    /// Address to listen on (`127.0.0.1:8000`; port 0 picks a free one).
+    pub listen: String,
+    /// Users; `None` serves without authentication.
+    pub auth: Option<Htpasswd>,
+    /// Each user may only use repositories under `/USER/`.
+    pub private_repos: bool,
+    /// Files may be added, not deleted or overwritten (locks excepted).
+    pub append_only: bool,
+    /// PEM certificate chain and private key, for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `/metrics` without authentication.
+    pub metrics_no_auth: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_size: Option<u64>,
+}
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The folder is missing or not a folder.
+    #[error("cannot serve {path}: {reason}")]
+    Root {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}; is another server using it?")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The runtime or signal handlers could not start.
+    #[error("cannot start the server: {0}")]
+    Start(#[source] std::io::Error),
+}
+
+/// Shared by every request.
+pub(crate) struct State {
+    root: PathBuf,
+    auth: Option<Htpasswd>,
+    private_repos: bool,
+    append_only: bool,
+    metrics_no_auth: bool,
+    max_size: Option<u64>,
+    metrics: metrics::Metrics,
+}
+
+/// Serves until SIGTERM or SIGINT; calls `ready` with the bound address
+/// once it accepts connections.
+pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let meta = std::fs::metadata(&options.root).map_err(|e| ServeError::Root {
+        path: options.root.clone(),
+        reason: e.to_string(),
+    })?;
+    if !meta.is_dir() {
+        return Err(ServeError::Root {
+            path: options.root.clone(),
+            reason: "not a folder".into(),
+        });
+    }
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Start)?;
+    let state = Arc::new(State {
+        root: options.root,
+        auth: options.auth,
+        private_repos: options.private_repos,
+        append_only: options.append_only,
+        metrics_no_auth: options.metrics_no_auth,
+        max_size: options.max_size,
+        metrics: metrics::Metrics::default(),
+    });
+    let result = runtime.block_on(run(state, &options.listen, tls, ready));
+    // Whatever did not finish is dropped here: its temporary files go with it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+async fn run(
+    state: Arc<State>,
+    listen: &str,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Start)?;
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Start)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Start)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    ready(addr);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let state = Arc::clone(&state);
+                let tls = tls.clone();
+                let stop = stop_rx.clone();
+                connections.spawn(async move {
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(stream).await {
+                                connection(state, TokioIo::new(s), stop).await;
+                            }
+                        }
+                        None => connection(state, TokioIo::new(stream), stop).await,
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+        eprintln!("snap serve: requests still running after {DRAIN_TIMEOUT:?} were cut off; their uploads were discarded");
+    }
+    Ok(())
+}
+
+async fn connection<I>(
+    state: Arc<State>,
+    io: TokioIo<I>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, std::convert::Infallible>(handler::handle(state, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            // Finish the request in flight, then close.
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<_, _>>())
+        .map_err(|e| {
+            ServeError::Tls(format!(
+                "cannot read certificates from {}: {e}",
+                cert.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(ServeError::Tls(format!(
+            "{} holds no PEM certificate",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        ServeError::Tls(format!(
+            "cannot read a private key from {}: {e}",
+            key.display()
+        ))
+    })?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            ServeError::Tls(format!("the certificate and key do not fit together: {e}"))
+        })?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}

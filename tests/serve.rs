@@ -1,0 +1,529 @@
+//! `snap serve` as a real process on 127.0.0.1: snap's REST backend passes the
+//! conformance suite against it, the snap CLI and restic back up and restore
+//! through it, and the server refuses what it must (no or wrong credentials,
+//! other users' repositories, deletes and overwrites in append-only mode,
+//! path traversal, bodies whose hash is not their name, bodies too large),
+//! keeps concurrent uploads, speaks TLS, and stops gracefully on SIGTERM.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use predicates::prelude::*;
+use snap::backend::{conformance, Backend, RestBackend};
+use snap::id::{FileKind, Id};
+
+/// A running `snap serve`; killed when dropped.
+struct Served {
+    child: Child,
+    addr: String,
+    url: String,
+}
+
+impl Served {
+    fn start(root: &Path, args: &[&str]) -> Served {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("snap"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--path"])
+            .arg(root)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8];
+        while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        let line = String::from_utf8(line).unwrap();
+        let url = line
+            .strip_prefix("snap serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string();
+        // Keep reading stdout so the server never blocks on it.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        Served { child, addr, url }
+    }
+
+    fn terminate(&mut self) {
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn htpasswd(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
+    let path = dir.join("users.htpasswd");
+    let text: String = users
+        .iter()
+        .map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).unwrap()))
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Sends raw bytes as one HTTP/1.1 request and returns the status code.
+fn raw(addr: &str, request: &[u8]) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).unwrap();
+    std::str::from_utf8(&buf[9..12]).unwrap().parse().unwrap()
+}
+
+fn request(method: &str, path: &str, auth: Option<(&str, &str)>, body: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some((u, p)) = auth {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        head.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn no_temp_files(dir: &Path) {
+    for e in walk(dir) {
+        let name = e.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!name.starts_with(".tmp-"), "left behind: {}", e.display());
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn conformance_and_round_trip_through_snap_serve() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let users = htpasswd(f.dir.path(), &[("operator", "s3cret")]);
+    let server = Served::start(&root, &["--htpasswd", users.to_str().unwrap()]);
+    let backend = RestBackend::new(&format!(
+        "http://operator:s3cret@{}/conformance/",
+        server.addr
+    ))
+    .unwrap();
+    conformance::run(&backend);
+    let repo = format!("rest:http://operator:s3cret@{}/team/prod/", server.addr);
+    common::backend_round_trip(&f, &[], || common::snap(&repo));
+    no_temp_files(&root);
+}
+
+#[test]
+fn restic_backs_up_and_restores_through_snap_serve() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let users = htpasswd(f.dir.path(), &[("restic", "pw")]);
+    let server = Served::start(&root, &["--htpasswd", users.to_str().unwrap()]);
+    let src = f.path("src");
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("etc/app.conf"), "port = 1\n").unwrap();
+    std::fs::write(src.join("blob.bin"), common::noise(4, 3 << 20)).unwrap();
+    let repo = format!("rest:http://restic:pw@{}/restic-repo/", server.addr);
+    let restic = |args: &[&str]| {
+        let mut c = assert_cmd::Command::new("restic");
+        c.env("RESTIC_PASSWORD", "restic password")
+            .env("RESTIC_CACHE_DIR", f.path("restic-cache"))
+            .args(["-r", &repo])
+            .args(args);
+        c
+    };
+    restic(&["init"]).assert().success();
+    restic(&["backup", src.to_str().unwrap()])
+        .assert()
+        .success();
+    restic(&["snapshots"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(src.to_str().unwrap()));
+    let target = f.path("out");
+    restic(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .assert()
+        .success();
+    common::assert_same_tree(&src, &common::restored(&target, &src));
+    restic(&["check", "--read-data"]).assert().success();
+}
+
+#[test]
+fn auth_private_repositories_and_metrics() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let users = htpasswd(f.dir.path(), &[("alice", "a-pw"), ("bob", "b-pw")]);
+    let server = Served::start(
+        &root,
+        &["--htpasswd", users.to_str().unwrap(), "--private-repos"],
+    );
+    let a = &server.addr;
+    let create = "/alice/prod/?create=true";
+    assert_eq!(raw(a, &request("POST", create, None, b"")), 401);
+    assert_eq!(
+        raw(a, &request("POST", create, Some(("alice", "no")), b"")),
+        401
+    );
+    assert_eq!(
+        raw(a, &request("POST", create, Some(("carol", "a-pw")), b"")),
+        401
+    );
+    assert_eq!(
+        raw(a, &request("POST", create, Some(("bob", "b-pw")), b"")),
+        403
+    );
+    assert_eq!(
+        raw(a, &request("POST", create, Some(("alice", "a-pw")), b"")),
+        200
+    );
+    assert_eq!(
+        raw(
+            a,
+            &request("GET", "/alice/prod/keys/", Some(("bob", "b-pw")), b"")
+        ),
+        403
+    );
+    assert_eq!(
+        raw(
+            a,
+            &request("GET", "/alice/prod/keys/", Some(("alice", "a-pw")), b"")
+        ),
+        200
+    );
+    assert_eq!(
+        raw(
+            a,
+            &request("GET", "/alicex/keys/", Some(("alice", "a-pw")), b"")
+        ),
+        403
+    );
+    // The snap CLI with bob's credentials is refused alice's repository.
+    common::snap(format!("rest:http://bob:b-pw@{a}/alice/prod/"))
+        .arg("snapshots")
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("b-pw").not());
+    // Metrics need credentials unless --metrics-no-auth.
+    assert_eq!(raw(a, &request("GET", "/metrics", None, b"")), 401);
+    let body = reqwest::blocking::Client::new()
+        .get(format!("{}metrics", server.url))
+        .basic_auth("alice", Some("a-pw"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        body.contains("snap_serve_requests_total{repo=\"alice/prod\"}"),
+        "{body}"
+    );
+    assert!(body.contains("snap_serve_errors_total"), "{body}");
+}
+
+#[test]
+fn append_only_refuses_deletes_and_overwrites_but_backups_work() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = Served::start(&root, &["--no-auth", "--append-only"]);
+    let repo = format!("rest:http://{}/ledger/", server.addr);
+    let snap = || common::snap(&repo);
+    snap().args(common::FAST_INIT).assert().success();
+    let src = f.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), "one").unwrap();
+    let first = f.path("first");
+    let out = snap()
+        .args(["--json", "backup"])
+        .arg(&src)
+        .assert()
+        .success();
+    let r: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    std::fs::write(src.join("a"), "two").unwrap();
+    snap().arg("backup").arg(&src).assert().success();
+    // Deleting a snapshot is refused; both still restore.
+    snap()
+        .args(["forget", r["snapshot_id"].as_str().unwrap()])
+        .assert()
+        .failure();
+    snap()
+        .args(["restore", r["snapshot_id"].as_str().unwrap(), "--target"])
+        .arg(&first)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(common::restored(&first, &src).join("a")).unwrap(),
+        b"one"
+    );
+    // Raw: an existing file is neither deleted nor overwritten; locks may go.
+    let a = &server.addr;
+    let snapshots = root.join("ledger/snapshots");
+    let name = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let stored = std::fs::read(snapshots.join(&name)).unwrap();
+    let path = format!("/ledger/snapshots/{name}");
+    assert_eq!(raw(a, &request("DELETE", &path, None, b"")), 403);
+    assert_eq!(raw(a, &request("POST", &path, None, &stored)), 403);
+    assert_eq!(raw(a, &request("DELETE", "/ledger/config", None, b"")), 403);
+    assert_eq!(std::fs::read(snapshots.join(&name)).unwrap(), stored);
+    let lock = b"a lock";
+    let lock_name = Id::sha256(lock).to_hex();
+    let lock_path = format!("/ledger/locks/{lock_name}");
+    assert_eq!(raw(a, &request("POST", &lock_path, None, lock)), 200);
+    assert_eq!(raw(a, &request("DELETE", &lock_path, None, b"")), 200);
+}
+
+#[test]
+fn hostile_and_broken_requests_leave_nothing_behind() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(f.path("secret"), "outside the served folder").unwrap();
+    let server = Served::start(&root, &["--no-auth", "--max-size", "1000000"]);
+    let a = &server.addr;
+    assert_eq!(raw(a, &request("POST", "/r/?create=true", None, b"")), 200);
+    for path in [
+        "/../secret",
+        "/r/../../secret",
+        "/r/%2e%2e/config",
+        "/r%2Fx/config",
+        "/r/keys/..%2F..%2Fsecret",
+        "/r/keys/%00",
+        "/r/.hidden/config",
+        "/a/b/c/config",
+    ] {
+        assert_eq!(raw(a, &request("GET", path, None, b"")), 400, "{path}");
+        assert_eq!(raw(a, &request("POST", path, None, b"x")), 400, "{path}");
+    }
+    // A body whose SHA-256 is not its name.
+    let good = b"the real content";
+    let name = Id::sha256(good).to_hex();
+    let path = format!("/r/data/{name}");
+    assert_eq!(
+        raw(a, &request("POST", &path, None, b"tampered content")),
+        400
+    );
+    assert_eq!(raw(a, &request("HEAD", &path, None, b"")), 404);
+    assert_eq!(raw(a, &request("POST", &path, None, good)), 200);
+    assert_eq!(
+        std::fs::read(root.join("r/data").join(&name[..2]).join(&name)).unwrap(),
+        good
+    );
+    // Too large, declared or not.
+    let big = vec![7u8; 1_000_001];
+    let big_name = Id::sha256(&big).to_hex();
+    assert_eq!(
+        raw(
+            a,
+            &request("POST", &format!("/r/index/{big_name}"), None, &big)
+        ),
+        413
+    );
+    assert!(!root.join("r/index").join(&big_name).exists());
+    // A body cut off mid-way.
+    let mut s = TcpStream::connect(a).unwrap();
+    let partial = request("POST", &format!("/r/keys/{big_name}"), None, &big);
+    s.write_all(&partial[..5000]).unwrap();
+    drop(s);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!root.join("r/keys").join(&big_name).exists());
+    no_temp_files(&root);
+}
+
+#[test]
+fn concurrent_uploads_all_land() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = Served::start(&root, &["--no-auth"]);
+    let backend =
+        std::sync::Arc::new(RestBackend::new(&format!("http://{}/many/", server.addr)).unwrap());
+    backend.create().unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let b = std::sync::Arc::clone(&backend);
+            std::thread::spawn(move || {
+                for i in 0..40u64 {
+                    let data = common::noise(t * 1000 + i, 10_000 + i as usize);
+                    b.write(FileKind::Pack, &Id::sha256(&data).to_hex(), &data)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(backend.list(FileKind::Pack).unwrap().len(), 320);
+    no_temp_files(&root);
+}
+
+#[test]
+fn tls_serves_https() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let (cert, key, ca) = (f.path("cert.pem"), f.path("key.pem"), f.path("ca.pem"));
+    let ext = f.path("leaf.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let d = f.dir.path().to_str().unwrap().to_string();
+    let steps = [
+        format!("req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca -keyout {d}/ca.key -out {d}/ca.pem"),
+        format!("req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout {d}/key.pem -out {d}/leaf.csr"),
+        format!("x509 -req -in {d}/leaf.csr -CA {d}/ca.pem -CAkey {d}/ca.key -CAcreateserial -days 1 -extfile {d}/leaf.ext -out {d}/cert.pem"),
+    ];
+    for step in steps {
+        let ok = Command::new("openssl")
+            .args(step.split(' '))
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "openssl {step} failed");
+    }
+    let server = Served::start(
+        &root,
+        &[
+            "--no-auth",
+            "--metrics-no-auth",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(server.url.starts_with("https://"));
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{}tls/?create=true", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client.get(format!("{}metrics", server.url)).send().unwrap();
+    assert!(r
+        .text()
+        .unwrap()
+        .contains("snap_serve_requests_total{repo=\"tls\"} 1"));
+    // Plain HTTP to the TLS port gets no answer.
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&request("GET", "/metrics", None, b"")).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(!buf.starts_with(b"HTTP/1.1 200"));
+}
+
+#[test]
+fn sigterm_lets_an_upload_in_flight_finish_and_discards_a_cut_one() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut server = Served::start(&root, &["--no-auth"]);
+    let a = server.addr.clone();
+    assert_eq!(raw(&a, &request("POST", "/g/?create=true", None, b"")), 200);
+    let body = common::noise(5, 2 << 20);
+    let name = Id::sha256(&body).to_hex();
+    let finishing = request("POST", &format!("/g/data/{name}"), None, &body);
+    let other = common::noise(6, 2 << 20);
+    let other_name = Id::sha256(&other).to_hex();
+    let cut = request("POST", &format!("/g/data/{other_name}"), None, &other);
+
+    let mut s1 = TcpStream::connect(&a).unwrap();
+    s1.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s1.write_all(&finishing[..1 << 20]).unwrap();
+    let mut s2 = TcpStream::connect(&a).unwrap();
+    s2.write_all(&cut[..1 << 20]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.terminate();
+    std::thread::sleep(Duration::from_millis(300));
+    // New connections are refused once the listener is closed.
+    assert!(TcpStream::connect(&a).is_err());
+    drop(s2);
+    s1.write_all(&finishing[1 << 20..]).unwrap();
+    let mut answer = [0u8; 12];
+    s1.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer[9..12], b"200");
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let dir = root.join("g/data");
+    assert_eq!(
+        std::fs::read(dir.join(&name[..2]).join(&name)).unwrap(),
+        body
+    );
+    assert!(!dir.join(&other_name[..2]).join(&other_name).exists());
+    no_temp_files(&root);
+}
+
+#[test]
+fn refuses_to_start_without_users_or_with_bad_ones() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let snap = || assert_cmd::Command::cargo_bin("snap").unwrap();
+    snap()
+        .args(["serve", "--listen", "127.0.0.1:0", "--path"])
+        .arg(&root)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--no-auth").and(predicate::str::contains("htpasswd -B")));
+    let bad = f.path("bad.htpasswd");
+    std::fs::write(&bad, "alice:$apr1$xyz$abc\n").unwrap();
+    snap()
+        .args(["serve", "--listen", "127.0.0.1:0", "--htpasswd"])
+        .arg(&bad)
+        .arg("--path")
+        .arg(&root)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("line 1").and(predicate::str::contains("bcrypt")));
+    snap()
+        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--path"])
+        .arg(f.path("missing"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("missing"));
+}
