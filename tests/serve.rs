@@ -527,3 +527,56 @@ fn refuses_to_start_without_users_or_with_bad_ones() {
         .failure()
         .stderr(predicate::str::contains("missing"));
 }
+
+/// A 2 MiB tmpfs, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_answers_507_and_keeps_what_was_stored() {
+    let f = common::Fixture::empty();
+    let root = f.path("small");
+    std::fs::create_dir_all(&root).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "this test mounts a 2 MiB tmpfs to fill a disk, which needs root (CI runs as root)"
+    );
+    let _disk = SmallDisk(root.clone());
+    let server = Served::start(&root, &["--no-auth"]);
+    let a = &server.addr;
+    assert_eq!(raw(a, &request("POST", "/r/?create=true", None, b"")), 200);
+    let first = common::noise(1, 1200 << 10);
+    let name = Id::sha256(&first).to_hex();
+    assert_eq!(
+        raw(
+            a,
+            &request("POST", &format!("/r/index/{name}"), None, &first)
+        ),
+        200
+    );
+    let second = common::noise(2, 1200 << 10);
+    let second_name = Id::sha256(&second).to_hex();
+    assert_eq!(
+        raw(
+            a,
+            &request("POST", &format!("/r/index/{second_name}"), None, &second)
+        ),
+        507
+    );
+    assert_eq!(
+        std::fs::read(root.join("r/index").join(&name)).unwrap(),
+        first
+    );
+    assert!(!root.join("r/index").join(&second_name).exists());
+    no_temp_files(&root);
+}
