@@ -108,19 +108,8 @@ fn restore_matches(cmd: Command, src: &Path, out: &Path) {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let env_or = |name: &str, full_value: usize, smoke: usize| {
-        if full {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(full_value)
-        } else {
-            smoke
-        }
-    };
-    let mib = env_or("SNAP_BENCH_MIB", 128, 2);
-    let rounds = env_or("SNAP_BENCH_SNAPSHOTS", 30, 4);
+    let mib = common::bench_size("SNAP_BENCH_MIB", 128, 2);
+    let rounds = common::bench_size("SNAP_BENCH_SNAPSHOTS", 30, 4);
     let files = (mib << 20) / FILE_SIZE;
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("corpus");

@@ -11,47 +11,12 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
 use snap::backend::{Backend, RestBackend};
 use snap::id::{FileKind, Id};
-
-struct Server {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn snap_serve(root: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_snap"))
-        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--path"])
-        .arg(root)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut line = Vec::new();
-    let mut b = [0u8];
-    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
-        line.push(b[0]);
-    }
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let line = String::from_utf8(line).unwrap();
-    let addr = line
-        .trim_start_matches("snap serve: listening on http://")
-        .trim_end_matches('/')
-        .to_string();
-    Server { child, addr }
-}
 
 /// (uploads/s, upload MB/s, reads/s, read MB/s).
 fn load(base: &str, threads: usize, uploads: usize, reads: usize) -> (f64, f64, f64, f64) {
@@ -104,20 +69,9 @@ fn load(base: &str, threads: usize, uploads: usize, reads: usize) -> (f64, f64, 
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let env_or = |name: &str, full_value: usize, smoke: usize| {
-        if full {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(full_value)
-        } else {
-            smoke
-        }
-    };
-    let threads = env_or("SNAP_BENCH_THREADS", 8, 4);
-    let uploads = env_or("SNAP_BENCH_UPLOADS", 1024, 32);
-    let reads = env_or("SNAP_BENCH_READS", 8192, 64);
+    let threads = common::bench_size("SNAP_BENCH_THREADS", 8, 4);
+    let uploads = common::bench_size("SNAP_BENCH_UPLOADS", 1024, 32);
+    let reads = common::bench_size("SNAP_BENCH_READS", 8192, 64);
     let work = tempfile::tempdir().unwrap();
     println!(
         "{threads} client threads; {uploads} uploads of 1 MiB, then {reads} ranged reads of 64 KiB"
@@ -126,7 +80,7 @@ fn main() {
     println!("|---|---:|---:|---:|---:|");
     let root = work.path().join("snap");
     std::fs::create_dir_all(&root).unwrap();
-    let server = snap_serve(&root);
+    let server = common::servers::snap_serve(&root, &["--no-auth"]);
     let r = load(
         &format!("http://{}/bench/", server.addr),
         threads,

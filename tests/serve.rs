@@ -10,63 +10,13 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::servers::snap_serve;
 use predicates::prelude::*;
 use snap::backend::{conformance, Backend, RestBackend};
 use snap::id::{FileKind, Id};
-
-/// A running `snap serve`; killed when dropped.
-struct Served {
-    child: Child,
-    addr: String,
-    url: String,
-}
-
-impl Served {
-    fn start(root: &Path, args: &[&str]) -> Served {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("snap"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--path"])
-            .arg(root)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut out = child.stdout.take().unwrap();
-        let mut line = Vec::new();
-        let mut byte = [0u8];
-        while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-            line.push(byte[0]);
-        }
-        let line = String::from_utf8(line).unwrap();
-        let url = line
-            .strip_prefix("snap serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        let addr = url
-            .trim_start_matches("http://")
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .to_string();
-        // Keep reading stdout so the server never blocks on it.
-        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        Served { child, addr, url }
-    }
-
-    fn terminate(&mut self) {
-        // SAFETY: kill only sends a signal to our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn htpasswd(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("users.htpasswd");
@@ -130,7 +80,7 @@ fn conformance_and_round_trip_through_snap_serve() {
     let root = f.path("served");
     std::fs::create_dir_all(&root).unwrap();
     let users = htpasswd(f.dir.path(), &[("operator", "s3cret")]);
-    let server = Served::start(&root, &["--htpasswd", users.to_str().unwrap()]);
+    let server = snap_serve(&root, &["--htpasswd", users.to_str().unwrap()]);
     let backend = RestBackend::new(&format!(
         "http://operator:s3cret@{}/conformance/",
         server.addr
@@ -148,7 +98,7 @@ fn restic_backs_up_and_restores_through_snap_serve() {
     let root = f.path("served");
     std::fs::create_dir_all(&root).unwrap();
     let users = htpasswd(f.dir.path(), &[("restic", "pw")]);
-    let server = Served::start(&root, &["--htpasswd", users.to_str().unwrap()]);
+    let server = snap_serve(&root, &["--htpasswd", users.to_str().unwrap()]);
     let src = f.path("src");
     std::fs::create_dir_all(src.join("etc")).unwrap();
     std::fs::write(src.join("etc/app.conf"), "port = 1\n").unwrap();
@@ -184,7 +134,7 @@ fn auth_private_repositories_and_metrics() {
     let root = f.path("served");
     std::fs::create_dir_all(&root).unwrap();
     let users = htpasswd(f.dir.path(), &[("alice", "a-pw"), ("bob", "b-pw")]);
-    let server = Served::start(
+    let server = snap_serve(
         &root,
         &["--htpasswd", users.to_str().unwrap(), "--private-repos"],
     );
@@ -256,7 +206,7 @@ fn append_only_refuses_deletes_and_overwrites_but_backups_work() {
     let f = common::Fixture::empty();
     let root = f.path("served");
     std::fs::create_dir_all(&root).unwrap();
-    let server = Served::start(&root, &["--no-auth", "--append-only"]);
+    let server = snap_serve(&root, &["--no-auth", "--append-only"]);
     let repo = format!("rest:http://{}/ledger/", server.addr);
     let snap = || common::snap(&repo);
     snap().args(common::FAST_INIT).assert().success();
@@ -316,7 +266,7 @@ fn hostile_and_broken_requests_leave_nothing_behind() {
     let root = f.path("served");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(f.path("secret"), "outside the served folder").unwrap();
-    let server = Served::start(&root, &["--no-auth", "--max-size", "1000000"]);
+    let server = snap_serve(&root, &["--no-auth", "--max-size", "1000000"]);
     let a = &server.addr;
     assert_eq!(raw(a, &request("POST", "/r/?create=true", None, b"")), 200);
     for path in [
@@ -372,7 +322,7 @@ fn concurrent_uploads_all_land() {
     let f = common::Fixture::empty();
     let root = f.path("served");
     std::fs::create_dir_all(&root).unwrap();
-    let server = Served::start(&root, &["--no-auth"]);
+    let server = snap_serve(&root, &["--no-auth"]);
     let backend =
         std::sync::Arc::new(RestBackend::new(&format!("http://{}/many/", server.addr)).unwrap());
     backend.create().unwrap();
@@ -421,7 +371,7 @@ fn tls_serves_https() {
             .unwrap();
         assert!(ok.success(), "openssl {step} failed");
     }
-    let server = Served::start(
+    let server = snap_serve(
         &root,
         &[
             "--no-auth",
@@ -462,7 +412,7 @@ fn sigterm_lets_an_upload_in_flight_finish_and_discards_a_cut_one() {
     let f = common::Fixture::empty();
     let root = f.path("served");
     std::fs::create_dir_all(&root).unwrap();
-    let mut server = Served::start(&root, &["--no-auth"]);
+    let mut server = snap_serve(&root, &["--no-auth"]);
     let a = server.addr.clone();
     assert_eq!(raw(&a, &request("POST", "/g/?create=true", None, b"")), 200);
     let body = common::noise(5, 2 << 20);
@@ -552,7 +502,7 @@ fn a_full_disk_answers_507_and_keeps_what_was_stored() {
         "this test mounts a 2 MiB tmpfs to fill a disk, which needs root (CI runs as root)"
     );
     let _disk = SmallDisk(root.clone());
-    let server = Served::start(&root, &["--no-auth"]);
+    let server = snap_serve(&root, &["--no-auth"]);
     let a = &server.addr;
     assert_eq!(raw(a, &request("POST", "/r/?create=true", None, b"")), 200);
     let first = common::noise(1, 1200 << 10);

@@ -257,3 +257,17 @@ pub fn packs(repo: &Path) -> Vec<(u64, PathBuf)> {
     packs.sort();
     packs
 }
+
+/// A bench's size setting: the environment variable `name` or `full` when
+/// run by `cargo bench` (`--bench`), else `smoke` (a quick run under
+/// `cargo test`).
+pub fn bench_size(name: &str, full: usize, smoke: usize) -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(full)
+    } else {
+        smoke
+    }
+}

@@ -386,3 +386,61 @@ pub fn snap_s3(repo: &str) -> assert_cmd::Command {
         .env("AWS_EC2_METADATA_DISABLED", "true");
     cmd
 }
+
+/// A running `snap serve` over `root`, on a free port; killed when dropped.
+pub struct SnapServe {
+    /// The process.
+    pub child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// `http(s)://127.0.0.1:PORT/`, as the server printed it.
+    pub url: String,
+}
+
+/// Starts `snap serve --path root` with `args`, and waits for the first line
+/// it prints, which names the address.
+pub fn snap_serve(root: &std::path::Path, args: &[&str]) -> SnapServe {
+    use std::io::Read;
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("snap"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--path"])
+        .arg(root)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    let url = line
+        .strip_prefix("snap serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from snap serve: {line:?}"))
+        .to_string();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
+    // Keep reading stdout so the server never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    SnapServe { child, addr, url }
+}
+
+impl SnapServe {
+    /// Sends SIGTERM.
+    pub fn terminate(&mut self) {
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+    }
+}
+
+impl Drop for SnapServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
