@@ -14,7 +14,7 @@ mod plan;
 
 pub use plan::{BlobBits, MaxUnused};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use rayon::prelude::*;
@@ -148,12 +148,12 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
         })
         .collect();
     let mut live: Vec<(PackId, Vec<PackEntry>)> = Vec::new();
-    let mut live_ids: HashMap<PackId, ()> = HashMap::new();
+    let mut live_ids: HashSet<PackId> = HashSet::new();
     let mut marked: HashMap<PackId, MarkedPack> = HashMap::new();
     for file in files {
         let file = file?;
         for p in file.packs {
-            if live_ids.insert(p.id, ()).is_none() {
+            if live_ids.insert(p.id) {
                 live.push((p.id, p.blobs));
             }
         }
@@ -171,7 +171,7 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
     // Live wins: a pack a backup indexed after a prune marked it is live.
     let marked: Vec<MarkedPack> = marked
         .into_values()
-        .filter(|m| !live_ids.contains_key(&m.id))
+        .filter(|m| !live_ids.contains(&m.id))
         .collect();
 
     let listed: HashMap<PackId, u64> = repo
