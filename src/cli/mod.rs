@@ -352,11 +352,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 if cli.json {
                     render::json(out, &serde_json::json!({"forget": report, "prune": pruned}))?;
                 } else {
-                    render::forget(out, false, cli.quiet, a.dry_run, &report)?;
+                    render::forget(out, false, cli.quiet, a.dry_run, true, &report)?;
                     render::prune(out, cli.quiet, &pruned)?;
                 }
             } else {
-                render::forget(out, cli.json, cli.quiet, a.dry_run, &report)?;
+                render::forget(out, cli.json, cli.quiet, a.dry_run, false, &report)?;
             }
         }
         Command::Tag(a) => {

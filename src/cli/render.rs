@@ -365,6 +365,7 @@ pub fn forget(
     as_json: bool,
     quiet: bool,
     dry_run: bool,
+    pruning: bool,
     groups: &[ops::forget::GroupReport],
 ) -> Result<()> {
     if as_json {
@@ -415,6 +416,8 @@ pub fn forget(
                 out,
                 "{removed} snapshot(s) would be removed (dry run: nothing changed)"
             )?;
+        } else if pruning {
+            writeln!(out, "{removed} snapshot(s) removed; pruning:")?;
         } else {
             writeln!(
                 out,
