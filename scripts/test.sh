@@ -3,7 +3,8 @@
 # server start it themselves on 127.0.0.1 at a free port: `rclone serve restic`
 # for REST (`apt-get install rclone`), sshd for SFTP (`apt-get install
 # openssh-server`), garage for S3 (`cargo install garage@2.5.0 --locked`);
-# `snap serve` is tested with restic (`apt-get install restic`) and openssl.
+# `snap serve` is tested with restic (`apt-get install restic`) and openssl;
+# the etcd client against etcd (`apt-get install etcd-server`).
 # A missing server fails its tests with these instructions; .ci/run installs
 # them all.
 set -euo pipefail

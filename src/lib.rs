@@ -23,6 +23,7 @@ pub mod backend;
 pub mod chunker;
 pub mod cli;
 pub mod crypto;
+pub mod etcd;
 pub mod id;
 pub mod index;
 pub mod ops;

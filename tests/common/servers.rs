@@ -444,3 +444,108 @@ impl Drop for SnapServe {
         let _ = self.child.wait();
     }
 }
+
+/// One etcd member started by [`etcd`] or [`etcd_cluster`].
+pub struct EtcdNode {
+    child: Child,
+    /// Its client URL, `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Its name in the cluster.
+    pub name: String,
+    /// Its data folder.
+    pub dir: tempfile::TempDir,
+}
+
+impl EtcdNode {
+    /// Stops it (SIGKILL), as a crashed member.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EtcdNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A single-member etcd (Debian's `etcd-server`) on free ports.
+pub fn etcd() -> EtcdNode {
+    etcd_cluster(1).pop().unwrap()
+}
+
+/// An etcd cluster of `n` members on loopback, each with its own data folder.
+pub fn etcd_cluster(n: usize) -> Vec<EtcdNode> {
+    let etcd = require("etcd", "etcd-server");
+    let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+    let initial: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, peer))| format!("n{i}=http://127.0.0.1:{peer}"))
+        .collect();
+    let token = format!("snap-test-{}", free_port());
+    let mut nodes: Vec<EtcdNode> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (client, peer))| {
+            let dir = tempfile::tempdir().unwrap();
+            let child = Command::new(&etcd)
+                .args(["--name", &format!("n{i}")])
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .args([
+                    "--listen-client-urls",
+                    &format!("http://127.0.0.1:{client}"),
+                    "--advertise-client-urls",
+                    &format!("http://127.0.0.1:{client}"),
+                    "--listen-peer-urls",
+                    &format!("http://127.0.0.1:{peer}"),
+                    "--initial-advertise-peer-urls",
+                    &format!("http://127.0.0.1:{peer}"),
+                    "--initial-cluster",
+                    &initial.join(","),
+                    "--initial-cluster-token",
+                    &token,
+                    "--initial-cluster-state",
+                    "new",
+                    "--logger",
+                    "zap",
+                    "--log-outputs",
+                ])
+                .arg(dir.path().join("etcd.log"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start etcd: {e}"));
+            EtcdNode {
+                child,
+                endpoint: format!("http://127.0.0.1:{client}"),
+                name: format!("n{i}"),
+                dir,
+            }
+        })
+        .collect();
+    // Ready when every member answers a status request.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for node in &mut nodes {
+        loop {
+            let ok = reqwest::blocking::Client::new()
+                .post(format!("{}/v3/maintenance/status", node.endpoint))
+                .body("{}")
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                break;
+            }
+            if let Ok(Some(status)) = node.child.try_wait() {
+                let log =
+                    std::fs::read_to_string(node.dir.path().join("etcd.log")).unwrap_or_default();
+                panic!("etcd {} exited with {status}: {log}", node.name);
+            }
+            assert!(Instant::now() < deadline, "etcd did not start within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    nodes
+}

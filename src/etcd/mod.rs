@@ -1,0 +1,359 @@
+//! A client for etcd's v3 API through its JSON gateway (`/v3/...`), enough to
+//! read a whole keyspace at one revision and to write it back: ranges with
+//! pagination, transactions, leases, cluster status and members.
+//!
+//! Facts the code relies on, checked against etcd 3.4 (see issue 5): keys and
+//! values travel base64-encoded; 64-bit integers arrive as JSON strings;
+//! fields with default values are omitted (a failed transaction has no
+//! `succeeded`, a key's `version` 0 is absent); the response header carries
+//! the store's current revision, not the revision a range read at.
+//!
+//! It shares the layer of the backends: below sources and restore, which
+//! both use it.
+
+mod wire;
+
+pub use wire::{KeyValue, Member, Op, Status};
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Errors talking to etcd.
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdError {
+    /// No endpoint answered.
+    #[error("cannot reach etcd at {endpoints}: {reason}; check the address and that etcd runs")]
+    Unreachable {
+        /// The endpoints tried.
+        endpoints: String,
+        /// The last error.
+        reason: String,
+    },
+    /// The revision asked for was compacted away.
+    #[error("etcd compacted revision {revision} while it was being read")]
+    Compacted {
+        /// The revision.
+        revision: i64,
+    },
+    /// etcd refused the request.
+    #[error("etcd refused {what}: {message}")]
+    Refused {
+        /// The request.
+        what: &'static str,
+        /// etcd's message.
+        message: String,
+    },
+    /// An answer that does not parse.
+    #[error("etcd sent an answer snap cannot read for {what}: {reason}")]
+    Protocol {
+        /// The request.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Where etcd is and how to log in.
+#[derive(Clone, Debug, Default)]
+pub struct EtcdOptions {
+    /// Base URLs (`http://127.0.0.1:2379`); the first that answers is used.
+    pub endpoints: Vec<String>,
+    /// etcd user and password (`--etcd-user`, `SNAP_ETCD_PASSWORD`).
+    pub user: Option<(String, String)>,
+}
+
+/// A connection to one etcd cluster.
+pub struct EtcdClient {
+    client: Client,
+    endpoints: Vec<String>,
+    token: Option<String>,
+}
+
+/// One page of a range read.
+#[derive(Debug)]
+pub struct Page {
+    /// The keys, in key order.
+    pub kvs: Vec<KeyValue>,
+    /// More keys follow.
+    pub more: bool,
+    /// The store's revision when the page was served.
+    pub header_revision: i64,
+}
+
+impl EtcdClient {
+    /// Connects (and authenticates, if a user is given).
+    pub fn connect(options: &EtcdOptions) -> Result<EtcdClient, EtcdError> {
+        let client = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| EtcdError::Unreachable {
+                endpoints: options.endpoints.join(","),
+                reason: e.to_string(),
+            })?;
+        let mut c = EtcdClient {
+            client,
+            endpoints: options
+                .endpoints
+                .iter()
+                .map(|e| e.trim_end_matches('/').to_string())
+                .collect(),
+            token: None,
+        };
+        if let Some((user, password)) = &options.user {
+            let v = c.call(
+                "authentication",
+                "/v3/auth/authenticate",
+                &json!({"name": user, "password": password}),
+            )?;
+            c.token = Some(
+                wire::string(&v, "token").ok_or_else(|| EtcdError::Protocol {
+                    what: "authentication",
+                    reason: "no token".into(),
+                })?,
+            );
+        }
+        Ok(c)
+    }
+
+    /// As [`EtcdClient::call`], retrying for up to 15 s while the
+    /// cluster elects a leader or times out: only for requests that change
+    /// nothing, since a write that timed out may still have been applied.
+    fn call_idempotent(
+        &self,
+        what: &'static str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, EtcdError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.call(what, path, body) {
+                Err(EtcdError::Refused { message, .. })
+                    if is_transient(&message) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// POSTs `body` to `path` on the first endpoint that answers.
+    fn call(&self, what: &'static str, path: &str, body: &Value) -> Result<Value, EtcdError> {
+        let mut last = String::new();
+        for endpoint in &self.endpoints {
+            let mut req = self
+                .client
+                .post(format!("{endpoint}{path}"))
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+            if let Some(t) = &self.token {
+                // etcd's gateway takes the bare token, without "Bearer".
+                req = req.header("Authorization", t);
+            }
+            let resp = match req.send() {
+                Ok(r) => r,
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            let status = resp.status();
+            let v: Value = resp
+                .bytes()
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+                .map_err(|reason| EtcdError::Protocol { what, reason })?;
+            if !status.is_success() || v.get("error").is_some() {
+                let message = wire::string(&v, "error")
+                    .or_else(|| wire::string(&v, "message"))
+                    .unwrap_or_else(|| status.to_string());
+                if message.contains("required revision has been compacted") {
+                    let revision = body.get("revision").and_then(wire::int_value).unwrap_or(0);
+                    return Err(EtcdError::Compacted { revision });
+                }
+                return Err(EtcdError::Refused { what, message });
+            }
+            return Ok(v);
+        }
+        Err(EtcdError::Unreachable {
+            endpoints: self.endpoints.join(","),
+            reason: last,
+        })
+    }
+
+    /// Cluster ID, member, revision and server version of the answering member.
+    pub fn status(&self) -> Result<Status, EtcdError> {
+        let v = self.call_idempotent("status", "/v3/maintenance/status", &json!({}))?;
+        Status::parse(&v)
+    }
+
+    /// Every member of the cluster.
+    pub fn members(&self) -> Result<Vec<Member>, EtcdError> {
+        let v = self.call_idempotent("member list", "/v3/cluster/member/list", &json!({}))?;
+        Ok(v.get("members")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(Member::parse).collect())
+            .unwrap_or_default())
+    }
+
+    /// Up to `limit` (0: all) keys from `from` (inclusive) to `end`
+    /// (exclusive; `[0]`: to the end of the keyspace; empty: the key `from`
+    /// alone), at `revision` (0: the current one). No sort order and no
+    /// revision filters: etcd would then load the whole range for every page.
+    pub fn range(
+        &self,
+        from: &[u8],
+        end: &[u8],
+        revision: i64,
+        limit: i64,
+    ) -> Result<Page, EtcdError> {
+        let mut body = json!({
+            "key": B64.encode(from),
+            "limit": limit.to_string(),
+        });
+        if !end.is_empty() {
+            body["range_end"] = json!(B64.encode(end));
+        }
+        if revision > 0 {
+            body["revision"] = json!(revision.to_string());
+        }
+        let v = self.call_idempotent("range", "/v3/kv/range", &body)?;
+        let kvs = v
+            .get("kvs")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(KeyValue::parse).collect::<Result<Vec<_>, _>>())
+            .transpose()?
+            .unwrap_or_default();
+        Ok(Page {
+            kvs,
+            more: v.get("more").and_then(Value::as_bool).unwrap_or(false),
+            header_revision: wire::header_revision(&v)?,
+        })
+    }
+
+    /// Runs a transaction: `ops` if every key in `unchanged` still has the
+    /// given mod revision (0: does not exist). Returns whether it applied,
+    /// and the revision after it.
+    pub fn txn(&self, unchanged: &[(Vec<u8>, i64)], ops: &[Op]) -> Result<(bool, i64), EtcdError> {
+        let compare: Vec<Value> = unchanged
+            .iter()
+            .map(|(key, rev)| {
+                json!({"key": B64.encode(key), "target": "MOD", "result": "EQUAL",
+                       "mod_revision": rev.to_string()})
+            })
+            .collect();
+        let success: Vec<Value> = ops.iter().map(Op::to_json).collect();
+        let v = self.call(
+            "transaction",
+            "/v3/kv/txn",
+            &json!({"compare": compare, "success": success}),
+        )?;
+        Ok((
+            v.get("succeeded").and_then(Value::as_bool).unwrap_or(false),
+            wire::header_revision(&v)?,
+        ))
+    }
+
+    /// Grants a lease of `ttl` seconds, with the given ID (0: etcd picks).
+    pub fn grant_lease(&self, id: i64, ttl: i64) -> Result<i64, EtcdError> {
+        let v = self.call(
+            "lease grant",
+            "/v3/lease/grant",
+            &json!({"TTL": ttl.to_string(), "ID": id.to_string()}),
+        )?;
+        wire::int(&v, "ID").ok_or(EtcdError::Protocol {
+            what: "lease grant",
+            reason: "no lease ID".into(),
+        })
+    }
+
+    /// Compacts the history up to `revision` (tests and tools).
+    pub fn compact(&self, revision: i64) -> Result<(), EtcdError> {
+        self.call(
+            "compaction",
+            "/v3/kv/compaction",
+            &json!({"revision": revision.to_string(), "physical": true}),
+        )
+        .map(|_| ())
+    }
+}
+
+/// Errors a cluster gives while it elects a leader or is overloaded.
+fn is_transient(message: &str) -> bool {
+    [
+        "request timed out",
+        "leader changed",
+        "no leader",
+        "too many requests",
+        "timed out waiting for read index",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+/// Every key of the range `[from, end)` at one revision, page by page, so
+/// memory holds one page at a time and no write after that revision is
+/// seen. The first page fixes the revision; `visit` gets each page's keys.
+/// Returns the revision read.
+pub fn read_at_one_revision(
+    client: &EtcdClient,
+    from: &[u8],
+    end: &[u8],
+    page_size: i64,
+    mut visit: impl FnMut(Vec<KeyValue>) -> Result<(), EtcdError>,
+) -> Result<i64, EtcdError> {
+    let first = client.range(from, end, 0, page_size)?;
+    // A read at the current revision is served at the header's revision.
+    let revision = first.header_revision;
+    let mut next = first.kvs.last().map(|kv| after(&kv.key));
+    let mut more = first.more;
+    visit(first.kvs)?;
+    while more {
+        let Some(key) = next.take() else { break };
+        let page = client.range(&key, end, revision, page_size)?;
+        more = page.more;
+        next = page.kvs.last().map(|kv| after(&kv.key));
+        visit(page.kvs)?;
+    }
+    Ok(revision)
+}
+
+/// The smallest key after `key`.
+fn after(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    k.push(0);
+    k
+}
+
+/// The end of the range of keys starting with `prefix`; `[0]` (etcd's "to
+/// the end of the keyspace") when no key is greater, as for an empty prefix.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"/registry/"), b"/registry0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+        assert_eq!(prefix_end(b""), vec![0]);
+        assert_eq!(after(b"k"), b"k\0".to_vec());
+    }
+}
