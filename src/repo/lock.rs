@@ -19,6 +19,36 @@ use crate::id::{FileKind, Id};
 /// A lock not refreshed for this long is stale.
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
 const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
+/// A holder whose lock was not refreshed for this long stops writing index
+/// files and snapshots: soon others may judge the lock stale, and an
+/// exclusive operation may already be changing the repository. The margin
+/// to [`STALE_AFTER`] covers clock differences between hosts.
+pub const LOST_AFTER: Duration = Duration::from_secs(25 * 60);
+
+/// When a held lock was last written, shared by its refresher and the
+/// repository that checks it before writing.
+#[derive(Debug)]
+pub(crate) struct LockHealth {
+    refreshed_at: std::sync::atomic::AtomicI64,
+}
+
+impl LockHealth {
+    fn new() -> LockHealth {
+        LockHealth {
+            refreshed_at: std::sync::atomic::AtomicI64::new(Utc::now().timestamp()),
+        }
+    }
+
+    fn refreshed(&self) {
+        self.refreshed_at
+            .store(Utc::now().timestamp(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Seconds since the lock was last written.
+    pub(crate) fn age(&self) -> i64 {
+        Utc::now().timestamp() - self.refreshed_at.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 /// Shared or exclusive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +119,7 @@ fn pid_alive(pid: u32) -> bool {
 pub struct LockGuard {
     stop: Option<mpsc::Sender<()>>,
     refresher: Option<thread::JoinHandle<()>>,
+    health: Arc<LockHealth>,
     /// Stale locks of others seen while acquiring, for the caller to report.
     pub stale: Vec<(String, String)>,
 }
@@ -170,12 +201,18 @@ pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, Re
     let (tx, rx) = mpsc::channel::<()>();
     let backend = Arc::clone(&repo.backend);
     let key = repo.key.clone();
+    let health = Arc::new(LockHealth::new());
+    repo.watch_lock(&health);
+    let refreshed = Arc::clone(&health);
     let refresher = thread::spawn(move || {
         let mut current = ours;
         loop {
             match rx.recv_timeout(REFRESH_EVERY) {
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // A failed refresh is retried at the next interval; the
+                    // repository refuses writes once it is too old.
                     if let Ok(fresh) = write_lock(&*backend, &key, kind) {
+                        refreshed.refreshed();
                         let _ = backend.remove(FileKind::Lock, &current);
                         current = fresh;
                     }
@@ -190,8 +227,20 @@ pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, Re
     Ok(LockGuard {
         stop: Some(tx),
         refresher: Some(refresher),
+        health,
         stale,
     })
+}
+
+impl LockGuard {
+    /// Makes the lock look last written `seconds` ago (tests of lock loss).
+    #[doc(hidden)]
+    pub fn pretend_refreshed_ago(&self, seconds: i64) {
+        self.health.refreshed_at.store(
+            Utc::now().timestamp() - seconds,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -229,6 +278,37 @@ mod tests {
         assert!(info(1, 4_000_000_000, "elsewhere")
             .stale_reason(Utc::now())
             .is_none());
+    }
+
+    #[test]
+    fn a_lock_not_refreshed_for_too_long_stops_index_and_snapshot_writes() {
+        let backend = std::sync::Arc::new(MemoryBackend::new());
+        let options = InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..Default::default()
+        };
+        let repo = Repository::init(backend, b"pw", &options).unwrap();
+        let guard = repo.lock(LockKind::Shared).unwrap();
+        let save = || repo.save_file(FileKind::Snapshot, SealKind::Snapshot, b"{}");
+        save().unwrap();
+        guard.pretend_refreshed_ago(LOST_AFTER.as_secs() as i64 - 60);
+        save().unwrap();
+        guard.pretend_refreshed_ago(LOST_AFTER.as_secs() as i64 + 1);
+        let err = save().unwrap_err();
+        assert!(
+            matches!(err, RepoError::LockLost { minutes: 25, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("could not be refreshed"));
+        // A blob saver's index write is refused too, so no snapshot follows.
+        let saver = repo.blob_saver(1);
+        saver
+            .save(crate::pack::BlobKind::Data, b"data written meanwhile")
+            .unwrap();
+        assert!(matches!(saver.finish(), Err(RepoError::LockLost { .. })));
+        // Once released, the lost lock no longer matters.
+        drop(guard);
+        save().unwrap();
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod lock;
 mod saver;
 
 pub use config::{Config, InitOptions};
-pub use lock::{read_locks, LockGuard, LockInfo, LockKind};
+pub use lock::{read_locks, LockGuard, LockInfo, LockKind, LOST_AFTER};
 pub use saver::{BlobSaver, SaveStats};
 
 use std::sync::Arc;
@@ -60,6 +60,15 @@ pub enum RepoError {
         location: String,
         /// Who holds it, when.
         holder: String,
+    },
+    /// This process's lock could not be refreshed for too long: others may
+    /// take it for stale, so nothing more is written.
+    #[error("the lock on {location} could not be refreshed for {minutes} minutes (is the repository reachable?); other snap processes may now treat it as stale, so this operation stops without writing its index or snapshot; run it again")]
+    LockLost {
+        /// Where.
+        location: String,
+        /// How long since the last refresh.
+        minutes: i64,
     },
     /// A stored file's name is not the SHA-256 of its bytes.
     #[error("{noun} {name} is damaged: its content does not match its name (SHA-256 {actual}); restore it from a copy or run `snap check`")]
@@ -141,6 +150,8 @@ pub struct Repository {
     config: Config,
     key_id: KeyId,
     index: Index,
+    /// Locks this process holds on the repository, checked before writes.
+    locks: std::sync::Mutex<Vec<std::sync::Weak<lock::LockHealth>>>,
 }
 
 impl Repository {
@@ -170,6 +181,7 @@ impl Repository {
             config,
             key_id,
             index: Index::new(),
+            locks: Default::default(),
         })
     }
 
@@ -215,6 +227,7 @@ impl Repository {
                         config,
                         key_id,
                         index: Index::new(),
+                        locks: Default::default(),
                     });
                 }
                 Err(CryptoError::WrongPassword) => continue,
@@ -287,8 +300,34 @@ impl Repository {
         &self.index
     }
 
+    fn watch_lock(&self, health: &std::sync::Arc<lock::LockHealth>) {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.retain(|w| w.strong_count() > 0);
+        locks.push(std::sync::Arc::downgrade(health));
+    }
+
+    /// Fails if a lock this process holds was not refreshed for
+    /// [`LOST_AFTER`]: the repository may no longer be safe to write to.
+    pub fn check_locks(&self) -> Result<(), RepoError> {
+        let locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        for health in locks.iter().filter_map(std::sync::Weak::upgrade) {
+            let age = health.age();
+            if age >= LOST_AFTER.as_secs() as i64 {
+                return Err(RepoError::LockLost {
+                    location: self.backend.location(),
+                    minutes: age / 60,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Seals and stores a metadata file named by the SHA-256 of its bytes.
+    /// Refused once a held lock is lost (see [`Repository::check_locks`]):
+    /// index files and snapshots must not appear in a repository that
+    /// maintenance may be changing.
     pub fn save_file(&self, kind: FileKind, seal: SealKind, plain: &[u8]) -> Result<Id, RepoError> {
+        self.check_locks()?;
         let sealed = self.key.seal(seal, plain);
         let id = Id::sha256(&sealed);
         self.backend.write(kind, &id.to_hex(), &sealed)?;
