@@ -4,7 +4,8 @@
 # for REST (`apt-get install rclone`), sshd for SFTP (`apt-get install
 # openssh-server`), garage for S3 (`cargo install garage@2.5.0 --locked`);
 # `snap serve` is tested with restic (`apt-get install restic`) and openssl;
-# the etcd client against etcd (`apt-get install etcd-server`).
+# etcd backup, restore and client against etcd (`apt-get install etcd-server
+# etcd-client`).
 # A missing server fails its tests with these instructions; .ci/run installs
 # them all.
 set -euo pipefail

@@ -363,6 +363,7 @@ fn unsafe_names_in_a_tree_are_refused() {
         subtree: None,
         link_target: None,
         rdev: 0,
+        etcd: None,
     };
     let saver = repo.blob_saver(1);
     let (tree, _) = saver

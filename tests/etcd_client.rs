@@ -15,7 +15,7 @@ use snap::etcd::{prefix_end, read_at_one_revision, EtcdClient, EtcdError, EtcdOp
 fn client(endpoints: &[&str]) -> EtcdClient {
     EtcdClient::connect(&EtcdOptions {
         endpoints: endpoints.iter().map(|s| s.to_string()).collect(),
-        user: None,
+        ..Default::default()
     })
     .unwrap()
 }
@@ -65,7 +65,7 @@ fn a_paginated_read_sees_one_revision_while_a_writer_runs() {
     let mut seen = Vec::new();
     let revision = read_at_one_revision(&c, b"/registry/", &prefix_end(b"/registry/"), 7, |kvs| {
         seen.extend(kvs);
-        Ok(())
+        Ok::<_, EtcdError>(7)
     })
     .unwrap();
     stop.store(true, Ordering::Relaxed);

@@ -25,9 +25,9 @@ use snap::pack::{
     Compression, PackEntry,
 };
 use snap::repo::Config;
-use snap::snapshot::{Node, NodeName, NodeType, Tree};
+use snap::snapshot::{value_hash, EtcdKeyMeta, KeyspaceDigest, Node, NodeName, NodeType, Tree};
 
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
     "blob-id",
     "seal",
     "key-file",
@@ -36,6 +36,7 @@ const KINDS: [&str; 8] = [
     "tree",
     "chunker",
     "config",
+    "etcd-digest",
 ];
 const CTX_ENCRYPTION: &str = "snap 2026 v1 encryption";
 const CTX_BLOB_ID: &str = "snap 2026 v1 blob id";
@@ -202,6 +203,7 @@ fn generate() -> Vec<Case> {
     gen_tree(&mut out);
     gen_chunker(&mut out);
     gen_config(&mut out);
+    gen_etcd_digest(&mut out);
     let mut names = BTreeSet::new();
     for c in &out {
         assert!(
@@ -1035,6 +1037,7 @@ fn node(name: &[u8], node_type: NodeType) -> Node {
         subtree: None,
         link_target: None,
         rdev: 0,
+        etcd: None,
     }
 }
 
@@ -1307,6 +1310,163 @@ fn gen_tree(out: &mut Vec<Case>) {
         tree_json(&[file_json(r#"{"b64":"YQ==","x":1}"#, "")]).as_bytes(),
         false,
     ));
+    gen_etcd_trees(out, &key, &tree_ok);
+}
+
+/// Makes an ok tree vector: description, comment, JSON, canonical.
+type TreeOk<'a> = dyn Fn(&str, &str, &[u8], bool) -> Case + 'a;
+
+/// etcd keyspace trees (§14.1): a leaf of keys, an inner tree of ranges, a
+/// root with the keyspace beside a folder, and what readers refuse.
+fn gen_etcd_trees(out: &mut Vec<Case>, key: &MasterKey, tree_ok: &TreeOk<'_>) {
+    let etcd_node = |name: &[u8], node_type: NodeType| {
+        let mut n = node(name, node_type);
+        (n.mode, n.uid, n.gid, n.mtime_ns, n.ctime_ns) = (0, 0, 0, 0, 0);
+        n
+    };
+    let key_node = |name: &[u8], value: &[u8], lease: i64, k8s: Option<(&str, &str)>| {
+        let mut n = etcd_node(name, NodeType::EtcdKey);
+        n.size = value.len() as u64;
+        n.content = Some(if value.is_empty() {
+            vec![]
+        } else {
+            vec![key.blob_id(value)]
+        });
+        n.etcd = Some(EtcdKeyMeta {
+            create_revision: 7,
+            mod_revision: 42,
+            version: 3,
+            lease,
+            value_hash: value_hash(value),
+            api_version: k8s.map(|(a, _)| a.to_string()),
+            kind: k8s.map(|(_, k)| k.to_string()),
+        });
+        n
+    };
+    out.push(tree_ok(
+        "etcd-keys",
+        "a leaf of etcd keys: a Kubernetes pod with a lease, a key that is not UTF-8 (its name holds NUL, allowed for keys), an empty value; names are keys with '/'",
+        &Tree::new(vec![
+            key_node(b"/registry/pods/default/web-0", b"k8s\0...", 7_587_868_955_381_417_234, Some(("v1", "Pod"))),
+            key_node(b"\xffbinary\x00key", &[1, 2, 3], 0, None),
+            key_node(b"empty", b"", 0, None),
+        ])
+        .encode(),
+        true,
+    ));
+    let range = |name: &[u8], label: &[u8], size: u64| {
+        let mut n = etcd_node(name, NodeType::EtcdRange);
+        n.subtree = Some(key.blob_id(label));
+        n.size = size;
+        n
+    };
+    out.push(tree_ok(
+        "etcd-ranges",
+        "an inner tree: ranges named by their first keys",
+        &Tree::new(vec![
+            range(b"/a", b"leaf 1", 1000),
+            range(b"/registry/pods/", b"leaf 2", 5),
+        ])
+        .encode(),
+        true,
+    ));
+    let mut keyspace = etcd_node(b"@etcd", NodeType::Etcd);
+    keyspace.subtree = Some(key.blob_id(b"top tree"));
+    keyspace.size = 1005;
+    let mut etc = node(b"etc", NodeType::Dir);
+    etc.subtree = Some(key.blob_id(b"etc tree"));
+    out.push(tree_ok(
+        "etcd-root",
+        "a root tree with an etcd keyspace beside a folder",
+        &Tree::new(vec![keyspace, etc]).encode(),
+        true,
+    ));
+    let err =
+        |desc: &str, reason: &str, json: &str| Case::error("tree", desc, reason).hex("tree", json);
+    let head = r#"{"version":1,"nodes":[{"name":"/k","type":"#;
+    let meta = r#""mode":0,"uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0"#;
+    let hash = "0".repeat(64);
+    out.push(err(
+        "etcdkey-without-etcd",
+        "an etcdkey node needs its etcd metadata",
+        &format!(r#"{head}"etcdkey",{meta},"content":[]}}]}}"#),
+    ));
+    out.push(err(
+        "etcdkey-without-content",
+        "an etcdkey node needs content",
+        &format!(
+            r#"{head}"etcdkey",{meta},"etcd":{{"create_revision":1,"mod_revision":1,"version":1,"value_hash":"{hash}"}}}}]}}"#
+        ),
+    ));
+    out.push(err(
+        "etcdrange-without-subtree",
+        "an etcdrange node needs a subtree",
+        &format!(r#"{head}"etcdrange",{meta}}}]}}"#),
+    ));
+    out.push(err(
+        "etcd-without-subtree",
+        "an etcd node needs a subtree",
+        &format!(r#"{{"version":1,"nodes":[{{"name":"@etcd","type":"etcd",{meta}}}]}}"#),
+    ));
+    out.push(err(
+        "etcdkey-empty-name",
+        "keys are never empty",
+        &format!(
+            r#"{{"version":1,"nodes":[{{"name":"","type":"etcdkey",{meta},"content":[],"etcd":{{"create_revision":1,"mod_revision":1,"version":1,"value_hash":"{hash}"}}}}]}}"#
+        ),
+    ));
+    out.push(err(
+        "etcd-name-with-slash",
+        "the etcd node is named like a file: no '/'",
+        &format!(
+            r#"{{"version":1,"nodes":[{{"name":"a/b","type":"etcd",{meta},"subtree":"{hash}"}}]}}"#
+        ),
+    ));
+}
+
+/// Keyspace digests (§14.2).
+fn gen_etcd_digest(out: &mut Vec<Case>) {
+    type Kvs = Vec<(&'static [u8], &'static [u8])>;
+    let cases: [(&str, &str, Kvs); 3] = [
+        ("empty", "no keys", vec![]),
+        (
+            "two-keys",
+            "two keys in ascending order",
+            vec![
+                (b"/registry/pods/a", b"k8s\0pod"),
+                (b"/registry/pods/b", b""),
+            ],
+        ),
+        (
+            "boundaries",
+            "the key length keeps \"ab\"+\"c\" apart from \"a\"+\"bc\"",
+            vec![(b"a", b"bc"), (b"ab", b"c")],
+        ),
+    ];
+    for (desc, comment, kvs) in cases {
+        let mut digest = KeyspaceDigest::new();
+        let mut case = Case::ok("etcd-digest", desc).comment(comment);
+        for (k, v) in &kvs {
+            digest.add(k, &value_hash(v));
+            case = case.kv("kv", format!("{} {}", hex::encode(k), hex::encode(v)));
+        }
+        out.push(case.kv("count", kvs.len()).hex("digest", digest.finish().0));
+    }
+    out.push(
+        Case::error(
+            "etcd-digest",
+            "repeated-key",
+            "keys must be strictly ascending: a keyspace never holds a key twice",
+        )
+        .kv(
+            "kv",
+            format!("{} {}", hex::encode(b"/a"), hex::encode(b"1")),
+        )
+        .kv(
+            "kv",
+            format!("{} {}", hex::encode(b"/a"), hex::encode(b"2")),
+        ),
+    );
 }
 
 fn gen_chunker(out: &mut Vec<Case>) {
@@ -1806,6 +1966,7 @@ fn check_vector(name: &str, text: &str) -> Result<(), String> {
         "pack-header" => check_pack_header(&v),
         "index" => check_index(&v),
         "tree" => check_tree(&v),
+        "etcd-digest" => check_etcd_digest(&v),
         "chunker" => check_chunker(&v),
         "config" => check_config(&v),
         other => Err(format!("unknown vector kind '{other}'")),
@@ -2516,4 +2677,40 @@ fn checker_refuses_malformed_files() {
             "accepted {name}:\n{text}"
         );
     }
+}
+
+fn check_etcd_digest(v: &Vector) -> Result<(), String> {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for line in v.all("kv") {
+        let k = line
+            .split_once(' ')
+            .ok_or("kv is '<key hex> <value hex>'")?
+            .0;
+        keys.push(hex::decode(k).map_err(|e| e.to_string())?);
+    }
+    let ascending = keys.windows(2).all(|w| w[0] < w[1]);
+    if !v.ok {
+        v.keys(&[], &[], &["kv"])?;
+        ensure!(!ascending, "the keys are ascending: a digest is defined");
+        return Ok(());
+    }
+    v.keys(&["count", "digest"], &[], &["kv"])?;
+    ensure!(ascending, "keys out of order");
+    let mut digest = KeyspaceDigest::new();
+    for line in v.all("kv") {
+        let (k, val) = line
+            .split_once(' ')
+            .ok_or("kv is '<key hex> <value hex>'")?;
+        let dec = |t: &str| hex::decode(t).map_err(|e| e.to_string());
+        digest.add(&dec(k)?, &value_hash(&dec(val)?));
+    }
+    ensure!(
+        digest.count().to_string() == v.text("count")?,
+        "count differs"
+    );
+    ensure!(
+        digest.finish().0 == v.array::<32>("digest")?,
+        "digest differs"
+    );
+    Ok(())
 }

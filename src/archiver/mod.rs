@@ -7,6 +7,7 @@
 //! in the parent snapshot is not read again: its content list is reused.
 
 mod budget;
+pub mod etcd;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -34,7 +35,7 @@ use crate::source::SourceError;
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// Nothing to back up.
-    #[error("no paths given: name at least one file or folder to back up")]
+    #[error("nothing to back up: name at least one file, folder or etcd:// cluster")]
     NoPaths,
     /// A given path does not exist.
     #[error(transparent)]
@@ -48,6 +49,25 @@ pub enum ArchiveError {
     /// The chunker config is invalid.
     #[error(transparent)]
     Chunker(#[from] crate::chunker::ChunkerParamsError),
+    /// etcd could not be read.
+    #[error(transparent)]
+    Etcd(#[from] crate::etcd::EtcdError),
+    /// Compaction kept overtaking the read.
+    #[error("etcd compacted the revision snap was reading {attempts} times in a row (last: {revision}); the keyspace takes longer to read than the cluster keeps history: retry when compaction is less frequent (kube-apiserver --etcd-compaction-interval, etcd --auto-compaction-retention)")]
+    EtcdCompactedRepeatedly {
+        /// The last revision lost.
+        revision: i64,
+        /// Reads tried.
+        attempts: u32,
+    },
+    /// A backed-up path has the name a source's node takes in the root.
+    #[error("the path /{name} has the name snap gives the {kind} source in a snapshot; back it up in a separate snapshot")]
+    NameClash {
+        /// The name.
+        name: String,
+        /// The source kind.
+        kind: String,
+    },
     /// The worker pool could not start.
     #[error("cannot start worker threads: {0}")]
     Pool(String),
@@ -74,6 +94,8 @@ pub struct BackupOptions {
     pub connections: usize,
     /// Where to publish live counts, if anyone watches.
     pub progress: Option<Arc<BackupProgress>>,
+    /// An etcd cluster to capture too.
+    pub etcd: Option<etcd::EtcdBackupOptions>,
 }
 
 /// A finished backup.
@@ -105,6 +127,8 @@ pub struct BackupProgress {
     pub total_bytes: AtomicU64,
     /// Bytes read so far.
     pub bytes_read: AtomicU64,
+    /// etcd keys read so far.
+    pub etcd_keys: AtomicU64,
 }
 
 impl BackupProgress {
@@ -142,7 +166,7 @@ const READ_BUDGET: u64 = 16 << 20;
 pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult, ArchiveError> {
     let started = Utc::now();
     let clock = Instant::now();
-    if options.paths.is_empty() {
+    if options.paths.is_empty() && options.etcd.is_none() {
         return Err(ArchiveError::NoPaths);
     }
     let paths = normalize_paths(&options.paths)?;
@@ -187,7 +211,22 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         stream_buffers: Mutex::new(Vec::new()),
     };
 
-    let root = pool.install(|| archiver.archive_roots(&paths, parent_tree.as_ref()))?;
+    // Sources in a fixed order: etcd first (one revision), then files.
+    let mut extra = Vec::new();
+    let mut records = Vec::new();
+    if let Some(etcd_options) = &options.etcd {
+        let captured = pool.install(|| {
+            etcd::capture(
+                &archiver.saver,
+                &archiver.chunker,
+                etcd_options,
+                &archiver.counters,
+            )
+        })?;
+        extra.push(captured.node);
+        records.push(captured.record);
+    }
+    let root = pool.install(|| archiver.archive_roots(&paths, parent_tree.as_ref(), extra))?;
     let Archiver {
         saver,
         counters,
@@ -204,6 +243,7 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         files_unreadable: c.unreadable.load(Ordering::Relaxed),
         total_bytes: c.total_bytes.load(Ordering::Relaxed),
         bytes_read: c.bytes_read.load(Ordering::Relaxed),
+        etcd_keys: c.etcd_keys.load(Ordering::Relaxed),
         blobs_added: stats.blobs_added,
         data_added: stats.raw_bytes_added,
         data_added_stored: stats.stored_bytes_added,
@@ -216,13 +256,15 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         hostname,
         username: crate::repo::username(),
         tags: options.tags.clone(),
-        sources: path_strings
-            .iter()
-            .map(|p| SourceRecord {
+        sources: records
+            .into_iter()
+            .chain(path_strings.iter().map(|p| SourceRecord {
                 kind: "files".into(),
                 location: p.clone(),
                 resources: 0,
-            })
+                node: None,
+                etcd: None,
+            }))
             .collect(),
         paths: path_strings,
         parent: parent.map(|(id, _)| id),
@@ -290,10 +332,13 @@ enum VirtualChild {
 }
 
 impl Archiver<'_> {
+    /// The root tree: the first components of `paths`, and `extra` (the
+    /// nodes of other sources).
     fn archive_roots(
         &self,
         paths: &[PathBuf],
         parent: Option<&Tree>,
+        extra: Vec<Node>,
     ) -> Result<BlobId, ArchiveError> {
         let mut root = VirtualDir::default();
         for p in paths {
@@ -325,10 +370,23 @@ impl Archiver<'_> {
                 }
             }
         }
-        if paths.iter().any(|p| p == Path::new("/")) {
-            return self.archive_dir_contents(Path::new("/"), parent);
+        let mut nodes = if paths.is_empty() {
+            Vec::new()
+        } else if paths.iter().any(|p| p == Path::new("/")) {
+            self.dir_nodes(Path::new("/"), parent)?
+        } else {
+            self.virtual_nodes(&root, parent)?
+        };
+        for node in extra {
+            if let Some(clash) = nodes.iter().flatten().find(|n| n.name == node.name) {
+                return Err(ArchiveError::NameClash {
+                    name: clash.name.display(),
+                    kind: format!("{:?}", node.node_type).to_lowercase(),
+                });
+            }
+            nodes.push(Some(node));
         }
-        self.archive_virtual(&root, parent)
+        self.save_tree(nodes)
     }
 
     fn archive_virtual(
@@ -336,8 +394,16 @@ impl Archiver<'_> {
         dir: &VirtualDir,
         parent: Option<&Tree>,
     ) -> Result<BlobId, ArchiveError> {
-        let nodes: Vec<Option<Node>> = dir
-            .children
+        let nodes = self.virtual_nodes(dir, parent)?;
+        self.save_tree(nodes)
+    }
+
+    fn virtual_nodes(
+        &self,
+        dir: &VirtualDir,
+        parent: Option<&Tree>,
+    ) -> Result<Vec<Option<Node>>, ArchiveError> {
+        dir.children
             .par_iter()
             .map(|(name, child)| {
                 let parent_node = parent.and_then(|t| t.find(name));
@@ -354,8 +420,7 @@ impl Archiver<'_> {
                     }
                 }
             })
-            .collect::<Result<_, ArchiveError>>()?;
-        self.save_tree(nodes)
+            .collect::<Result<_, ArchiveError>>()
     }
 
     fn save_tree(&self, nodes: Vec<Option<Node>>) -> Result<BlobId, ArchiveError> {
@@ -447,16 +512,24 @@ impl Archiver<'_> {
         path: &Path,
         parent: Option<&Tree>,
     ) -> Result<BlobId, ArchiveError> {
+        let nodes = self.dir_nodes(path, parent)?;
+        self.save_tree(nodes)
+    }
+
+    fn dir_nodes(
+        &self,
+        path: &Path,
+        parent: Option<&Tree>,
+    ) -> Result<Vec<Option<Node>>, ArchiveError> {
         self.counters.dirs.fetch_add(1, Ordering::Relaxed);
         let entries = files::list_dir(path)?;
-        let nodes: Vec<Option<Node>> = entries
+        entries
             .into_par_iter()
             .map(|item| {
                 let parent_node = parent.and_then(|t| t.find(&item.name));
                 self.archive_path(&item.path, &item.name, item.meta, parent_node)
             })
-            .collect::<Result<_, _>>()?;
-        self.save_tree(nodes)
+            .collect::<Result<_, _>>()
     }
 
     /// The file's content blobs and the number of bytes they hold.

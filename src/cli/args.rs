@@ -151,9 +151,13 @@ pub struct InitArgs {
 /// `snap backup`.
 #[derive(Args, Debug)]
 pub struct BackupArgs {
-    /// Files and folders to back up.
-    #[arg(required = true)]
+    /// Files and folders to back up, and an etcd cluster as
+    /// etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS).
+    #[arg(required = true, value_name = "PATH|etcd://HOST:PORT")]
     pub paths: Vec<PathBuf>,
+    /// How to reach etcd.
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
     /// Tag the snapshot (repeatable).
     #[arg(long)]
     pub tag: Vec<String>,
@@ -203,9 +207,47 @@ pub struct LsArgs {
 pub struct RestoreArgs {
     /// Snapshot: `latest`, an ID, or a unique prefix of at least 4 hex characters.
     pub snapshot: String,
-    /// Folder to restore into (created if missing).
-    #[arg(long, short = 't')]
-    pub target: PathBuf,
+    /// Folder to restore files into (created if missing).
+    #[arg(long, short = 't', required_unless_present_any = ["to", "etcd_deploy"])]
+    pub target: Option<PathBuf>,
+    /// Restore the snapshot's etcd keyspace into this running cluster
+    /// (etcd://HOST:PORT[,...]): put what differs, delete what the snapshot
+    /// lacks, under the prefix.
+    #[arg(long, value_name = "etcd://HOST:PORT", conflicts_with = "etcd_deploy")]
+    pub to: Option<String>,
+    /// Start a new single-member etcd on --etcd-data-dir and restore into it.
+    #[arg(long, requires = "etcd_data_dir")]
+    pub etcd_deploy: bool,
+    /// Data folder of the etcd that --etcd-deploy starts (must be empty or new).
+    #[arg(long, value_name = "DIR")]
+    pub etcd_data_dir: Option<PathBuf>,
+    /// Client address of the etcd that --etcd-deploy starts (its peer port is the next one).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2379")]
+    pub etcd_listen: String,
+    /// Show what would change in etcd; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overwrite etcd keys that someone else changed during the restore.
+    #[arg(long)]
+    pub force: bool,
+    /// Write one JSON line per etcd change to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
+    /// Restore into an etcd whose major.minor version differs from the snapshot's.
+    #[arg(long)]
+    pub ignore_version: bool,
+    /// Restore into an etcd cluster other than the one captured.
+    #[arg(long)]
+    pub any_cluster: bool,
+    /// Operations per etcd transaction (the cluster's --max-txn-ops).
+    #[arg(long, default_value_t = crate::restore::etcd::DEFAULT_MAX_TXN_OPS)]
+    pub etcd_max_txn_ops: usize,
+    /// Key and value bytes per etcd transaction (below the cluster's --max-request-bytes).
+    #[arg(long, default_value_t = crate::restore::etcd::DEFAULT_MAX_TXN_BYTES)]
+    pub etcd_max_txn_bytes: usize,
+    /// How to reach etcd.
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
     /// Restore only paths matching this glob, and what is inside them (repeatable).
     #[arg(long)]
     pub include: Vec<String>,
@@ -218,6 +260,27 @@ pub struct RestoreArgs {
     /// Parallel pack readers (0: automatic).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+}
+
+/// How to reach an etcd cluster, and which part of its keyspace.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EtcdArgs {
+    /// CA certificate (PEM) that signed the etcds:// servers' certificates.
+    #[arg(long, value_name = "FILE")]
+    pub etcd_cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for etcds://.
+    #[arg(long, value_name = "FILE", requires = "etcd_key")]
+    pub etcd_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, value_name = "FILE", requires = "etcd_cert")]
+    pub etcd_key: Option<PathBuf>,
+    /// etcd user; its password comes from SNAP_ETCD_PASSWORD or a prompt.
+    #[arg(long, value_name = "USER")]
+    pub etcd_user: Option<String>,
+    /// Only keys starting with this prefix (backup: what is captured;
+    /// restore: what is compared, put and deleted).
+    #[arg(long, value_name = "PREFIX")]
+    pub etcd_prefix: Option<String>,
 }
 
 /// `snap check`.

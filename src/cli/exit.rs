@@ -14,6 +14,9 @@ pub enum ExitCode {
     PartialBackup = 3,
     /// `check` found errors in the repository.
     CheckFailed = 4,
+    /// A restore into etcd left keys that others changed meanwhile, or
+    /// ended with a keyspace that does not match the snapshot.
+    EtcdIncomplete = 5,
     /// No repository at the location.
     NoRepository = 10,
     /// The repository could not be locked.

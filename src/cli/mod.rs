@@ -2,6 +2,7 @@
 //! reports as text or JSON, and exit codes. The only layer using `anyhow`.
 
 mod args;
+mod etcd;
 mod exit;
 mod password;
 mod progress;
@@ -28,6 +29,14 @@ pub fn run() -> i32 {
     match dispatch(&cli) {
         Ok(code) => code as i32,
         Err(err) => {
+            // A reader that stopped early (`snap ls | head`) is not an error.
+            let closed = err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if closed {
+                return 0;
+            }
             let code = exit::classify(&err);
             let mut msg = format!("{err}");
             for cause in err.chain().skip(1) {
@@ -206,8 +215,10 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             for f in &a.exclude_file {
                 excludes.extend(crate::source::files::Excludes::read_file(f)?);
             }
+            let (paths, etcd) = etcd::backup_sources(&a.paths, &a.etcd)?;
             let mut options = BackupOptions {
-                paths: a.paths.clone(),
+                paths,
+                etcd,
                 tags: a.tag.clone(),
                 hostname: a.host.clone(),
                 excludes,
@@ -256,9 +267,18 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Restore(a) => {
             let mut repo = open_repo(cli)?;
+            if a.to.is_some() || a.etcd_deploy {
+                let code = etcd::restore(out, cli.json, cli.quiet, &mut repo, a)?;
+                if a.target.is_none() || code != ExitCode::Ok {
+                    return Ok(code);
+                }
+            }
+            let Some(target) = &a.target else {
+                return Ok(ExitCode::Ok);
+            };
             let mut options = ops::restore::RestoreOptions {
                 snapshot: a.snapshot.clone(),
-                target: a.target.clone(),
+                target: target.clone(),
                 includes: a.include.clone(),
                 excludes: a.exclude.clone(),
                 threads: a.threads,

@@ -55,11 +55,26 @@ pub fn backup(
     }
     let s = &r.summary;
     if !quiet {
-        writeln!(
-            out,
-            "files: {} new, {} changed, {} unchanged; {} folders",
-            s.files_new, s.files_changed, s.files_unchanged, s.dirs
-        )?;
+        for source in &r.sources {
+            if let Some(e) = &source.etcd {
+                writeln!(
+                    out,
+                    "etcd: {} keys ({}) of cluster {} (etcd {}) at revision {}",
+                    e.keys,
+                    bytes(e.value_bytes),
+                    e.cluster_id,
+                    e.server_version,
+                    e.revision
+                )?;
+            }
+        }
+        if s.files_new + s.files_changed + s.files_unchanged + s.dirs > 0 {
+            writeln!(
+                out,
+                "files: {} new, {} changed, {} unchanged; {} folders",
+                s.files_new, s.files_changed, s.files_unchanged, s.dirs
+            )?;
+        }
         writeln!(
             out,
             "added to the repository: {} ({} stored) in {} new blobs; {} read of {} in {:.2}s",
@@ -100,7 +115,13 @@ pub fn snapshots(
             m.hostname,
             m.tags.join(","),
             bytes(m.summary.total_bytes),
-            m.paths.join(" ")
+            m.sources
+                .iter()
+                .filter(|s| s.kind != "files")
+                .map(|s| s.location.as_str())
+                .chain(m.paths.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
         )?;
     }
     writeln!(out, "{} snapshot(s)", rows.len())?;
@@ -155,6 +176,24 @@ pub fn ls<W: Write>(
 ) -> Result<()> {
     let line = |out: &mut W, e: &ops::ls::LsEntry| {
         let kind = format!("{:?}", e.node_type).to_lowercase();
+        if let Some(meta) = &e.etcd {
+            // A key: size, revision, and what Kubernetes object it holds.
+            let mut what = String::new();
+            if let Some(k) = &e.kubernetes {
+                what = match &k.namespace {
+                    Some(ns) => format!("  {} {ns}/{}", k.resource, k.name),
+                    None => format!("  {} {}", k.resource, k.name),
+                };
+            }
+            if let (Some(api), Some(k)) = (&meta.api_version, &meta.kind) {
+                what.push_str(&format!(" ({api} {k})"));
+            }
+            return writeln!(
+                out,
+                "{kind:<8} rev {:<10} {:>12} {}{what}",
+                meta.mod_revision, e.size, e.path
+            );
+        }
         let link = e
             .link_target
             .as_deref()

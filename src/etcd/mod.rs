@@ -15,6 +15,8 @@ mod wire;
 
 pub use wire::{KeyValue, Member, Op, Status};
 
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -48,6 +50,14 @@ pub enum EtcdError {
         /// etcd's message.
         message: String,
     },
+    /// A TLS file could not be used.
+    #[error("cannot use {path} for etcd TLS: {reason}")]
+    Tls {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// An answer that does not parse.
     #[error("etcd sent an answer snap cannot read for {what}: {reason}")]
     Protocol {
@@ -65,13 +75,20 @@ pub struct EtcdOptions {
     pub endpoints: Vec<String>,
     /// etcd user and password (`--etcd-user`, `SNAP_ETCD_PASSWORD`).
     pub user: Option<(String, String)>,
+    /// CA certificate (PEM) that signed the servers' certificates (`--etcd-cacert`).
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS (`--etcd-cert`).
+    pub client_cert: Option<PathBuf>,
+    /// Its private key (PEM) (`--etcd-key`).
+    pub client_key: Option<PathBuf>,
 }
 
 /// A connection to one etcd cluster.
 pub struct EtcdClient {
     client: Client,
     endpoints: Vec<String>,
-    token: Option<String>,
+    user: Option<(String, String)>,
+    token: Mutex<Option<String>>,
 }
 
 /// One page of a range read.
@@ -88,37 +105,76 @@ pub struct Page {
 impl EtcdClient {
     /// Connects (and authenticates, if a user is given).
     pub fn connect(options: &EtcdOptions) -> Result<EtcdClient, EtcdError> {
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| EtcdError::Unreachable {
-                endpoints: options.endpoints.join(","),
-                reason: e.to_string(),
-            })?;
-        let mut c = EtcdClient {
+            .timeout(Duration::from_secs(120));
+        if let Some(path) = &options.ca_cert {
+            let pem = read_pem(path)?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| EtcdError::Tls {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        match (&options.client_cert, &options.client_key) {
+            (Some(cert), Some(key)) => {
+                let mut pem = read_pem(cert)?;
+                pem.push(b'\n');
+                pem.extend(read_pem(key)?);
+                let identity = reqwest::Identity::from_pem(&pem).map_err(|e| EtcdError::Tls {
+                    path: cert.display().to_string(),
+                    reason: format!("{e} (give the certificate and its key, both PEM)"),
+                })?;
+                builder = builder.identity(identity);
+            }
+            (None, None) => {}
+            (Some(p), None) | (None, Some(p)) => {
+                return Err(EtcdError::Tls {
+                    path: p.display().to_string(),
+                    reason:
+                        "a client certificate needs its key: give both --etcd-cert and --etcd-key"
+                            .into(),
+                })
+            }
+        }
+        let client = builder.build().map_err(|e| EtcdError::Unreachable {
+            endpoints: options.endpoints.join(","),
+            reason: e.to_string(),
+        })?;
+        let c = EtcdClient {
             client,
             endpoints: options
                 .endpoints
                 .iter()
                 .map(|e| e.trim_end_matches('/').to_string())
                 .collect(),
-            token: None,
+            user: options.user.clone(),
+            token: Mutex::new(None),
         };
-        if let Some((user, password)) = &options.user {
-            let v = c.call(
-                "authentication",
-                "/v3/auth/authenticate",
-                &json!({"name": user, "password": password}),
-            )?;
-            c.token = Some(
-                wire::string(&v, "token").ok_or_else(|| EtcdError::Protocol {
-                    what: "authentication",
-                    reason: "no token".into(),
-                })?,
-            );
-        }
+        c.authenticate()?;
         Ok(c)
+    }
+
+    /// Gets a fresh auth token, when a user is given.
+    fn authenticate(&self) -> Result<(), EtcdError> {
+        let Some((user, password)) = &self.user else {
+            return Ok(());
+        };
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let v = self.call_once(
+            "authentication",
+            "/v3/auth/authenticate",
+            &json!({"name": user, "password": password}),
+        )?;
+        let token = wire::string(&v, "token").ok_or_else(|| EtcdError::Protocol {
+            what: "authentication",
+            reason: "no token".into(),
+        })?;
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+        Ok(())
     }
 
     /// As [`EtcdClient::call`], retrying for up to 15 s while the
@@ -143,8 +199,23 @@ impl EtcdClient {
         }
     }
 
-    /// POSTs `body` to `path` on the first endpoint that answers.
+    /// As [`EtcdClient::call_once`], logging in again once when etcd says
+    /// the token expired (tokens are short-lived by default).
     fn call(&self, what: &'static str, path: &str, body: &Value) -> Result<Value, EtcdError> {
+        match self.call_once(what, path, body) {
+            Err(EtcdError::Refused { message, .. })
+                if self.user.is_some() && message.contains("invalid auth token") =>
+            {
+                self.authenticate()?;
+                self.call_once(what, path, body)
+            }
+            other => other,
+        }
+    }
+
+    /// POSTs `body` to `path` on the first endpoint that answers.
+    fn call_once(&self, what: &'static str, path: &str, body: &Value) -> Result<Value, EtcdError> {
+        let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut last = String::new();
         for endpoint in &self.endpoints {
             let mut req = self
@@ -152,7 +223,7 @@ impl EtcdClient {
                 .post(format!("{endpoint}{path}"))
                 .header("Content-Type", "application/json")
                 .body(body.to_string());
-            if let Some(t) = &self.token {
+            if let Some(t) = &token {
                 // etcd's gateway takes the bare token, without "Bearer".
                 req = req.header("Authorization", t);
             }
@@ -213,6 +284,8 @@ impl EtcdClient {
         revision: i64,
         limit: i64,
     ) -> Result<Page, EtcdError> {
+        // etcd refuses an empty key; the smallest key is NUL.
+        let from = if from.is_empty() { &[0u8][..] } else { from };
         let mut body = json!({
             "key": B64.encode(from),
             "limit": limit.to_string(),
@@ -273,6 +346,27 @@ impl EtcdClient {
         })
     }
 
+    /// The TTL a lease was granted with, or `None` when it no longer exists.
+    pub fn lease_granted_ttl(&self, id: i64) -> Result<Option<i64>, EtcdError> {
+        let v = self.call_idempotent(
+            "lease time-to-live",
+            "/v3/lease/timetolive",
+            &json!({"ID": id.to_string()}),
+        )?;
+        let remaining = wire::int(&v, "TTL").unwrap_or(-1);
+        let granted = wire::int(&v, "grantedTTL").unwrap_or(0);
+        Ok((remaining >= 0 && granted > 0).then_some(granted))
+    }
+
+    /// IDs of the cluster's live leases.
+    pub fn leases(&self) -> Result<Vec<i64>, EtcdError> {
+        let v = self.call_idempotent("lease list", "/v3/lease/leases", &json!({}))?;
+        Ok(v.get("leases")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|l| wire::int(l, "ID")).collect())
+            .unwrap_or_default())
+    }
+
     /// Compacts the history up to `revision` (tests and tools).
     pub fn compact(&self, revision: i64) -> Result<(), EtcdError> {
         self.call(
@@ -282,6 +376,13 @@ impl EtcdClient {
         )
         .map(|_| ())
     }
+}
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, EtcdError> {
+    std::fs::read(path).map_err(|e| EtcdError::Tls {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Errors a cluster gives while it elects a leader or is overloaded.
@@ -299,27 +400,28 @@ fn is_transient(message: &str) -> bool {
 
 /// Every key of the range `[from, end)` at one revision, page by page, so
 /// memory holds one page at a time and no write after that revision is
-/// seen. The first page fixes the revision; `visit` gets each page's keys.
-/// Returns the revision read.
-pub fn read_at_one_revision(
+/// seen. The first page fixes the revision; `visit` gets each page's keys
+/// and returns how many keys the next page may hold, so a caller can keep
+/// pages of large values small. Returns the revision read.
+pub fn read_at_one_revision<E: From<EtcdError>>(
     client: &EtcdClient,
     from: &[u8],
     end: &[u8],
-    page_size: i64,
-    mut visit: impl FnMut(Vec<KeyValue>) -> Result<(), EtcdError>,
-) -> Result<i64, EtcdError> {
+    mut page_size: i64,
+    mut visit: impl FnMut(Vec<KeyValue>) -> Result<i64, E>,
+) -> Result<i64, E> {
     let first = client.range(from, end, 0, page_size)?;
     // A read at the current revision is served at the header's revision.
     let revision = first.header_revision;
     let mut next = first.kvs.last().map(|kv| after(&kv.key));
     let mut more = first.more;
-    visit(first.kvs)?;
+    page_size = visit(first.kvs)?.max(1);
     while more {
         let Some(key) = next.take() else { break };
         let page = client.range(&key, end, revision, page_size)?;
         more = page.more;
         next = page.kvs.last().map(|kv| after(&kv.key));
-        visit(page.kvs)?;
+        page_size = visit(page.kvs)?.max(1);
     }
     Ok(revision)
 }

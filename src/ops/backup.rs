@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::OpError;
 use crate::archiver::{self, BackupOptions};
 use crate::repo::{LockKind, Repository};
-use crate::snapshot::Summary;
+use crate::snapshot::{SourceRecord, Summary};
 
 /// What a backup produced.
 #[derive(Debug, Serialize)]
@@ -17,6 +17,8 @@ pub struct BackupReport {
     /// Statistics.
     #[serde(flatten)]
     pub summary: Summary,
+    /// What was captured from where (etcd: cluster, revision, key count).
+    pub sources: Vec<SourceRecord>,
     /// Files that could not be read.
     pub warnings: Vec<String>,
     /// Stale locks of other processes that were ignored.
@@ -32,6 +34,7 @@ pub fn backup(repo: &mut Repository, options: &BackupOptions) -> Result<BackupRe
         snapshot_id: result.id.to_hex(),
         parent: result.manifest.parent.map(|p| p.to_hex()),
         summary: result.manifest.summary,
+        sources: result.manifest.sources,
         warnings: result.warnings,
         stale_locks: guard.stale.iter().map(|(_, d)| d.clone()).collect(),
     })

@@ -4,10 +4,11 @@
 
 use serde::Serialize;
 
+use super::ls::etcd_key_path;
 use super::OpError;
 use crate::id::BlobId;
 use crate::repo::Repository;
-use crate::snapshot::{find_snapshot, load_tree, Node, NodeType};
+use crate::snapshot::{find_snapshot, for_each_etcd_key, load_tree, Node, NodeType};
 
 /// How a path changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -113,6 +114,8 @@ fn compare(
                     if let Some(sub) = &y.subtree {
                         compare(repo, None, Some(sub), &path, emit)?;
                     }
+                } else if x.node_type == NodeType::Etcd {
+                    compare_etcd(repo, x.subtree.as_ref(), y.subtree.as_ref(), &path, emit)?;
                 } else {
                     let content = x.content != y.content
                         || x.link_target != y.link_target
@@ -158,12 +161,83 @@ fn whole(
         path: path.clone(),
         change,
     });
+    if node.node_type == NodeType::Etcd {
+        let (old, new) = match change {
+            Change::Removed => (node.subtree.as_ref(), None),
+            _ => (None, node.subtree.as_ref()),
+        };
+        return compare_etcd(repo, old, new, &path, emit);
+    }
     if let Some(sub) = &node.subtree {
         let (old, new) = match change {
             Change::Removed => (Some(sub), None),
             _ => (None, Some(sub)),
         };
         compare(repo, old, new, &path, emit)?;
+    }
+    Ok(())
+}
+
+/// Compares two etcd keyspaces key by key: `+`/`-` for keys added or
+/// removed, `M` for another value, `U` for the same value with other
+/// revisions or lease (the key was written again).
+fn compare_etcd(
+    repo: &Repository,
+    old: Option<&BlobId>,
+    new: Option<&BlobId>,
+    prefix: &str,
+    emit: &mut impl FnMut(&Difference),
+) -> Result<(), OpError> {
+    if old.is_some() && old == new {
+        return Ok(());
+    }
+    let keys = |tree: Option<&BlobId>| -> Result<Vec<Node>, OpError> {
+        let mut out = Vec::new();
+        if let Some(id) = tree {
+            for_each_etcd_key(repo, id, b"", &mut |n| {
+                out.push(n);
+                Ok(())
+            })?;
+        }
+        Ok(out)
+    };
+    let (a, b) = (keys(old)?, keys(new)?);
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.name.cmp(&y.name),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        let (node, change) = match order {
+            std::cmp::Ordering::Less => {
+                i += 1;
+                (&a[i - 1], Some(Change::Removed))
+            }
+            std::cmp::Ordering::Greater => {
+                j += 1;
+                (&b[j - 1], Some(Change::Added))
+            }
+            std::cmp::Ordering::Equal => {
+                let (x, y) = (&a[i], &b[j]);
+                i += 1;
+                j += 1;
+                let change = match (&x.etcd, &y.etcd) {
+                    (Some(mx), Some(my)) if mx.value_hash != my.value_hash => {
+                        Some(Change::Modified)
+                    }
+                    (Some(mx), Some(my)) if mx != my => Some(Change::Metadata),
+                    _ => None,
+                };
+                (y, change)
+            }
+        };
+        if let Some(change) = change {
+            emit(&Difference {
+                path: etcd_key_path(prefix, &node.name),
+                change,
+            });
+        }
     }
     Ok(())
 }

@@ -191,8 +191,9 @@ fn append(
             tar.append_data(&mut header, path, io::empty())
                 .map_err(io_err)?;
         }
-        // tar has no sockets; restore does not recreate them either.
-        NodeType::Socket => {}
+        // tar has no sockets; restore does not recreate them either. An
+        // etcd keyspace is not a folder (`snap restore --to etcd://`).
+        NodeType::Socket | NodeType::Etcd | NodeType::EtcdRange | NodeType::EtcdKey => {}
     }
     Ok(())
 }

@@ -5,7 +5,11 @@ use serde::Serialize;
 use super::OpError;
 use crate::id::BlobId;
 use crate::repo::Repository;
-use crate::snapshot::{find_snapshot, load_tree, Node, NodeType, SnapshotManifest};
+use crate::snapshot::{
+    find_snapshot, for_each_etcd_key, load_tree, EtcdKeyMeta, Node, NodeName, NodeType,
+    SnapshotManifest,
+};
+use crate::source::etcd::{k8s_resource, K8sResource};
 
 /// One listed node.
 #[derive(Debug, Serialize)]
@@ -28,6 +32,16 @@ pub struct LsEntry {
     /// Symlink target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_target: Option<String>,
+    /// etcd keys: the key, exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<NodeName>,
+    /// etcd keys: revisions, lease, value hash, and a Kubernetes object's
+    /// apiVersion and kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdKeyMeta>,
+    /// etcd keys under `/registry/`: the Kubernetes resource they hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<K8sResource>,
 }
 
 /// Resolves `query` and calls `emit` for each node, so huge snapshots list
@@ -44,7 +58,9 @@ pub fn ls(
 }
 
 /// Calls `visit` with the path and node of everything under `tree`, depth
-/// first, parents before children; `prefix` is the tree's own path.
+/// first, parents before children; `prefix` is the tree's own path. The keys
+/// of an etcd keyspace come after its node, in key order, at the paths
+/// [`etcd_key_path`] gives.
 pub fn walk_nodes(
     repo: &Repository,
     tree: &BlobId,
@@ -54,11 +70,28 @@ pub fn walk_nodes(
     for node in load_tree(repo, tree)?.nodes {
         let path = format!("{prefix}/{}", node.name.display());
         visit(&path, &node);
-        if let (NodeType::Dir, Some(sub)) = (node.node_type, node.subtree) {
-            walk_nodes(repo, &sub, &path, visit)?;
+        match (node.node_type, node.subtree) {
+            (NodeType::Dir, Some(sub)) => walk_nodes(repo, &sub, &path, visit)?,
+            (NodeType::Etcd, Some(sub)) => for_each_etcd_key(repo, &sub, b"", &mut |key| {
+                visit(&etcd_key_path(&path, &key.name), &key);
+                Ok(())
+            })?,
+            _ => {}
         }
     }
     Ok(())
+}
+
+/// How listings show an etcd key: the keyspace's path and the key, with a
+/// `/` between unless the key starts with one (`/@etcd/registry/pods/...`).
+/// The `key` field of JSON output has the exact bytes.
+pub fn etcd_key_path(keyspace: &str, key: &NodeName) -> String {
+    let key = key.display();
+    if key.starts_with('/') {
+        format!("{keyspace}{key}")
+    } else {
+        format!("{keyspace}/{key}")
+    }
 }
 
 fn walk(
@@ -77,6 +110,12 @@ fn walk(
             size: node.size,
             mtime: chrono::DateTime::from_timestamp_nanos(node.mtime_ns).to_rfc3339(),
             link_target: node.link_target.as_ref().map(|t| t.display()),
+            key: node.etcd.as_ref().map(|_| node.name.clone()),
+            etcd: node.etcd.clone(),
+            kubernetes: node
+                .etcd
+                .as_ref()
+                .and_then(|_| k8s_resource(node.name.as_bytes())),
         })
     })
 }

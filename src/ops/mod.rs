@@ -9,6 +9,7 @@ pub mod check;
 pub mod copy;
 pub mod diff;
 pub mod dump;
+pub mod etcd;
 pub mod find;
 pub mod forget;
 pub mod init;
@@ -55,6 +56,9 @@ pub enum OpError {
     /// Dump.
     #[error(transparent)]
     Dump(#[from] dump::DumpError),
+    /// Starting an etcd.
+    #[error(transparent)]
+    Deploy(#[from] etcd::DeployError),
 }
 
 impl OpError {

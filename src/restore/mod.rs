@@ -7,6 +7,7 @@
 //! parallel; metadata comes last, folders deepest first. A file that received a
 //! damaged blob is deleted, never left looking complete.
 
+pub mod etcd;
 pub mod plan;
 mod write;
 
@@ -43,6 +44,9 @@ pub enum RestoreError {
         /// The first problem.
         first: String,
     },
+    /// Restoring into etcd failed or was refused.
+    #[error("{0}")]
+    Etcd(String),
     /// A pattern is invalid.
     #[error(transparent)]
     Pattern(#[from] crate::pattern::PatternError),

@@ -129,6 +129,14 @@ impl RestorePlan {
             }
             let included = parent_included || filter.included(&snap_path);
             match node.node_type {
+                // An etcd keyspace is restored with --to etcd://, not as files.
+                NodeType::Etcd => continue,
+                NodeType::EtcdRange | NodeType::EtcdKey => {
+                    return Err(RestoreError::Unsafe {
+                        path: snap_path.display().to_string(),
+                        reason: "an etcd key outside an etcd keyspace".into(),
+                    })
+                }
                 NodeType::Dir => {
                     let Some(sub) = node.subtree else {
                         return Err(RestoreError::Unsafe {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::SnapshotError;
+use super::{EtcdCapture, SnapshotError};
 use crate::crypto::SealKind;
 use crate::id::{BlobId, FileKind, Id, SnapshotId};
 use crate::repo::Repository;
@@ -19,6 +19,16 @@ pub struct SourceRecord {
     /// Resources captured from it.
     #[serde(default)]
     pub resources: u64,
+    /// The root-tree node that holds it (sources other than files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The cluster, revision and leases (etcd).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdCapture>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// What a backup did. Every field defaults, so later versions may add some.
@@ -39,6 +49,9 @@ pub struct Summary {
     pub total_bytes: u64,
     /// Bytes read from sources.
     pub bytes_read: u64,
+    /// etcd keys captured.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub etcd_keys: u64,
     /// New blobs stored.
     pub blobs_added: u64,
     /// Plaintext bytes of the new blobs.

@@ -5,10 +5,15 @@
 //! sorted by name; a node is a resource: a file, folder, symlink, device, or (in
 //! later kinds) an etcd key or git repository, with its metadata.
 
+mod etcd;
 mod manifest;
 mod name;
 mod tree;
 
+pub use etcd::{
+    etcd_id_hex, for_each_etcd_key, value_hash, EtcdCapture, EtcdKeyMeta, EtcdLeaseRecord,
+    EtcdMemberRecord, KeyspaceDigest, EXPIRED_LEASE_TTL,
+};
 pub use manifest::{
     find_snapshot, list_snapshots, list_snapshots_checked, load_snapshot, save_snapshot,
     SnapshotManifest, SourceRecord, Summary,

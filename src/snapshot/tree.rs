@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{NodeName, SnapshotError};
+use super::{EtcdKeyMeta, NodeName, SnapshotError};
 use crate::id::BlobId;
 use crate::pack::BlobKind;
 use crate::repo::{BlobSaver, Repository};
@@ -26,6 +26,24 @@ pub enum NodeType {
     Fifo,
     /// A Unix socket (recorded, never recreated).
     Socket,
+    /// A captured etcd keyspace (spec §14), in the root tree; `subtree`
+    /// holds its keys.
+    Etcd,
+    /// A run of etcd keys named by its first key; `subtree` holds them.
+    #[serde(rename = "etcdrange")]
+    EtcdRange,
+    /// One etcd key, named by the key's bytes: `content` holds the value,
+    /// `size` its length, `etcd` the rest.
+    #[serde(rename = "etcdkey")]
+    EtcdKey,
+}
+
+impl NodeType {
+    /// A node that lives inside an etcd keyspace, named by key bytes
+    /// rather than by a file name.
+    pub fn is_etcd_inner(self) -> bool {
+        matches!(self, NodeType::EtcdRange | NodeType::EtcdKey)
+    }
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -74,6 +92,9 @@ pub struct Node {
     /// Device number (devices).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rdev: u64,
+    /// Revisions, lease and value hash (etcd keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdKeyMeta>,
 }
 
 impl Node {
@@ -96,12 +117,20 @@ impl Node {
             subtree: Some(tree),
             link_target: None,
             rdev: 0,
+            etcd: None,
         }
     }
 
-    /// Checks that the name is safe to create inside a folder.
+    /// Checks that the name is safe to create inside a folder; an etcd
+    /// key's name is any non-empty key.
     pub fn check_name(&self) -> Result<(), String> {
         let n = self.name.as_bytes();
+        if self.node_type.is_etcd_inner() {
+            if n.is_empty() {
+                return Err("etcd key node with an empty name".into());
+            }
+            return Ok(());
+        }
         if n.is_empty() || n == b"." || n == b".." || n.contains(&b'/') || n.contains(&0) {
             return Err(format!("unsafe node name {:?}", self.name.display()));
         }
@@ -168,6 +197,9 @@ impl Tree {
                 NodeType::File if n.content.is_none() => Some("content"),
                 NodeType::Dir if n.subtree.is_none() => Some("subtree"),
                 NodeType::Symlink if n.link_target.is_none() => Some("link_target"),
+                NodeType::Etcd | NodeType::EtcdRange if n.subtree.is_none() => Some("subtree"),
+                NodeType::EtcdKey if n.content.is_none() => Some("content"),
+                NodeType::EtcdKey if n.etcd.is_none() => Some("etcd"),
                 _ => None,
             };
             if let Some(field) = missing {

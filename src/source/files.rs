@@ -82,6 +82,7 @@ pub fn node_from_metadata(
         } else {
             0
         },
+        etcd: None,
     })
 }
 

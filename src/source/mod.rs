@@ -1,9 +1,10 @@
-//! Sources: where resources come from. Today: the local file system
-//! ([`files`]); etcd and git sources follow the same shape.
+//! Sources: where resources come from: the local file system ([`files`])
+//! and etcd clusters ([`etcd`]).
 //!
 //! A source turns a location into nodes with metadata and content readers; it
 //! never talks to a repository (the archiver does).
 
+pub mod etcd;
 pub mod files;
 
 /// Errors of reading a source.
@@ -19,6 +20,14 @@ pub enum SourceError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// A source location is malformed.
+    #[error("{location}: {reason}")]
+    Location {
+        /// The location as given.
+        location: String,
+        /// What is wrong.
+        reason: String,
     },
     /// An exclude pattern is invalid.
     #[error("exclude {0}")]

@@ -1,0 +1,210 @@
+//! The etcd parts of `backup` and `restore`: connection flags, the
+//! `etcd://` argument, and rendering a restore into etcd.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use super::args::{EtcdArgs, RestoreArgs};
+use super::exit::ExitCode;
+use super::password;
+use crate::archiver::etcd::EtcdBackupOptions;
+use crate::etcd::EtcdOptions;
+use crate::ops;
+use crate::ops::etcd::EtcdRestoreOpReport;
+use crate::repo::Repository;
+use crate::restore::etcd::EtcdRestoreOptions;
+use crate::source::etcd::{is_etcd_location, parse_location, EtcdLocation};
+
+/// TLS files and login from the flags; the password from
+/// `SNAP_ETCD_PASSWORD` or a prompt.
+pub fn client_options(a: &EtcdArgs) -> Result<EtcdOptions> {
+    let user = match &a.etcd_user {
+        Some(user) => {
+            let password = password::resolve_from(
+                &password::Source {
+                    env: "SNAP_ETCD_PASSWORD",
+                    file: None,
+                    command: None,
+                    flags: "SNAP_ETCD_PASSWORD",
+                    prompt: "enter the etcd user's password: ",
+                },
+                false,
+            )?;
+            Some((user.clone(), password))
+        }
+        None => None,
+    };
+    Ok(EtcdOptions {
+        endpoints: Vec::new(),
+        user,
+        ca_cert: a.etcd_cacert.clone(),
+        client_cert: a.etcd_cert.clone(),
+        client_key: a.etcd_key.clone(),
+    })
+}
+
+/// Splits backup arguments into paths and at most one etcd cluster.
+pub fn backup_sources(
+    args: &[PathBuf],
+    etcd: &EtcdArgs,
+) -> Result<(Vec<PathBuf>, Option<EtcdBackupOptions>)> {
+    let mut paths = Vec::new();
+    let mut location: Option<EtcdLocation> = None;
+    for arg in args {
+        match arg.to_str().filter(|s| is_etcd_location(s)) {
+            Some(text) => {
+                if location.is_some() {
+                    bail!("give one etcd cluster per backup (its endpoints separated by commas: etcd://a:2379,b:2379)");
+                }
+                location = Some(parse_location(text)?);
+            }
+            None => paths.push(arg.clone()),
+        }
+    }
+    let Some(location) = location else {
+        if etcd.etcd_prefix.is_some() || etcd.etcd_user.is_some() {
+            bail!("--etcd-prefix and --etcd-user need an etcd://HOST:PORT argument");
+        }
+        return Ok((paths, None));
+    };
+    Ok((
+        paths,
+        Some(EtcdBackupOptions {
+            location,
+            client: client_options(etcd)?,
+            prefix: etcd.etcd_prefix.clone().unwrap_or_default().into_bytes(),
+        }),
+    ))
+}
+
+/// `snap restore --to etcd://...` or `--etcd-deploy`.
+pub fn restore(
+    out: &mut impl Write,
+    json: bool,
+    quiet: bool,
+    repo: &mut Repository,
+    a: &RestoreArgs,
+) -> Result<ExitCode> {
+    let deployed = match (&a.to, a.etcd_deploy) {
+        (_, true) => {
+            let dir = a.etcd_data_dir.clone().unwrap_or_default();
+            Some(ops::etcd::deploy_etcd(&dir, &a.etcd_listen)?)
+        }
+        _ => None,
+    };
+    let location = match (&a.to, &deployed) {
+        (Some(to), _) => parse_location(to)?,
+        (None, Some(d)) => parse_location(&format!("etcd://{}", a.etcd_listen)).map(|mut l| {
+            l.endpoints = vec![d.client_url.clone()];
+            l
+        })?,
+        (None, None) => bail!("give --to etcd://HOST:PORT or --etcd-deploy"),
+    };
+    let options = EtcdRestoreOptions {
+        location,
+        client: client_options(&a.etcd)?,
+        prefix: a.etcd.etcd_prefix.clone().map(String::into_bytes),
+        dry_run: a.dry_run,
+        force: a.force,
+        ignore_version: a.ignore_version,
+        // A cluster snap just created has a new ID by nature.
+        any_cluster: a.any_cluster || deployed.is_some(),
+        audit: a.audit.clone(),
+        max_txn_ops: a.etcd_max_txn_ops,
+        max_txn_bytes: a.etcd_max_txn_bytes,
+    };
+    let result = ops::etcd::restore_etcd(repo, &a.snapshot, &a.host, &options);
+    let mut report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(d) = &deployed {
+                eprintln!(
+                    "snap: the etcd started for the restore still runs (pid {}, {}); stop it with `kill {}`",
+                    d.pid, d.client_url, d.pid
+                );
+            }
+            return Err(e.into());
+        }
+    };
+    report.deployed = deployed;
+    render(out, json, quiet, &report)?;
+    let r = &report.report;
+    if !r.dry_run && (!r.conflicts.is_empty() || !r.verified) {
+        return Ok(ExitCode::EtcdIncomplete);
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn render(out: &mut impl Write, json: bool, quiet: bool, x: &EtcdRestoreOpReport) -> Result<()> {
+    if json {
+        return super::render::json(out, x);
+    }
+    let r = &x.report;
+    if r.dry_run {
+        for c in &r.changes {
+            match c.action {
+                "put" if c.old_hash.is_some() => {
+                    writeln!(out, "update  {} ({} bytes)", c.key.display(), c.size)?
+                }
+                "put" => writeln!(out, "create  {} ({} bytes)", c.key.display(), c.size)?,
+                _ => writeln!(out, "delete  {}", c.key.display())?,
+            }
+        }
+    }
+    for k in &r.conflicts {
+        writeln!(
+            out,
+            "conflict  {}: changed by someone else during the restore and left as it is; restore again, or give --force to overwrite",
+            k.display()
+        )?;
+    }
+    if quiet && r.conflicts.is_empty() && r.verified {
+        return Ok(());
+    }
+    let prefix = if r.prefix.as_bytes().is_empty() {
+        "the whole keyspace".to_string()
+    } else {
+        format!("keys under {:?}", r.prefix.display())
+    };
+    let verb = if r.dry_run { "would put" } else { "put" };
+    writeln!(
+        out,
+        "{} snapshot {} (etcd revision {}) into cluster {} (etcd {}), {prefix}: {verb} {}, {} {}, {} unchanged",
+        if r.dry_run { "dry run: restoring" } else { "restored" },
+        &x.snapshot_id[..8],
+        r.snapshot_revision,
+        r.cluster_id,
+        r.server_version,
+        r.puts,
+        if r.dry_run { "would delete" } else { "deleted" },
+        r.deletes,
+        r.unchanged
+    )?;
+    if !r.dry_run {
+        writeln!(
+            out,
+            "revision {} -> {}; leases granted {}, reused {}",
+            r.revision_before, r.revision_after, r.leases_granted, r.leases_reused
+        )?;
+        if r.verified {
+            writeln!(
+                out,
+                "verified: the cluster holds the snapshot's {} keys, digest {}",
+                r.keys,
+                r.digest.short()
+            )?;
+        } else {
+            writeln!(out, "NOT verified: the cluster's keys under the prefix differ from the snapshot's {} keys (see the conflicts above, or writes by others since)", r.keys)?;
+        }
+    }
+    if let Some(d) = &x.deployed {
+        writeln!(
+            out,
+            "etcd runs with the restored keyspace: pid {}, clients at {}, data in {}, log {}; stop it with `kill {}`",
+            d.pid, d.client_url, d.data_dir, d.log, d.pid
+        )?;
+    }
+    Ok(())
+}

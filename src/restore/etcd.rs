@@ -1,0 +1,635 @@
+//! Restoring a captured etcd keyspace into a running cluster (spec §14.4).
+//!
+//! The live keyspace under the prefix is read at one revision and compared
+//! with the snapshot by value hash and lease: what is missing or different
+//! is put, what the snapshot lacks is deleted. Changes go in transactions
+//! that each compare the mod revision of every key they touch with what was
+//! read, so a key someone else changed meanwhile is reported, not
+//! overwritten (unless forced). Writes move the revision forward, so
+//! watchers see ordinary events. The end is verified by count and digest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::RestoreError;
+use crate::etcd::{self, EtcdClient, EtcdError, EtcdOptions, KeyValue, Op};
+use crate::id::{BlobId, Id};
+use crate::repo::Repository;
+use crate::snapshot::{
+    for_each_etcd_key, value_hash, EtcdCapture, KeyspaceDigest, NodeName, SnapshotManifest, Tree,
+    EXPIRED_LEASE_TTL,
+};
+use crate::source::etcd::EtcdLocation;
+
+/// etcd's default `--max-txn-ops`.
+pub const DEFAULT_MAX_TXN_OPS: usize = 128;
+/// Bytes of keys and values per transaction: below etcd's default
+/// `--max-request-bytes` (1.5 MiB) with room for the request's framing.
+pub const DEFAULT_MAX_TXN_BYTES: usize = 1_400_000;
+
+/// How to restore into etcd.
+#[derive(Clone, Debug)]
+pub struct EtcdRestoreOptions {
+    /// The cluster.
+    pub location: EtcdLocation,
+    /// TLS files and login.
+    pub client: EtcdOptions,
+    /// Restore only keys under this prefix (default: the captured prefix).
+    pub prefix: Option<Vec<u8>>,
+    /// Compute and report the plan; change nothing.
+    pub dry_run: bool,
+    /// Overwrite keys changed by others during the restore.
+    pub force: bool,
+    /// Accept a cluster whose etcd major.minor differs from the snapshot's.
+    pub ignore_version: bool,
+    /// Accept a cluster with another cluster ID (a freshly deployed one).
+    pub any_cluster: bool,
+    /// Write one JSON line per change here.
+    pub audit: Option<PathBuf>,
+    /// Operations per transaction.
+    pub max_txn_ops: usize,
+    /// Key and value bytes per transaction.
+    pub max_txn_bytes: usize,
+}
+
+/// One planned or applied change.
+#[derive(Clone, Debug, Serialize)]
+pub struct EtcdChange {
+    /// The key.
+    pub key: NodeName,
+    /// `put` or `delete`.
+    pub action: &'static str,
+    /// Hash of the value the cluster held (absent: no such key).
+    pub old_hash: Option<Id>,
+    /// Hash of the value restored (absent for deletes).
+    pub new_hash: Option<Id>,
+    /// Value bytes put.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub size: u64,
+    /// Lease the key is attached to.
+    #[serde(skip_serializing_if = "is_zero_i")]
+    pub lease: i64,
+}
+
+/// One line of `--audit`: a change applied, at the revision it made.
+#[derive(Serialize)]
+struct AuditLine {
+    key: NodeName,
+    action: &'static str,
+    old_hash: Option<Id>,
+    new_hash: Option<Id>,
+    revision: i64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+fn is_zero_i(v: &i64) -> bool {
+    *v == 0
+}
+
+/// What a restore into etcd did (or, with `dry_run`, would do).
+#[derive(Debug, Serialize)]
+pub struct EtcdRestoreReport {
+    /// The cluster written to.
+    pub cluster_id: String,
+    /// Its etcd version.
+    pub server_version: String,
+    /// The revision the snapshot captured.
+    pub snapshot_revision: i64,
+    /// The prefix restored.
+    pub prefix: NodeName,
+    /// The cluster's revision when it was read.
+    pub revision_before: i64,
+    /// Its revision after the last change.
+    pub revision_after: i64,
+    /// Keys put.
+    pub puts: u64,
+    /// Keys deleted.
+    pub deletes: u64,
+    /// Keys already equal to the snapshot.
+    pub unchanged: u64,
+    /// Leases granted with their snapshot ID (or a new one, when taken).
+    pub leases_granted: u64,
+    /// Leases that already existed and were used as they are.
+    pub leases_reused: u64,
+    /// Keys changed by someone else during the restore, left as they are.
+    pub conflicts: Vec<NodeName>,
+    /// Only planned.
+    pub dry_run: bool,
+    /// The changes (planned, or applied).
+    pub changes: Vec<EtcdChange>,
+    /// Keys the snapshot holds under the prefix.
+    pub keys: u64,
+    /// Their digest (spec §14.1).
+    pub digest: Id,
+    /// Whether the cluster's keyspace under the prefix ended equal to the
+    /// snapshot's (count and digest); not checked in a dry run.
+    pub verified: bool,
+}
+
+/// A key of the snapshot.
+struct SnapKey {
+    key: Vec<u8>,
+    content: Vec<BlobId>,
+    size: u64,
+    hash: Id,
+    lease: i64,
+}
+
+/// A key of the cluster, as read.
+struct LiveKey {
+    mod_revision: i64,
+    hash: Id,
+    lease: i64,
+}
+
+/// A change to apply, with what the key must still be for it to apply.
+struct Planned {
+    index: Option<usize>,
+    key: Vec<u8>,
+    expect_mod: i64,
+    old_hash: Option<Id>,
+}
+
+/// Restores the snapshot's etcd keyspace into the cluster.
+pub fn restore_to_etcd(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    options: &EtcdRestoreOptions,
+) -> Result<EtcdRestoreReport, RestoreError> {
+    let (capture, subtree) = find_etcd_source(repo, manifest)?;
+    let prefix = options
+        .prefix
+        .clone()
+        .unwrap_or_else(|| capture.prefix.as_bytes().to_vec());
+    if !prefix.starts_with(capture.prefix.as_bytes()) {
+        return Err(RestoreError::Etcd(format!(
+            "the snapshot holds only keys under {:?}: restoring {:?} would delete keys it knows nothing of; give --etcd-prefix {:?} or a longer prefix",
+            capture.prefix.display(),
+            String::from_utf8_lossy(&prefix),
+            capture.prefix.display()
+        )));
+    }
+    let mut client_options = options.client.clone();
+    client_options.endpoints = options.location.endpoints.clone();
+    let client = EtcdClient::connect(&client_options).map_err(etcd_err)?;
+    let status = client.status().map_err(etcd_err)?;
+    let cluster_id = crate::snapshot::etcd_id_hex(status.cluster_id);
+    if cluster_id != capture.cluster_id && !options.any_cluster {
+        return Err(RestoreError::Etcd(format!(
+            "{} is cluster {cluster_id}, but the snapshot was taken of cluster {}; give --any-cluster to restore into another cluster (a freshly deployed one, say)",
+            options.location.text, capture.cluster_id
+        )));
+    }
+    if major_minor(&status.version) != major_minor(&capture.server_version)
+        && !options.ignore_version
+    {
+        return Err(RestoreError::Etcd(format!(
+            "{} runs etcd {}, but the snapshot was taken of etcd {}; give --ignore-version to restore anyway",
+            options.location.text, status.version, capture.server_version
+        )));
+    }
+
+    // The snapshot's keys, then the cluster's, both in key order.
+    let mut snap = Vec::new();
+    let mut digest = KeyspaceDigest::new();
+    for_each_etcd_key(repo, &subtree, &prefix, &mut |node| {
+        let meta = node
+            .etcd
+            .as_ref()
+            .expect("etcdkey nodes have metadata (checked on decode)");
+        digest.add(node.name.as_bytes(), &meta.value_hash);
+        snap.push(SnapKey {
+            hash: meta.value_hash,
+            lease: meta.lease,
+            size: node.size,
+            content: node.content.clone().unwrap_or_default(),
+            key: node.name.0,
+        });
+        Ok(())
+    })?;
+    let (live, revision_before) = read_live(&client, &prefix)?;
+
+    // Leases: same ID where free, reused where it exists.
+    let lease_ttls: BTreeMap<i64, i64> = capture.leases.iter().map(|l| (l.id, l.ttl)).collect();
+    let wanted_leases: BTreeSet<i64> = snap.iter().map(|k| k.lease).filter(|&l| l != 0).collect();
+    let mut lease_map: BTreeMap<i64, i64> = wanted_leases.iter().map(|&l| (l, l)).collect();
+    let mut leases_granted = 0;
+    let mut leases_reused = 0;
+    if !options.dry_run && !wanted_leases.is_empty() {
+        let existing: BTreeSet<i64> = client.leases().map_err(etcd_err)?.into_iter().collect();
+        for &id in &wanted_leases {
+            if existing.contains(&id) {
+                leases_reused += 1;
+                continue;
+            }
+            let ttl = lease_ttls.get(&id).copied().unwrap_or(EXPIRED_LEASE_TTL);
+            let granted = match client.grant_lease(id, ttl) {
+                Ok(g) => g,
+                // Taken between the listing and now: a new ID.
+                Err(EtcdError::Refused { .. }) => client.grant_lease(0, ttl).map_err(etcd_err)?,
+                Err(e) => return Err(etcd_err(e)),
+            };
+            lease_map.insert(id, granted);
+            leases_granted += 1;
+        }
+    }
+
+    // The plan.
+    let mut plan = Vec::new();
+    let mut changes = Vec::new();
+    let mut unchanged = 0;
+    for (i, k) in snap.iter().enumerate() {
+        let lease = lease_map.get(&k.lease).copied().unwrap_or(0);
+        match live.get(&k.key) {
+            Some(l) if l.hash == k.hash && l.lease == lease => unchanged += 1,
+            other => {
+                let old_hash = other.map(|l| l.hash);
+                plan.push(Planned {
+                    index: Some(i),
+                    key: k.key.clone(),
+                    expect_mod: other.map_or(0, |l| l.mod_revision),
+                    old_hash,
+                });
+                changes.push(EtcdChange {
+                    key: NodeName(k.key.clone()),
+                    action: "put",
+                    old_hash,
+                    new_hash: Some(k.hash),
+                    size: k.size,
+                    lease,
+                });
+            }
+        }
+    }
+    let in_snapshot: BTreeSet<&[u8]> = snap.iter().map(|k| k.key.as_slice()).collect();
+    for (key, l) in &live {
+        if !in_snapshot.contains(key.as_slice()) {
+            plan.push(Planned {
+                index: None,
+                key: key.clone(),
+                expect_mod: l.mod_revision,
+                old_hash: Some(l.hash),
+            });
+            changes.push(EtcdChange {
+                key: NodeName(key.clone()),
+                action: "delete",
+                old_hash: Some(l.hash),
+                new_hash: None,
+                size: 0,
+                lease: 0,
+            });
+        }
+    }
+    let puts = changes.iter().filter(|c| c.action == "put").count() as u64;
+    let mut report = EtcdRestoreReport {
+        cluster_id,
+        server_version: status.version.clone(),
+        snapshot_revision: capture.revision,
+        prefix: NodeName(prefix.clone()),
+        revision_before,
+        revision_after: revision_before,
+        puts,
+        deletes: changes.len() as u64 - puts,
+        unchanged,
+        leases_granted,
+        leases_reused,
+        conflicts: Vec::new(),
+        dry_run: options.dry_run,
+        changes,
+        keys: digest.count(),
+        digest: digest.finish(),
+        verified: false,
+    };
+    if options.dry_run {
+        return Ok(report);
+    }
+
+    let mut audit = match &options.audit {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| RestoreError::Io {
+                action: "create the audit file",
+                path: path.display().to_string(),
+                source: e,
+            })?,
+        )),
+        None => None,
+    };
+    let mut applier = Applier {
+        repo,
+        client: &client,
+        snap: &snap,
+        lease_map: &lease_map,
+        force: options.force,
+        max_ops: options.max_txn_ops.max(1),
+        max_bytes: options.max_txn_bytes.max(1),
+        conflicts: Vec::new(),
+        audit: audit.as_mut().map(|w| w as &mut dyn Write),
+        audit_path: options.audit.clone().unwrap_or_default(),
+        revision: revision_before,
+    };
+    applier.apply_all(plan)?;
+    let conflicts = std::mem::take(&mut applier.conflicts);
+    report.revision_after = applier.revision;
+    drop(applier);
+    if let Some(mut w) = audit {
+        w.flush().map_err(|e| RestoreError::Io {
+            action: "write the audit file",
+            path: options
+                .audit
+                .clone()
+                .unwrap_or_default()
+                .display()
+                .to_string(),
+            source: e,
+        })?;
+    }
+    report.conflicts = conflicts.into_iter().map(NodeName).collect();
+
+    // Verify: the cluster now holds exactly the snapshot's keyspace.
+    let (after, _) = read_live(&client, &prefix)?;
+    let mut live_digest = KeyspaceDigest::new();
+    for (key, l) in &after {
+        live_digest.add(key, &l.hash);
+    }
+    report.verified = live_digest.count() == report.keys && live_digest.finish() == report.digest;
+    Ok(report)
+}
+
+struct Applier<'a, 'r> {
+    repo: &'r Repository,
+    client: &'a EtcdClient,
+    snap: &'a [SnapKey],
+    lease_map: &'a BTreeMap<i64, i64>,
+    force: bool,
+    max_ops: usize,
+    max_bytes: usize,
+    conflicts: Vec<Vec<u8>>,
+    audit: Option<&'a mut dyn Write>,
+    audit_path: PathBuf,
+    revision: i64,
+}
+
+impl Applier<'_, '_> {
+    fn apply_all(&mut self, plan: Vec<Planned>) -> Result<(), RestoreError> {
+        let mut rest = plan.as_slice();
+        while !rest.is_empty() {
+            // As many changes as the limits allow; a lone change always goes.
+            let mut bytes = 0;
+            let mut n = 0;
+            for p in rest.iter().take(self.max_ops) {
+                let size = p.key.len() + p.index.map_or(0, |i| self.snap[i].size as usize);
+                if n > 0 && bytes + size > self.max_bytes {
+                    break;
+                }
+                bytes += size;
+                n += 1;
+            }
+            let (batch, tail) = rest.split_at(n);
+            self.apply_batch(batch)?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    fn apply_batch(&mut self, batch: &[Planned]) -> Result<(), RestoreError> {
+        let (repo, snap) = (self.repo, self.snap);
+        let values: Vec<Option<Vec<u8>>> = batch
+            .par_iter()
+            .map(|p| p.index.map(|i| snap_value(repo, &snap[i])).transpose())
+            .collect::<Result<_, _>>()?;
+        let mut pending: Vec<usize> = (0..batch.len()).collect();
+        loop {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let ops: Vec<Op> = pending
+                .iter()
+                .map(|&j| match (&values[j], batch[j].index) {
+                    (Some(v), Some(i)) => Op::Put {
+                        key: batch[j].key.clone(),
+                        value: v.clone(),
+                        lease: self
+                            .lease_map
+                            .get(&self.snap[i].lease)
+                            .copied()
+                            .unwrap_or(0),
+                    },
+                    _ => Op::Delete {
+                        key: batch[j].key.clone(),
+                    },
+                })
+                .collect();
+            let compares: Vec<(Vec<u8>, i64)> = if self.force {
+                Vec::new()
+            } else {
+                pending
+                    .iter()
+                    .map(|&j| (batch[j].key.clone(), batch[j].expect_mod))
+                    .collect()
+            };
+            match self.client.txn(&compares, &ops) {
+                Ok((true, revision)) => {
+                    self.revision = revision;
+                    for &j in &pending {
+                        self.audit_line(&batch[j], revision)?;
+                    }
+                    return Ok(());
+                }
+                Ok((false, _)) => {
+                    // Someone changed a key since it was read: find which,
+                    // report them, and apply the rest.
+                    let mut still = Vec::new();
+                    for &j in &pending {
+                        let page = self
+                            .client
+                            .range(&batch[j].key, &[], 0, 1)
+                            .map_err(etcd_err)?;
+                        let now = page.kvs.first().map_or(0, |kv| kv.mod_revision);
+                        if now == batch[j].expect_mod {
+                            still.push(j);
+                        } else {
+                            self.conflicts.push(batch[j].key.clone());
+                        }
+                    }
+                    pending = still;
+                }
+                Err(EtcdError::Refused { message, .. })
+                    if pending.len() > 1 && is_too_big(&message) =>
+                {
+                    // The server's limits are lower than assumed: halve.
+                    let half = pending.len() / 2;
+                    self.max_ops = self.max_ops.min(half.max(1));
+                    let (a, b) = pending.split_at(half);
+                    let sub_a: Vec<Planned> = a.iter().map(|&j| clone_planned(&batch[j])).collect();
+                    let sub_b: Vec<Planned> = b.iter().map(|&j| clone_planned(&batch[j])).collect();
+                    self.max_bytes = self.max_bytes.min(
+                        a.iter()
+                            .map(|&j| values[j].as_ref().map_or(0, Vec::len) + batch[j].key.len())
+                            .sum::<usize>()
+                            .max(1),
+                    );
+                    self.apply_batch(&sub_a)?;
+                    return self.apply_batch(&sub_b);
+                }
+                Err(EtcdError::Refused { message, .. }) if is_too_big(&message) => {
+                    let p = &batch[pending[0]];
+                    return Err(RestoreError::Etcd(format!(
+                        "etcd refused the value of {:?} ({} bytes): {message}; raise the cluster's --max-request-bytes and restore again (what was restored so far stays)",
+                        String::from_utf8_lossy(&p.key),
+                        values[pending[0]].as_ref().map_or(0, Vec::len)
+                    )));
+                }
+                Err(e) => return Err(etcd_err(e)),
+            }
+        }
+    }
+
+    fn audit_line(&mut self, p: &Planned, revision: i64) -> Result<(), RestoreError> {
+        let Some(w) = self.audit.as_mut() else {
+            return Ok(());
+        };
+        let (action, new_hash) = match p.index {
+            Some(i) => ("put", Some(self.snap[i].hash)),
+            None => ("delete", None),
+        };
+        let line = AuditLine {
+            key: NodeName(p.key.clone()),
+            action,
+            old_hash: p.old_hash,
+            new_hash,
+            revision,
+        };
+        let text = serde_json::to_string(&line).expect("audit lines serialize");
+        writeln!(w, "{text}").map_err(|e| RestoreError::Io {
+            action: "write the audit file",
+            path: self.audit_path.display().to_string(),
+            source: e,
+        })
+    }
+}
+
+/// A snapshot key's value, checked against its recorded hash.
+fn snap_value(repo: &Repository, k: &SnapKey) -> Result<Vec<u8>, RestoreError> {
+    let mut value = Vec::with_capacity(k.size as usize);
+    for id in &k.content {
+        value.extend(repo.load_blob(id)?);
+    }
+    if value_hash(&value) != k.hash {
+        return Err(RestoreError::Etcd(format!(
+            "the snapshot's value of {:?} does not match its recorded hash; run `snap check --read-data`",
+            String::from_utf8_lossy(&k.key)
+        )));
+    }
+    Ok(value)
+}
+
+fn clone_planned(p: &Planned) -> Planned {
+    Planned {
+        index: p.index,
+        key: p.key.clone(),
+        expect_mod: p.expect_mod,
+        old_hash: p.old_hash,
+    }
+}
+
+fn is_too_big(message: &str) -> bool {
+    message.contains("too many operations")
+        || message.contains("request is too large")
+        || message.contains("message larger than max")
+        || message.contains("trying to send message larger")
+}
+
+/// The cluster's keys under `prefix` at one revision: mod revision, value
+/// hash and lease of each. Retries a read overtaken by compaction.
+fn read_live(
+    client: &EtcdClient,
+    prefix: &[u8],
+) -> Result<(BTreeMap<Vec<u8>, LiveKey>, i64), RestoreError> {
+    let end = etcd::prefix_end(prefix);
+    let mut attempts = 0;
+    loop {
+        let mut live = BTreeMap::new();
+        let read = etcd::read_at_one_revision(client, prefix, &end, 1000, |kvs: Vec<KeyValue>| {
+            for kv in kvs {
+                live.insert(
+                    kv.key,
+                    LiveKey {
+                        mod_revision: kv.mod_revision,
+                        hash: value_hash(&kv.value),
+                        lease: kv.lease,
+                    },
+                );
+            }
+            Ok::<i64, EtcdError>(1000)
+        });
+        match read {
+            Ok(revision) => return Ok((live, revision)),
+            Err(EtcdError::Compacted { .. }) if attempts < 3 => attempts += 1,
+            Err(e) => return Err(etcd_err(e)),
+        }
+    }
+}
+
+/// The snapshot's etcd source and its keyspace tree.
+pub fn find_etcd_source(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+) -> Result<(EtcdCapture, BlobId), RestoreError> {
+    let Some(record) = manifest.sources.iter().find(|s| s.kind == "etcd") else {
+        return Err(RestoreError::Etcd(
+            "the snapshot holds no etcd keyspace; pick one whose `snap snapshots` sources list etcd".into(),
+        ));
+    };
+    let (Some(capture), Some(name)) = (&record.etcd, &record.node) else {
+        return Err(RestoreError::Etcd(
+            "the snapshot's etcd record is incomplete".into(),
+        ));
+    };
+    let root = crate::snapshot::load_tree(repo, &manifest.tree)?;
+    let subtree = find_node_subtree(&root, name)
+        .ok_or_else(|| RestoreError::Etcd(format!("the snapshot's root has no {name} node")))?;
+    Ok((capture.clone(), subtree))
+}
+
+fn find_node_subtree(root: &Tree, name: &str) -> Option<BlobId> {
+    root.find(name.as_bytes())
+        .filter(|n| n.node_type == crate::snapshot::NodeType::Etcd)
+        .and_then(|n| n.subtree)
+}
+
+fn major_minor(version: &str) -> &str {
+    let mut dots = version.match_indices('.');
+    match dots.nth(1) {
+        Some((i, _)) => &version[..i],
+        None => version,
+    }
+}
+
+fn etcd_err(e: EtcdError) -> RestoreError {
+    RestoreError::Etcd(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_by_major_minor() {
+        assert_eq!(major_minor("3.4.23"), "3.4");
+        assert_eq!(major_minor("3.5"), "3.5");
+        assert_ne!(major_minor("3.4.1"), major_minor("3.5.1"));
+    }
+
+    #[test]
+    fn limits_messages() {
+        assert!(is_too_big("etcdserver: too many operations in txn request"));
+        assert!(is_too_big("etcdserver: request is too large"));
+        assert!(!is_too_big("etcdserver: key not found"));
+    }
+}
