@@ -19,7 +19,6 @@ mod common;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
 const FILE_SIZE: usize = 64 << 10;
 
@@ -29,50 +28,6 @@ fn mutate(dir: &Path, files: usize, round: usize) {
         let seed = (round * 1_000_003 + i) as u64;
         fs::write(dir.join(format!("f{i:05}")), common::noise(seed, FILE_SIZE)).unwrap();
     }
-}
-
-/// (seconds, peak RSS in KiB if GNU time is there).
-fn measured(mut cmd: Command) -> (f64, Option<u64>) {
-    let gnu_time = Path::new("/usr/bin/time").exists();
-    let rss_file = tempfile::NamedTempFile::new().unwrap();
-    let mut run = if gnu_time {
-        let mut wrapped = Command::new("/usr/bin/time");
-        wrapped
-            .args(["-f", "%M", "-o"])
-            .arg(rss_file.path())
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        for (k, v) in cmd.get_envs() {
-            match v {
-                Some(v) => wrapped.env(k, v),
-                None => wrapped.env_remove(k),
-            };
-        }
-        wrapped
-    } else {
-        std::mem::replace(&mut cmd, Command::new("true"))
-    };
-    let start = Instant::now();
-    let out = run.output().expect("cannot run the command");
-    let secs = start.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "{run:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rss = fs::read_to_string(rss_file.path())
-        .ok()
-        .and_then(|t| t.lines().last()?.trim().parse().ok());
-    (secs, rss)
-}
-
-fn ok(mut cmd: Command) {
-    let out = cmd.output().expect("cannot run the command");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn snap(repo: &Path, args: &[&str]) -> Command {
@@ -92,6 +47,8 @@ fn restic(repo: &Path, args: &[&str]) -> Command {
         .args(args);
     cmd
 }
+
+use common::{measured, run_ok as ok};
 
 fn copy_dir(from: &Path, to: &Path) {
     ok({

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds snap, makes a small sample platform (config files, certificates, a git
-# repository, some data), backs it up into an embedded local repository, breaks
-# the platform, and restores it from the first snapshot, checking every byte.
+# repository, some data, and, when Debian's etcd-server is installed, a local
+# etcd holding Kubernetes-like keys), backs it up into an embedded local
+# repository, breaks the platform, and restores it from the first snapshot,
+# checking every byte and every key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,20 +36,56 @@ if command -v git >/dev/null; then
 fi
 cp -a "$platform" "$work/original"
 
+# The cluster state: a local etcd on free ports, stopped when the demo ends.
+etcd_url=""
+if command -v etcd >/dev/null; then
+  read -r client_port peer_port < <(python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')
+  etcd --name demo --data-dir "$work/etcd-data" \
+    --listen-client-urls "http://127.0.0.1:$client_port" --advertise-client-urls "http://127.0.0.1:$client_port" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "demo=http://127.0.0.1:$peer_port" >"$work/etcd.log" 2>&1 &
+  etcd_pid=$!
+  trap 'kill $etcd_pid 2>/dev/null || true' EXIT
+  etcd_url="etcd://127.0.0.1:$client_port"
+  for _ in $(seq 100); do
+    curl -sf -X POST -d '{}' "http://127.0.0.1:$client_port/v3/maintenance/status" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  # Keys as kube-apiserver writes them (JSON here, for readability).
+  for ns in default shop; do
+    for i in 1 2 3; do
+      key=$(printf '/registry/pods/%s/web-%s' "$ns" "$i" | base64 -w0)
+      value=$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-%s","namespace":"%s"}}' "$i" "$ns" | base64 -w0)
+      curl -sf -X POST -d "{\"key\":\"$key\",\"value\":\"$value\"}" "http://127.0.0.1:$client_port/v3/kv/put" >/dev/null
+    done
+  done
+  echo "== etcd running at $etcd_url with 6 pods"
+else
+  echo "== etcd not installed (apt-get install etcd-server): the demo skips the cluster state"
+fi
+
 export SNAP_REPOSITORY="$work/repo" SNAP_PASSWORD="demo password"
 echo "== snap init"
 "$snap" init
 echo "== snap backup (first)"
-"$snap" backup "$platform" --tag demo
+"$snap" backup "$platform" $etcd_url --tag demo
 first=$("$snap" snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
 
 echo "== breaking the platform"
 rm -f "$platform/etc/ssl/private/server.key"
 echo "replicas: 0" > "$platform/etc/app/config.yaml"
 head -c 4096 /dev/urandom > "$platform/var/data/blobstore.bin"
+if [ -n "$etcd_url" ]; then
+  curl -sf -X POST -d "{\"key\":\"$(printf /registry/pods/shop/ | base64 -w0)\",\"range_end\":\"$(printf /registry/pods/shop0 | base64 -w0)\"}" \
+    "http://127.0.0.1:$client_port/v3/kv/deleterange" >/dev/null
+  echo "   (and deleted every pod of namespace shop from etcd)"
+fi
 
 echo "== snap backup (second, of the broken state)"
-"$snap" backup "$platform" --tag broken
+"$snap" backup "$platform" $etcd_url --tag broken
 echo "== snap snapshots"
 "$snap" snapshots
 echo "== snap diff (what the breakage changed)"
@@ -56,6 +94,13 @@ echo "== snap restore ${first:0:8} (the good state)"
 "$snap" restore "${first:0:8}" --target "$work/restore"
 diff -r "$work/original" "$work/restore$platform"
 echo "== restored platform is identical to the original, byte for byte"
+if [ -n "$etcd_url" ]; then
+  echo "== snap restore ${first:0:8} --to $etcd_url --dry-run"
+  "$snap" restore "${first:0:8}" --to "$etcd_url" --dry-run
+  echo "== snap restore ${first:0:8} --to $etcd_url (verified by key count and digest)"
+  "$snap" restore "${first:0:8}" --to "$etcd_url" --audit "$work/etcd-audit.jsonl"
+  echo "   audit of the changes: $work/etcd-audit.jsonl"
+fi
 echo "== snap check --read-data"
 "$snap" check --read-data
 echo "   repository: $work/repo   restore: $work/restore$platform"

@@ -729,3 +729,51 @@ fn etcd_users_and_bad_locations() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn etcds_with_a_ca_and_a_client_certificate() {
+    let f = Fixture::new();
+    let certs = common::servers::test_certs(f.dir.path());
+    let node = common::servers::etcd_tls(&certs);
+    let tls = [
+        "--etcd-cacert",
+        certs.ca.to_str().unwrap(),
+        "--etcd-cert",
+        certs.client_cert.to_str().unwrap(),
+        "--etcd-key",
+        certs.client_key.to_str().unwrap(),
+    ];
+    let loc = node.endpoint.replace("https://", "etcds://");
+    // Without the CA the server is not trusted; without a client
+    // certificate etcd refuses the connection.
+    let out = f.snap().args(["backup", &loc]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = f
+        .snap()
+        .args(["backup", &loc, "--etcd-cacert", certs.ca.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let c = EtcdClient::connect(&EtcdOptions {
+        endpoints: vec![node.endpoint.clone()],
+        ca_cert: Some(certs.ca.clone()),
+        client_cert: Some(certs.client_cert.clone()),
+        client_key: Some(certs.client_key.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    put(&c, "/tls/a", b"secret config", 0);
+    let report = json_of(f.snap().args(["--json", "backup", &loc]).args(tls));
+    assert_eq!(etcd_record(&report)["keys"], 1);
+    delete(&c, "/tls/a");
+    let r = json_of(
+        f.snap()
+            .args(["--json", "restore", "latest", "--to", &loc])
+            .args(tls),
+    );
+    assert_eq!(r["verified"], true);
+    assert_eq!(
+        keyspace(&c, b"/tls/", 0)[&b"/tls/a".to_vec()],
+        b"secret config"
+    );
+}

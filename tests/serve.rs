@@ -350,27 +350,8 @@ fn tls_serves_https() {
     let f = common::Fixture::empty();
     let root = f.path("served");
     std::fs::create_dir_all(&root).unwrap();
-    let (cert, key, ca) = (f.path("cert.pem"), f.path("key.pem"), f.path("ca.pem"));
-    let ext = f.path("leaf.ext");
-    std::fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    let d = f.dir.path().to_str().unwrap().to_string();
-    let steps = [
-        format!("req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca -keyout {d}/ca.key -out {d}/ca.pem"),
-        format!("req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout {d}/key.pem -out {d}/leaf.csr"),
-        format!("x509 -req -in {d}/leaf.csr -CA {d}/ca.pem -CAkey {d}/ca.key -CAcreateserial -days 1 -extfile {d}/leaf.ext -out {d}/cert.pem"),
-    ];
-    for step in steps {
-        let ok = Command::new("openssl")
-            .args(step.split(' '))
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(ok.success(), "openssl {step} failed");
-    }
+    let certs = common::servers::test_certs(f.dir.path());
+    let (cert, key, ca) = (certs.server_cert, certs.server_key, certs.ca);
     let server = snap_serve(
         &root,
         &[

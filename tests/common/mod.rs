@@ -271,3 +271,50 @@ pub fn bench_size(name: &str, full: usize, smoke: usize) -> usize {
         smoke
     }
 }
+
+/// Runs a command of a bench: (seconds, peak RSS in KiB if GNU time,
+/// `/usr/bin/time`, is there). Panics with its stderr if it fails.
+pub fn measured(mut cmd: std::process::Command) -> (f64, Option<u64>) {
+    use std::process::Command as Std;
+    let gnu_time = Path::new("/usr/bin/time").exists();
+    let rss_file = tempfile::NamedTempFile::new().unwrap();
+    let mut run = if gnu_time {
+        let mut wrapped = Std::new("/usr/bin/time");
+        wrapped
+            .args(["-f", "%M", "-o"])
+            .arg(rss_file.path())
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        wrapped
+    } else {
+        std::mem::replace(&mut cmd, Std::new("true"))
+    };
+    let start = std::time::Instant::now();
+    let out = run.output().expect("cannot run the command");
+    let secs = start.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{run:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rss = fs::read_to_string(rss_file.path())
+        .ok()
+        .and_then(|t| t.lines().last()?.trim().parse().ok());
+    (secs, rss)
+}
+
+/// Runs a command and panics with its stderr if it fails.
+pub fn run_ok(mut cmd: std::process::Command) {
+    let out = cmd.output().expect("cannot run the command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -475,9 +475,20 @@ pub fn etcd() -> EtcdNode {
     etcd_cluster(1).pop().unwrap()
 }
 
+/// A single-member etcd serving clients over TLS only, requiring a client
+/// certificate signed by the test CA.
+pub fn etcd_tls(certs: &TestCerts) -> EtcdNode {
+    start_etcd(1, Some(certs)).pop().unwrap()
+}
+
 /// An etcd cluster of `n` members on loopback, each with its own data folder.
 pub fn etcd_cluster(n: usize) -> Vec<EtcdNode> {
+    start_etcd(n, None)
+}
+
+fn start_etcd(n: usize, tls: Option<&TestCerts>) -> Vec<EtcdNode> {
     let etcd = require("etcd", "etcd-server");
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
     let initial: Vec<String> = ports
         .iter()
@@ -490,15 +501,25 @@ pub fn etcd_cluster(n: usize) -> Vec<EtcdNode> {
         .enumerate()
         .map(|(i, (client, peer))| {
             let dir = tempfile::tempdir().unwrap();
-            let child = Command::new(&etcd)
+            let mut cmd = Command::new(&etcd);
+            if let Some(c) = tls {
+                cmd.arg("--cert-file")
+                    .arg(&c.server_cert)
+                    .arg("--key-file")
+                    .arg(&c.server_key)
+                    .arg("--trusted-ca-file")
+                    .arg(&c.ca)
+                    .arg("--client-cert-auth");
+            }
+            let child = cmd
                 .args(["--name", &format!("n{i}")])
                 .arg("--data-dir")
                 .arg(dir.path().join("data"))
                 .args([
                     "--listen-client-urls",
-                    &format!("http://127.0.0.1:{client}"),
+                    &format!("{scheme}://127.0.0.1:{client}"),
                     "--advertise-client-urls",
-                    &format!("http://127.0.0.1:{client}"),
+                    &format!("{scheme}://127.0.0.1:{client}"),
                     "--listen-peer-urls",
                     &format!("http://127.0.0.1:{peer}"),
                     "--initial-advertise-peer-urls",
@@ -520,7 +541,7 @@ pub fn etcd_cluster(n: usize) -> Vec<EtcdNode> {
                 .unwrap_or_else(|e| panic!("cannot start etcd: {e}"));
             EtcdNode {
                 child,
-                endpoint: format!("http://127.0.0.1:{client}"),
+                endpoint: format!("{scheme}://127.0.0.1:{client}"),
                 name: format!("n{i}"),
                 dir,
             }
@@ -530,11 +551,15 @@ pub fn etcd_cluster(n: usize) -> Vec<EtcdNode> {
     let deadline = Instant::now() + Duration::from_secs(30);
     for node in &mut nodes {
         loop {
-            let ok = reqwest::blocking::Client::new()
-                .post(format!("{}/v3/maintenance/status", node.endpoint))
-                .body("{}")
-                .send()
-                .is_ok_and(|r| r.status().is_success());
+            let ok = match tls {
+                None => reqwest::blocking::Client::new()
+                    .post(format!("{}/v3/maintenance/status", node.endpoint))
+                    .body("{}")
+                    .send()
+                    .is_ok_and(|r| r.status().is_success()),
+                // Listening is enough: the test talks TLS itself.
+                Some(_) => TcpStream::connect(node.endpoint.trim_start_matches("https://")).is_ok(),
+            };
             if ok {
                 break;
             }
@@ -548,4 +573,54 @@ pub fn etcd_cluster(n: usize) -> Vec<EtcdNode> {
         }
     }
     nodes
+}
+
+/// A test CA, a server certificate for 127.0.0.1 and localhost, and a client
+/// certificate, all PEM, made with openssl in `dir`.
+pub struct TestCerts {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+pub fn test_certs(dir: &std::path::Path) -> TestCerts {
+    let openssl = require("openssl", "openssl");
+    let d = dir.to_str().unwrap();
+    // clientAuth too: etcd 3.4's JSON gateway dials etcd's own gRPC port
+    // with the server certificate as its client certificate, which
+    // --client-cert-auth then checks (kubeadm's etcd certificates have both).
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let steps = [
+        format!("req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca -keyout {d}/ca.key -out {d}/ca.pem"),
+        format!("req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout {d}/server-key.pem -out {d}/server.csr"),
+        format!("x509 -req -in {d}/server.csr -CA {d}/ca.pem -CAkey {d}/ca.key -CAcreateserial -days 1 -extfile {d}/server.ext -out {d}/server.pem"),
+        format!("req -newkey rsa:2048 -nodes -subj /CN=root -keyout {d}/client-key.pem -out {d}/client.csr"),
+        format!("x509 -req -in {d}/client.csr -CA {d}/ca.pem -CAkey {d}/ca.key -CAcreateserial -days 1 -extfile {d}/client.ext -out {d}/client.pem"),
+    ];
+    for step in steps {
+        let ok = Command::new(&openssl)
+            .args(step.split(' '))
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "openssl {step} failed");
+    }
+    TestCerts {
+        ca: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server-key.pem"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client-key.pem"),
+    }
 }
