@@ -37,10 +37,9 @@ pub struct EtcdBackupOptions {
 
 /// How often a read whose revision was compacted away starts over.
 const ATTEMPTS: u32 = 3;
-/// Keys per page when values are small.
-const PAGE_KEYS: i64 = 1000;
-/// Value bytes a page aims at, so pages of large values stay small.
-const PAGE_BYTES: u64 = 8 << 20;
+/// Concurrent range requests: etcd's JSON gateway spends more time per
+/// page than snap does, and serves several at once.
+const READERS: usize = 4;
 
 /// Average keys per tree: a tree ends after a key whose hash is 0 modulo this.
 const FANOUT: u16 = 64;
@@ -72,17 +71,22 @@ pub(super) fn capture(
         let mut digest = KeyspaceDigest::new();
         let mut leases = BTreeMap::new();
         let mut value_bytes = 0u64;
-        let read = etcd::read_at_one_revision(
+        let read = etcd::read_parallel(
             &client,
             &options.prefix,
             &end,
-            PAGE_KEYS,
+            READERS,
             |kvs: Vec<KeyValue>| {
                 let page_bytes: u64 = kvs.iter().map(|kv| kv.value.len() as u64).sum();
-                let nodes = kvs
-                    .par_iter()
+                progress.bytes_read.fetch_add(page_bytes, Ordering::Relaxed);
+                progress
+                    .total_bytes
+                    .fetch_add(page_bytes, Ordering::Relaxed);
+                kvs.par_iter()
                     .map(|kv| key_node(saver, chunker, kv))
-                    .collect::<Result<Vec<_>, ArchiveError>>()?;
+                    .collect::<Result<Vec<_>, ArchiveError>>()
+            },
+            |nodes: Vec<Node>| {
                 for node in nodes {
                     if let Some(meta) = &node.etcd {
                         digest.add(node.name.as_bytes(), &meta.value_hash);
@@ -94,13 +98,7 @@ pub(super) fn capture(
                     keys.push(0, node)?;
                 }
                 progress.etcd_keys.store(digest.count(), Ordering::Relaxed);
-                progress.bytes_read.fetch_add(page_bytes, Ordering::Relaxed);
-                progress
-                    .total_bytes
-                    .fetch_add(page_bytes, Ordering::Relaxed);
-                let n = kvs.len().max(1) as u64;
-                let per_key = (page_bytes / n).max(1);
-                Ok::<i64, ArchiveError>((PAGE_BYTES / per_key).clamp(16, PAGE_KEYS as u64) as i64)
+                Ok(())
             },
         );
         let revision = match read {

@@ -284,6 +284,28 @@ impl EtcdClient {
         revision: i64,
         limit: i64,
     ) -> Result<Page, EtcdError> {
+        self.range_with(from, end, revision, limit, false)
+    }
+
+    /// As [`EtcdClient::range`], without values (which come back empty).
+    pub fn range_keys(
+        &self,
+        from: &[u8],
+        end: &[u8],
+        revision: i64,
+        limit: i64,
+    ) -> Result<Page, EtcdError> {
+        self.range_with(from, end, revision, limit, true)
+    }
+
+    fn range_with(
+        &self,
+        from: &[u8],
+        end: &[u8],
+        revision: i64,
+        limit: i64,
+        keys_only: bool,
+    ) -> Result<Page, EtcdError> {
         // etcd refuses an empty key; the smallest key is NUL.
         let from = if from.is_empty() { &[0u8][..] } else { from };
         let mut body = json!({
@@ -295,6 +317,9 @@ impl EtcdClient {
         }
         if revision > 0 {
             body["revision"] = json!(revision.to_string());
+        }
+        if keys_only {
+            body["keys_only"] = json!(true);
         }
         let v = self.call_idempotent("range", "/v3/kv/range", &body)?;
         let kvs = v
@@ -422,6 +447,92 @@ pub fn read_at_one_revision<E: From<EtcdError>>(
         more = page.more;
         next = page.kvs.last().map(|kv| after(&kv.key));
         page_size = visit(page.kvs)?.max(1);
+    }
+    Ok(revision)
+}
+
+/// Keys per segment of [`read_parallel`].
+const SEGMENT_KEYS: usize = 2000;
+/// Keys per page of the keys-only pass.
+const KEYS_PAGE: i64 = 10_000;
+/// Value bytes a page aims at, so pages of large values stay small.
+const PAGE_BYTES: u64 = 8 << 20;
+/// Most keys per page.
+const PAGE_KEYS: i64 = 1000;
+
+/// Every key of `[from, end)` at one revision, read by `workers` requests
+/// at a time: a keys-only pass fixes the revision and cuts the range into
+/// segments of about 2000 keys; then segments are read in parallel, each
+/// page by page (about 8 MiB of values per page). `map` turns each page
+/// into items on the worker threads; `consume` gets each segment's items in
+/// key order, so memory holds a few segments' items and a few pages'
+/// values. No sort order, no revision filters. Returns the revision read.
+pub fn read_parallel<T: Send, E: From<EtcdError> + Send>(
+    client: &EtcdClient,
+    from: &[u8],
+    end: &[u8],
+    workers: usize,
+    map: impl Fn(Vec<KeyValue>) -> Result<Vec<T>, E> + Sync,
+    mut consume: impl FnMut(Vec<T>) -> Result<(), E>,
+) -> Result<i64, E> {
+    // Segment starts: `from`, then every SEGMENT_KEYS-th key.
+    let mut starts = vec![from.to_vec()];
+    let mut seen = 0usize;
+    let mut revision = 0;
+    let mut next = from.to_vec();
+    loop {
+        let page = client.range_keys(&next, end, revision, KEYS_PAGE)?;
+        if revision == 0 {
+            revision = page.header_revision;
+        }
+        for kv in &page.kvs {
+            if seen > 0 && seen % SEGMENT_KEYS == 0 {
+                starts.push(kv.key.clone());
+            }
+            seen += 1;
+        }
+        match (page.more, page.kvs.last()) {
+            (true, Some(last)) => next = after(&last.key),
+            _ => break,
+        }
+    }
+    let mut bounds: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(starts.len());
+    for (i, start) in starts.iter().enumerate() {
+        let stop = starts.get(i + 1).cloned().unwrap_or_else(|| end.to_vec());
+        bounds.push((start.clone(), stop));
+    }
+    let read_segment = |(start, stop): &(Vec<u8>, Vec<u8>)| -> Result<Vec<T>, E> {
+        let mut items = Vec::new();
+        let mut key = start.clone();
+        let mut limit = PAGE_KEYS;
+        loop {
+            let page = client.range(&key, stop, revision, limit)?;
+            let more = page.more;
+            let last = page.kvs.last().map(|kv| after(&kv.key));
+            let bytes: u64 = page.kvs.iter().map(|kv| kv.value.len() as u64).sum();
+            let per_key = (bytes / page.kvs.len().max(1) as u64).max(1);
+            limit = (PAGE_BYTES / per_key).clamp(16, PAGE_KEYS as u64) as i64;
+            items.extend(map(page.kvs)?);
+            match (more, last) {
+                (true, Some(k)) => key = k,
+                _ => return Ok(items),
+            }
+        }
+    };
+    for window in bounds.chunks(workers.max(1)) {
+        let results: Vec<Result<Vec<T>, E>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = window
+                .iter()
+                .map(|b| scope.spawn(|| read_segment(b)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        for r in results {
+            consume(r?)?;
+        }
     }
     Ok(revision)
 }

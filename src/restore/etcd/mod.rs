@@ -12,11 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
+mod apply;
+
+use apply::Applier;
+
 use super::RestoreError;
-use crate::etcd::{self, EtcdClient, EtcdError, EtcdOptions, KeyValue, Op};
+use crate::etcd::{self, EtcdClient, EtcdError, EtcdOptions, KeyValue};
 use crate::id::{BlobId, Id};
 use crate::repo::Repository;
 use crate::snapshot::{
@@ -73,16 +76,6 @@ pub struct EtcdChange {
     /// Lease the key is attached to.
     #[serde(skip_serializing_if = "is_zero_i")]
     pub lease: i64,
-}
-
-/// One line of `--audit`: a change applied, at the revision it made.
-#[derive(Serialize)]
-struct AuditLine {
-    key: NodeName,
-    action: &'static str,
-    old_hash: Option<Id>,
-    new_hash: Option<Id>,
-    revision: i64,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -149,6 +142,7 @@ struct LiveKey {
 }
 
 /// A change to apply, with what the key must still be for it to apply.
+#[derive(Clone)]
 struct Planned {
     index: Option<usize>,
     key: Vec<u8>,
@@ -320,7 +314,7 @@ pub fn restore_to_etcd(
         )),
         None => None,
     };
-    let mut applier = Applier {
+    let applier = Applier {
         repo,
         client: &client,
         snap: &snap,
@@ -328,24 +322,18 @@ pub fn restore_to_etcd(
         force: options.force,
         max_ops: options.max_txn_ops.max(1),
         max_bytes: options.max_txn_bytes.max(1),
-        conflicts: Vec::new(),
-        audit: audit.as_mut().map(|w| w as &mut dyn Write),
-        audit_path: options.audit.clone().unwrap_or_default(),
-        revision: revision_before,
     };
-    applier.apply_all(plan)?;
-    let conflicts = std::mem::take(&mut applier.conflicts);
-    report.revision_after = applier.revision;
-    drop(applier);
+    let audit_path = options.audit.clone().unwrap_or_default();
+    let sink = audit
+        .as_mut()
+        .map(|w| (w as &mut (dyn Write + Send), audit_path.clone()));
+    let applied = applier.apply(&plan, revision_before, sink)?;
+    let conflicts = applied.conflicts;
+    report.revision_after = applied.revision;
     if let Some(mut w) = audit {
         w.flush().map_err(|e| RestoreError::Io {
             action: "write the audit file",
-            path: options
-                .audit
-                .clone()
-                .unwrap_or_default()
-                .display()
-                .to_string(),
+            path: audit_path.display().to_string(),
             source: e,
         })?;
     }
@@ -361,190 +349,6 @@ pub fn restore_to_etcd(
     Ok(report)
 }
 
-struct Applier<'a, 'r> {
-    repo: &'r Repository,
-    client: &'a EtcdClient,
-    snap: &'a [SnapKey],
-    lease_map: &'a BTreeMap<i64, i64>,
-    force: bool,
-    max_ops: usize,
-    max_bytes: usize,
-    conflicts: Vec<Vec<u8>>,
-    audit: Option<&'a mut dyn Write>,
-    audit_path: PathBuf,
-    revision: i64,
-}
-
-impl Applier<'_, '_> {
-    fn apply_all(&mut self, plan: Vec<Planned>) -> Result<(), RestoreError> {
-        let mut rest = plan.as_slice();
-        while !rest.is_empty() {
-            // As many changes as the limits allow; a lone change always goes.
-            let mut bytes = 0;
-            let mut n = 0;
-            for p in rest.iter().take(self.max_ops) {
-                let size = p.key.len() + p.index.map_or(0, |i| self.snap[i].size as usize);
-                if n > 0 && bytes + size > self.max_bytes {
-                    break;
-                }
-                bytes += size;
-                n += 1;
-            }
-            let (batch, tail) = rest.split_at(n);
-            self.apply_batch(batch)?;
-            rest = tail;
-        }
-        Ok(())
-    }
-
-    fn apply_batch(&mut self, batch: &[Planned]) -> Result<(), RestoreError> {
-        let (repo, snap) = (self.repo, self.snap);
-        let values: Vec<Option<Vec<u8>>> = batch
-            .par_iter()
-            .map(|p| p.index.map(|i| snap_value(repo, &snap[i])).transpose())
-            .collect::<Result<_, _>>()?;
-        let mut pending: Vec<usize> = (0..batch.len()).collect();
-        loop {
-            if pending.is_empty() {
-                return Ok(());
-            }
-            let ops: Vec<Op> = pending
-                .iter()
-                .map(|&j| match (&values[j], batch[j].index) {
-                    (Some(v), Some(i)) => Op::Put {
-                        key: batch[j].key.clone(),
-                        value: v.clone(),
-                        lease: self
-                            .lease_map
-                            .get(&self.snap[i].lease)
-                            .copied()
-                            .unwrap_or(0),
-                    },
-                    _ => Op::Delete {
-                        key: batch[j].key.clone(),
-                    },
-                })
-                .collect();
-            let compares: Vec<(Vec<u8>, i64)> = if self.force {
-                Vec::new()
-            } else {
-                pending
-                    .iter()
-                    .map(|&j| (batch[j].key.clone(), batch[j].expect_mod))
-                    .collect()
-            };
-            match self.client.txn(&compares, &ops) {
-                Ok((true, revision)) => {
-                    self.revision = revision;
-                    for &j in &pending {
-                        self.audit_line(&batch[j], revision)?;
-                    }
-                    return Ok(());
-                }
-                Ok((false, _)) => {
-                    // Someone changed a key since it was read: find which,
-                    // report them, and apply the rest.
-                    let mut still = Vec::new();
-                    for &j in &pending {
-                        let page = self
-                            .client
-                            .range(&batch[j].key, &[], 0, 1)
-                            .map_err(etcd_err)?;
-                        let now = page.kvs.first().map_or(0, |kv| kv.mod_revision);
-                        if now == batch[j].expect_mod {
-                            still.push(j);
-                        } else {
-                            self.conflicts.push(batch[j].key.clone());
-                        }
-                    }
-                    pending = still;
-                }
-                Err(EtcdError::Refused { message, .. })
-                    if pending.len() > 1 && is_too_big(&message) =>
-                {
-                    // The server's limits are lower than assumed: halve.
-                    let half = pending.len() / 2;
-                    self.max_ops = self.max_ops.min(half.max(1));
-                    let (a, b) = pending.split_at(half);
-                    let sub_a: Vec<Planned> = a.iter().map(|&j| clone_planned(&batch[j])).collect();
-                    let sub_b: Vec<Planned> = b.iter().map(|&j| clone_planned(&batch[j])).collect();
-                    self.max_bytes = self.max_bytes.min(
-                        a.iter()
-                            .map(|&j| values[j].as_ref().map_or(0, Vec::len) + batch[j].key.len())
-                            .sum::<usize>()
-                            .max(1),
-                    );
-                    self.apply_batch(&sub_a)?;
-                    return self.apply_batch(&sub_b);
-                }
-                Err(EtcdError::Refused { message, .. }) if is_too_big(&message) => {
-                    let p = &batch[pending[0]];
-                    return Err(RestoreError::Etcd(format!(
-                        "etcd refused the value of {:?} ({} bytes): {message}; raise the cluster's --max-request-bytes and restore again (what was restored so far stays)",
-                        String::from_utf8_lossy(&p.key),
-                        values[pending[0]].as_ref().map_or(0, Vec::len)
-                    )));
-                }
-                Err(e) => return Err(etcd_err(e)),
-            }
-        }
-    }
-
-    fn audit_line(&mut self, p: &Planned, revision: i64) -> Result<(), RestoreError> {
-        let Some(w) = self.audit.as_mut() else {
-            return Ok(());
-        };
-        let (action, new_hash) = match p.index {
-            Some(i) => ("put", Some(self.snap[i].hash)),
-            None => ("delete", None),
-        };
-        let line = AuditLine {
-            key: NodeName(p.key.clone()),
-            action,
-            old_hash: p.old_hash,
-            new_hash,
-            revision,
-        };
-        let text = serde_json::to_string(&line).expect("audit lines serialize");
-        writeln!(w, "{text}").map_err(|e| RestoreError::Io {
-            action: "write the audit file",
-            path: self.audit_path.display().to_string(),
-            source: e,
-        })
-    }
-}
-
-/// A snapshot key's value, checked against its recorded hash.
-fn snap_value(repo: &Repository, k: &SnapKey) -> Result<Vec<u8>, RestoreError> {
-    let mut value = Vec::with_capacity(k.size as usize);
-    for id in &k.content {
-        value.extend(repo.load_blob(id)?);
-    }
-    if value_hash(&value) != k.hash {
-        return Err(RestoreError::Etcd(format!(
-            "the snapshot's value of {:?} does not match its recorded hash; run `snap check --read-data`",
-            String::from_utf8_lossy(&k.key)
-        )));
-    }
-    Ok(value)
-}
-
-fn clone_planned(p: &Planned) -> Planned {
-    Planned {
-        index: p.index,
-        key: p.key.clone(),
-        expect_mod: p.expect_mod,
-        old_hash: p.old_hash,
-    }
-}
-
-fn is_too_big(message: &str) -> bool {
-    message.contains("too many operations")
-        || message.contains("request is too large")
-        || message.contains("message larger than max")
-        || message.contains("trying to send message larger")
-}
-
 /// The cluster's keys under `prefix` at one revision: mod revision, value
 /// hash and lease of each. Retries a read overtaken by compaction.
 fn read_live(
@@ -555,19 +359,30 @@ fn read_live(
     let mut attempts = 0;
     loop {
         let mut live = BTreeMap::new();
-        let read = etcd::read_at_one_revision(client, prefix, &end, 1000, |kvs: Vec<KeyValue>| {
-            for kv in kvs {
-                live.insert(
-                    kv.key,
-                    LiveKey {
-                        mod_revision: kv.mod_revision,
-                        hash: value_hash(&kv.value),
-                        lease: kv.lease,
-                    },
-                );
-            }
-            Ok::<i64, EtcdError>(1000)
-        });
+        let read = etcd::read_parallel(
+            client,
+            prefix,
+            &end,
+            4,
+            |kvs: Vec<KeyValue>| {
+                Ok::<_, EtcdError>(
+                    kvs.into_iter()
+                        .map(|kv| {
+                            let live = LiveKey {
+                                mod_revision: kv.mod_revision,
+                                hash: value_hash(&kv.value),
+                                lease: kv.lease,
+                            };
+                            (kv.key, live)
+                        })
+                        .collect(),
+                )
+            },
+            |items: Vec<(Vec<u8>, LiveKey)>| {
+                live.extend(items);
+                Ok(())
+            },
+        );
         match read {
             Ok(revision) => return Ok((live, revision)),
             Err(EtcdError::Compacted { .. }) if attempts < 3 => attempts += 1,
@@ -624,12 +439,5 @@ mod tests {
         assert_eq!(major_minor("3.4.23"), "3.4");
         assert_eq!(major_minor("3.5"), "3.5");
         assert_ne!(major_minor("3.4.1"), major_minor("3.5.1"));
-    }
-
-    #[test]
-    fn limits_messages() {
-        assert!(is_too_big("etcdserver: too many operations in txn request"));
-        assert!(is_too_big("etcdserver: request is too large"));
-        assert!(!is_too_big("etcdserver: key not found"));
     }
 }
