@@ -5,7 +5,7 @@
 # openssh-server`), garage for S3 (`cargo install garage@2.5.0 --locked`);
 # `snap serve` is tested with restic (`apt-get install restic`) and openssl;
 # etcd backup, restore and client against etcd (`apt-get install etcd-server
-# etcd-client`).
+# etcd-client`); git repositories with git.
 # A missing server fails its tests with these instructions; .ci/run installs
 # them all.
 set -euo pipefail

@@ -364,6 +364,8 @@ fn unsafe_names_in_a_tree_are_refused() {
         link_target: None,
         rdev: 0,
         etcd: None,
+        git: None,
+        git_type: None,
     };
     let saver = repo.blob_saver(1);
     let (tree, _) = saver

@@ -25,7 +25,10 @@ use snap::pack::{
     Compression, PackEntry,
 };
 use snap::repo::Config;
-use snap::snapshot::{value_hash, EtcdKeyMeta, KeyspaceDigest, Node, NodeName, NodeType, Tree};
+use snap::snapshot::{
+    value_hash, EtcdKeyMeta, GitRefRecord, GitRepoMeta, KeyspaceDigest, Node, NodeName, NodeType,
+    Tree,
+};
 
 const KINDS: [&str; 9] = [
     "blob-id",
@@ -1038,6 +1041,8 @@ fn node(name: &[u8], node_type: NodeType) -> Node {
         link_target: None,
         rdev: 0,
         etcd: None,
+        git: None,
+        git_type: None,
     }
 }
 
@@ -1311,6 +1316,83 @@ fn gen_tree(out: &mut Vec<Case>) {
         false,
     ));
     gen_etcd_trees(out, &key, &tree_ok);
+    gen_git_trees(out, &key, &tree_ok);
+}
+
+/// Git repository trees (§15.1): repositories with refs, objects, and what
+/// readers refuse.
+fn gen_git_trees(out: &mut Vec<Case>, key: &MasterKey, tree_ok: &TreeOk<'_>) {
+    let bare_node = |name: &[u8], node_type: NodeType| {
+        let mut n = node(name, node_type);
+        (n.mode, n.uid, n.gid, n.mtime_ns, n.ctime_ns) = (0, 0, 0, 0, 0);
+        n
+    };
+    let commit = "3f786850e387550fdab836ed7e6dc881de23001b";
+    let mut repo = bare_node(b"apps/shop", NodeType::GitRepo);
+    repo.size = 1234;
+    repo.subtree = Some(key.blob_id(b"objects of apps/shop"));
+    repo.git = Some(GitRepoMeta {
+        object_format: "sha1".into(),
+        bare: false,
+        refs: vec![
+            GitRefRecord {
+                name: "HEAD".into(),
+                target: "refs/heads/main".into(),
+                symbolic: true,
+            },
+            GitRefRecord {
+                name: "refs/heads/main".into(),
+                target: commit.into(),
+                symbolic: false,
+            },
+        ],
+        objects: 3,
+    });
+    let mut bare = repo.clone();
+    bare.name = NodeName(b"infra/config.git".to_vec());
+    if let Some(g) = bare.git.as_mut() {
+        g.bare = true;
+    }
+    out.push(tree_ok(
+        "git-repos",
+        "repositories named by relative paths, with a symbolic HEAD; one bare",
+        &Tree::new(vec![repo, bare]).encode(),
+        true,
+    ));
+    let mut object = bare_node(commit.as_bytes(), NodeType::GitObject);
+    object.size = 2;
+    object.content = Some(vec![key.blob_id(b"a\n")]);
+    object.git_type = Some("blob".into());
+    let mut range = bare_node(b"89", NodeType::GitRange);
+    range.subtree = Some(key.blob_id(b"more objects"));
+    out.push(tree_ok(
+        "git-objects",
+        "a blob object named by its ID",
+        &Tree::new(vec![object]).encode(),
+        true,
+    ));
+    out.push(tree_ok(
+        "git-range",
+        "an inner tree of git objects",
+        &Tree::new(vec![range]).encode(),
+        true,
+    ));
+    let err =
+        |desc: &str, reason: &str, json: &str| Case::error("tree", desc, reason).hex("tree", json);
+    let meta = r#""mode":0,"uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0"#;
+    let hash = "0".repeat(64);
+    out.push(err(
+        "gitrepo-without-git",
+        "a gitrepo node needs its refs",
+        &format!(
+            r#"{{"version":1,"nodes":[{{"name":"a","type":"gitrepo",{meta},"subtree":"{hash}"}}]}}"#
+        ),
+    ));
+    out.push(err(
+        "gitobject-without-type",
+        "a gitobject node needs git_type",
+        &format!(r#"{{"version":1,"nodes":[{{"name":"{commit}","type":"gitobject",{meta},"content":[]}}]}}"#),
+    ));
 }
 
 /// Makes an ok tree vector: description, comment, JSON, canonical.

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 
 use rayon::prelude::*;
 
+use super::ranges::RangeTreeBuilder;
 use super::{ArchiveError, BackupProgress};
 use crate::chunker::Chunker;
 use crate::etcd::{self, EtcdClient, EtcdError, EtcdOptions, KeyValue};
@@ -16,8 +17,8 @@ use crate::id::BlobId;
 use crate::pack::BlobKind;
 use crate::repo::BlobSaver;
 use crate::snapshot::{
-    self, etcd_id_hex, value_hash, EtcdCapture, EtcdKeyMeta, EtcdLeaseRecord, EtcdMemberRecord,
-    KeyspaceDigest, Node, NodeName, NodeType, SourceRecord, Tree, EXPIRED_LEASE_TTL,
+    etcd_id_hex, value_hash, EtcdCapture, EtcdKeyMeta, EtcdLeaseRecord, EtcdMemberRecord,
+    KeyspaceDigest, Node, NodeName, NodeType, SourceRecord, EXPIRED_LEASE_TTL,
 };
 use crate::source::etcd::{k8s_type, EtcdLocation};
 
@@ -41,11 +42,6 @@ const ATTEMPTS: u32 = 3;
 /// page than snap does, and serves several at once.
 const READERS: usize = 4;
 
-/// Average keys per tree: a tree ends after a key whose hash is 0 modulo this.
-const FANOUT: u16 = 64;
-/// Most keys (or ranges) in one tree.
-const MAX_TREE_NODES: usize = 512;
-
 /// A captured keyspace: the root-tree node and the manifest's record.
 pub(super) struct EtcdCaptured {
     pub node: Node,
@@ -67,7 +63,7 @@ pub(super) fn capture(
     let end = etcd::prefix_end(&options.prefix);
     let mut last_compacted = 0;
     for _ in 0..ATTEMPTS {
-        let mut keys = KeyTreeBuilder::new(saver);
+        let mut keys = RangeTreeBuilder::new(saver, NodeType::EtcdRange);
         let mut digest = KeyspaceDigest::new();
         let mut leases = BTreeMap::new();
         let mut value_bytes = 0u64;
@@ -189,83 +185,13 @@ fn key_node(saver: &BlobSaver<'_>, chunker: &Chunker, kv: &KeyValue) -> Result<N
     Ok(node)
 }
 
-/// Builds the trees of a keyspace from keys pushed in ascending order.
-///
-/// Level 0 holds keys, level n+1 holds `etcdrange` nodes for trees of level
-/// n. A tree ends after a node whose name hashes to a boundary (a different
-/// hash per level) or when it is full, so boundaries move only where keys
-/// change. The top level becomes the `etcd` node's subtree.
-pub(super) struct KeyTreeBuilder<'s, 'r> {
-    saver: &'s BlobSaver<'r>,
-    levels: Vec<Vec<Node>>,
-}
-
-impl<'s, 'r> KeyTreeBuilder<'s, 'r> {
-    pub fn new(saver: &'s BlobSaver<'r>) -> Self {
-        KeyTreeBuilder {
-            saver,
-            levels: vec![Vec::new()],
-        }
-    }
-
-    pub fn push(&mut self, level: usize, node: Node) -> Result<(), ArchiveError> {
-        if self.levels.len() <= level {
-            self.levels.push(Vec::new());
-        }
-        let boundary = is_boundary(node.name.as_bytes(), level);
-        self.levels[level].push(node);
-        if boundary || self.levels[level].len() >= MAX_TREE_NODES {
-            self.close(level)?;
-        }
-        Ok(())
-    }
-
-    /// Saves level `level`'s open tree and pushes its range node above.
-    fn close(&mut self, level: usize) -> Result<(), ArchiveError> {
-        let nodes = std::mem::take(&mut self.levels[level]);
-        let Some(first) = nodes.first() else {
-            return Ok(());
-        };
-        let name = first.name.clone();
-        let size = nodes.iter().map(|n| n.size).sum();
-        let id = snapshot::save_tree(self.saver, &Tree::new(nodes))?;
-        let mut range = Node::dir_of(id);
-        range.name = name;
-        range.node_type = NodeType::EtcdRange;
-        range.mode = 0;
-        range.size = size;
-        self.push(level + 1, range)
-    }
-
-    /// Saves what is open; returns the top tree.
-    pub fn finish(mut self) -> Result<BlobId, ArchiveError> {
-        let mut level = 0;
-        loop {
-            if level + 1 == self.levels.len() {
-                let nodes = std::mem::take(&mut self.levels[level]);
-                return Ok(snapshot::save_tree(self.saver, &Tree::new(nodes))?);
-            }
-            self.close(level)?;
-            level += 1;
-        }
-    }
-}
-
-fn is_boundary(name: &[u8], level: usize) -> bool {
-    let mut h = blake3::Hasher::new();
-    h.update(&(level as u64).to_le_bytes());
-    h.update(name);
-    let bytes = h.finalize();
-    let v = u16::from_le_bytes([bytes.as_bytes()[0], bytes.as_bytes()[1]]);
-    v % FANOUT == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::MemoryBackend;
     use crate::crypto::KdfParams;
     use crate::repo::{InitOptions, Repository};
+    use crate::snapshot;
     use std::sync::Arc;
 
     fn repo() -> Repository {
@@ -300,7 +226,7 @@ mod tests {
     /// Builds a keyspace and returns the top tree and every tree ID.
     fn build(repo: &mut Repository, nodes: &[Node]) -> (BlobId, Vec<BlobId>) {
         let saver = repo.blob_saver(1);
-        let mut b = KeyTreeBuilder::new(&saver);
+        let mut b = RangeTreeBuilder::new(&saver, NodeType::EtcdRange);
         for n in nodes {
             b.push(0, n.clone()).unwrap();
         }

@@ -8,6 +8,8 @@
 
 mod budget;
 pub mod etcd;
+pub mod git;
+mod ranges;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -35,7 +37,7 @@ use crate::source::SourceError;
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// Nothing to back up.
-    #[error("nothing to back up: name at least one file, folder or etcd:// cluster")]
+    #[error("nothing to back up: name at least one file, folder, etcd:// cluster or git: repository folder")]
     NoPaths,
     /// A given path does not exist.
     #[error(transparent)]
@@ -96,6 +98,8 @@ pub struct BackupOptions {
     pub progress: Option<Arc<BackupProgress>>,
     /// An etcd cluster to capture too.
     pub etcd: Option<etcd::EtcdBackupOptions>,
+    /// Git repositories to capture too.
+    pub git: Option<git::GitBackupOptions>,
 }
 
 /// A finished backup.
@@ -129,6 +133,8 @@ pub struct BackupProgress {
     pub bytes_read: AtomicU64,
     /// etcd keys read so far.
     pub etcd_keys: AtomicU64,
+    /// git objects captured.
+    pub git_objects: AtomicU64,
 }
 
 impl BackupProgress {
@@ -166,7 +172,7 @@ const READ_BUDGET: u64 = 16 << 20;
 pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult, ArchiveError> {
     let started = Utc::now();
     let clock = Instant::now();
-    if options.paths.is_empty() && options.etcd.is_none() {
+    if options.paths.is_empty() && options.etcd.is_none() && options.git.is_none() {
         return Err(ArchiveError::NoPaths);
     }
     let paths = normalize_paths(&options.paths)?;
@@ -226,6 +232,18 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         extra.push(captured.node);
         records.push(captured.record);
     }
+    if let Some(git_options) = &options.git {
+        let captured = pool.install(|| {
+            git::capture(
+                &archiver.saver,
+                &archiver.chunker,
+                git_options,
+                &archiver.counters,
+            )
+        })?;
+        extra.push(captured.node);
+        records.push(captured.record);
+    }
     let root = pool.install(|| archiver.archive_roots(&paths, parent_tree.as_ref(), extra))?;
     let Archiver {
         saver,
@@ -244,6 +262,7 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         total_bytes: c.total_bytes.load(Ordering::Relaxed),
         bytes_read: c.bytes_read.load(Ordering::Relaxed),
         etcd_keys: c.etcd_keys.load(Ordering::Relaxed),
+        git_objects: c.git_objects.load(Ordering::Relaxed),
         blobs_added: stats.blobs_added,
         data_added: stats.raw_bytes_added,
         data_added_stored: stats.stored_bytes_added,

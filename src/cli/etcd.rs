@@ -10,6 +10,7 @@ use super::args::{EtcdArgs, RestoreArgs};
 use super::exit::ExitCode;
 use super::password;
 use crate::archiver::etcd::EtcdBackupOptions;
+use crate::archiver::git::GitBackupOptions;
 use crate::etcd::EtcdOptions;
 use crate::ops;
 use crate::ops::etcd::EtcdRestoreOpReport;
@@ -45,38 +46,62 @@ pub fn client_options(a: &EtcdArgs) -> Result<EtcdOptions> {
     })
 }
 
-/// Splits backup arguments into paths and at most one etcd cluster.
-pub fn backup_sources(
-    args: &[PathBuf],
-    etcd: &EtcdArgs,
-) -> Result<(Vec<PathBuf>, Option<EtcdBackupOptions>)> {
+/// What one `backup` captures: paths, at most one etcd cluster, at most
+/// one `git:` folder.
+pub struct BackupSources {
+    /// Files and folders.
+    pub paths: Vec<PathBuf>,
+    /// The etcd cluster.
+    pub etcd: Option<EtcdBackupOptions>,
+    /// The git repositories.
+    pub git: Option<GitBackupOptions>,
+}
+
+/// Splits backup arguments into paths, etcd and git sources.
+pub fn backup_sources(args: &[PathBuf], etcd: &EtcdArgs) -> Result<BackupSources> {
     let mut paths = Vec::new();
     let mut location: Option<EtcdLocation> = None;
+    let mut git = None;
     for arg in args {
-        match arg.to_str().filter(|s| is_etcd_location(s)) {
-            Some(text) => {
-                if location.is_some() {
-                    bail!("give one etcd cluster per backup (its endpoints separated by commas: etcd://a:2379,b:2379)");
-                }
-                location = Some(parse_location(text)?);
+        let text = arg.to_str().unwrap_or_default();
+        if is_etcd_location(text) {
+            if location.is_some() {
+                bail!("give one etcd cluster per backup (its endpoints separated by commas: etcd://a:2379,b:2379)");
             }
-            None => paths.push(arg.clone()),
+            location = Some(parse_location(text)?);
+        } else if let Some(folder) = text.strip_prefix("git:") {
+            if git.is_some() {
+                bail!("give one git: folder per backup (a folder holding several repositories is searched)");
+            }
+            let root =
+                std::path::absolute(folder).map_err(|e| anyhow::anyhow!("git:{folder}: {e}"))?;
+            git = Some(GitBackupOptions {
+                location: format!("git:{}", root.display()),
+                root,
+            });
+        } else {
+            paths.push(arg.clone());
         }
     }
     let Some(location) = location else {
         if etcd.etcd_prefix.is_some() || etcd.etcd_user.is_some() {
             bail!("--etcd-prefix and --etcd-user need an etcd://HOST:PORT argument");
         }
-        return Ok((paths, None));
+        return Ok(BackupSources {
+            paths,
+            etcd: None,
+            git,
+        });
     };
-    Ok((
+    Ok(BackupSources {
         paths,
-        Some(EtcdBackupOptions {
+        etcd: Some(EtcdBackupOptions {
             location,
             client: client_options(etcd)?,
             prefix: etcd.etcd_prefix.clone().unwrap_or_default().into_bytes(),
         }),
-    ))
+        git,
+    })
 }
 
 /// `snap restore --to etcd://...` or `--etcd-deploy`.

@@ -215,10 +215,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             for f in &a.exclude_file {
                 excludes.extend(crate::source::files::Excludes::read_file(f)?);
             }
-            let (paths, etcd) = etcd::backup_sources(&a.paths, &a.etcd)?;
+            let sources = etcd::backup_sources(&a.paths, &a.etcd)?;
             let mut options = BackupOptions {
-                paths,
-                etcd,
+                paths: sources.paths,
+                etcd: sources.etcd,
+                git: sources.git,
                 tags: a.tag.clone(),
                 hostname: a.host.clone(),
                 excludes,

@@ -56,6 +56,16 @@ pub fn backup(
     let s = &r.summary;
     if !quiet {
         for source in &r.sources {
+            if source.kind == "git" {
+                writeln!(
+                    out,
+                    "git: {} repositories, {} objects ({}) from {}",
+                    source.resources,
+                    s.git_objects,
+                    bytes(s.bytes_read),
+                    source.location
+                )?;
+            }
             if let Some(e) = &source.etcd {
                 writeln!(
                     out,
@@ -176,6 +186,14 @@ pub fn ls<W: Write>(
 ) -> Result<()> {
     let line = |out: &mut W, e: &ops::ls::LsEntry| {
         let kind = format!("{:?}", e.node_type).to_lowercase();
+        if let Some(git) = &e.git {
+            writeln!(out, "gitrepo  {:>8} objects {}", git.objects, e.path)?;
+            for r in &git.refs {
+                let arrow = if r.symbolic { "=>" } else { "->" };
+                writeln!(out, "gitref   {}  {} {arrow} {}", e.path, r.name, r.target)?;
+            }
+            return Ok(());
+        }
         if let Some(meta) = &e.etcd {
             // A key: size, revision, and what Kubernetes object it holds.
             let mut what = String::new();
@@ -282,6 +300,13 @@ pub fn restore(
             x.specials,
             x.hardlinks
         )?;
+        for g in &r.git {
+            writeln!(
+                out,
+                "git repository {} -> {} ({} refs, {} objects)",
+                g.name, g.path, g.refs, g.objects
+            )?;
+        }
     }
     Ok(())
 }

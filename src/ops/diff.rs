@@ -8,7 +8,7 @@ use super::ls::etcd_key_path;
 use super::OpError;
 use crate::id::BlobId;
 use crate::repo::Repository;
-use crate::snapshot::{find_snapshot, for_each_etcd_key, load_tree, Node, NodeType};
+use crate::snapshot::{find_snapshot, for_each_etcd_key, load_tree, Node, NodeName, NodeType};
 
 /// How a path changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -116,6 +116,8 @@ fn compare(
                     }
                 } else if x.node_type == NodeType::Etcd {
                     compare_etcd(repo, x.subtree.as_ref(), y.subtree.as_ref(), &path, emit)?;
+                } else if x.node_type == NodeType::Git {
+                    compare_git(repo, x.subtree.as_ref(), y.subtree.as_ref(), &path, emit)?;
                 } else {
                     let content = x.content != y.content
                         || x.link_target != y.link_target
@@ -161,6 +163,13 @@ fn whole(
         path: path.clone(),
         change,
     });
+    if node.node_type == NodeType::Git {
+        let (old, new) = match change {
+            Change::Removed => (node.subtree.as_ref(), None),
+            _ => (None, node.subtree.as_ref()),
+        };
+        return compare_git(repo, old, new, &path, emit);
+    }
     if node.node_type == NodeType::Etcd {
         let (old, new) = match change {
             Change::Removed => (node.subtree.as_ref(), None),
@@ -235,6 +244,67 @@ fn compare_etcd(
         if let Some(change) = change {
             emit(&Difference {
                 path: etcd_key_path(prefix, &node.name),
+                change,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Compares two sets of git repositories: `+`/`-` for repositories and
+/// refs added or removed (`/@git/REPO/refs/heads/main`), `M` for a ref
+/// that moved or a repository whose objects changed.
+fn compare_git(
+    repo: &Repository,
+    old: Option<&BlobId>,
+    new: Option<&BlobId>,
+    prefix: &str,
+    emit: &mut impl FnMut(&Difference),
+) -> Result<(), OpError> {
+    if old.is_some() && old == new {
+        return Ok(());
+    }
+    let (a, b) = (nodes(repo, old)?, nodes(repo, new)?);
+    let names: std::collections::BTreeSet<&NodeName> =
+        a.iter().chain(b.iter()).map(|n| &n.name).collect();
+    for name in names {
+        let x = a.iter().find(|n| &n.name == name);
+        let y = b.iter().find(|n| &n.name == name);
+        let path = format!("{prefix}/{}", name.display());
+        let refs = |n: Option<&Node>| -> std::collections::BTreeMap<String, String> {
+            n.and_then(|n| n.git.as_ref())
+                .map(|g| {
+                    g.refs
+                        .iter()
+                        .map(|r| (r.name.clone(), r.target.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let change = match (x, y) {
+            (Some(_), None) => Some(Change::Removed),
+            (None, Some(_)) => Some(Change::Added),
+            (Some(x), Some(y)) if x.subtree != y.subtree || x.git != y.git => {
+                Some(Change::Modified)
+            }
+            _ => None,
+        };
+        let Some(change) = change else { continue };
+        emit(&Difference {
+            path: path.clone(),
+            change,
+        });
+        let (ra, rb) = (refs(x), refs(y));
+        let all: std::collections::BTreeSet<&String> = ra.keys().chain(rb.keys()).collect();
+        for r in all {
+            let change = match (ra.get(r), rb.get(r)) {
+                (Some(_), None) => Change::Removed,
+                (None, Some(_)) => Change::Added,
+                (Some(p), Some(q)) if p != q => Change::Modified,
+                _ => continue,
+            };
+            emit(&Difference {
+                path: format!("{path}/{r}"),
                 change,
             });
         }

@@ -193,7 +193,14 @@ fn append(
         }
         // tar has no sockets; restore does not recreate them either. An
         // etcd keyspace is not a folder (`snap restore --to etcd://`).
-        NodeType::Socket | NodeType::Etcd | NodeType::EtcdRange | NodeType::EtcdKey => {}
+        NodeType::Socket
+        | NodeType::Etcd
+        | NodeType::EtcdRange
+        | NodeType::EtcdKey
+        | NodeType::Git
+        | NodeType::GitRepo
+        | NodeType::GitRange
+        | NodeType::GitObject => {}
     }
     Ok(())
 }

@@ -6,8 +6,8 @@ use super::OpError;
 use crate::id::BlobId;
 use crate::repo::Repository;
 use crate::snapshot::{
-    find_snapshot, for_each_etcd_key, load_tree, EtcdKeyMeta, Node, NodeName, NodeType,
-    SnapshotManifest,
+    find_snapshot, for_each_etcd_key, load_tree, EtcdKeyMeta, GitRepoMeta, Node, NodeName,
+    NodeType, SnapshotManifest,
 };
 use crate::source::etcd::{k8s_resource, K8sResource};
 
@@ -42,6 +42,9 @@ pub struct LsEntry {
     /// etcd keys under `/registry/`: the Kubernetes resource they hold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<K8sResource>,
+    /// git repositories: object format, refs (name -> commit) and object count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitRepoMeta>,
 }
 
 /// Resolves `query` and calls `emit` for each node, so huge snapshots list
@@ -76,6 +79,12 @@ pub fn walk_nodes(
                 visit(&etcd_key_path(&path, &key.name), &key);
                 Ok(())
             })?,
+            // Repositories, not their objects (`snap cat` shows those).
+            (NodeType::Git, Some(sub)) => {
+                for r in load_tree(repo, &sub)?.nodes {
+                    visit(&format!("{path}/{}", r.name.display()), &r);
+                }
+            }
             _ => {}
         }
     }
@@ -116,6 +125,7 @@ fn walk(
                 .etcd
                 .as_ref()
                 .and_then(|_| k8s_resource(node.name.as_bytes())),
+            git: node.git.clone(),
         })
     })
 }

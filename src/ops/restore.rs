@@ -38,6 +38,9 @@ pub struct RestoreOpReport {
     /// Counts.
     #[serde(flatten)]
     pub report: RestoreReport,
+    /// Git repositories recreated as bare repositories under the target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub git: Vec<crate::restore::git::GitRepoRestored>,
 }
 
 /// Restores under a shared lock.
@@ -64,9 +67,11 @@ pub fn restore(
     };
     let progress = options.progress.clone().unwrap_or_default();
     let report = restore_to_dir(repo, &plan, &options.target, threads, &progress)?;
+    let git = crate::restore::git::restore_git(repo, &manifest, &options.target)?;
     Ok(RestoreOpReport {
         snapshot_id: id.to_hex(),
         target: options.target.display().to_string(),
         report,
+        git,
     })
 }

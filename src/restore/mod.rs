@@ -8,6 +8,7 @@
 //! damaged blob is deleted, never left looking complete.
 
 pub mod etcd;
+pub mod git;
 pub mod plan;
 mod write;
 
@@ -47,6 +48,9 @@ pub enum RestoreError {
     /// Restoring into etcd failed or was refused.
     #[error("{0}")]
     Etcd(String),
+    /// Recreating a git repository failed or was refused.
+    #[error("{0}")]
+    Git(String),
     /// A pattern is invalid.
     #[error(transparent)]
     Pattern(#[from] crate::pattern::PatternError),

@@ -129,12 +129,13 @@ impl RestorePlan {
             }
             let included = parent_included || filter.included(&snap_path);
             match node.node_type {
-                // An etcd keyspace is restored with --to etcd://, not as files.
-                NodeType::Etcd => continue,
-                NodeType::EtcdRange | NodeType::EtcdKey => {
+                // An etcd keyspace is restored with --to etcd://, git
+                // repositories as bare repositories: not as files.
+                NodeType::Etcd | NodeType::Git => continue,
+                t if t.is_source_inner() => {
                     return Err(RestoreError::Unsafe {
                         path: snap_path.display().to_string(),
-                        reason: "an etcd key outside an etcd keyspace".into(),
+                        reason: format!("a {t:?} node outside its source's tree"),
                     })
                 }
                 NodeType::Dir => {

@@ -147,38 +147,62 @@ pub fn for_each_etcd_key(
     prefix: &[u8],
     visit: &mut dyn FnMut(Node) -> Result<(), SnapshotError>,
 ) -> Result<(), SnapshotError> {
-    let end = crate::etcd::prefix_end(prefix);
-    let mut last: Option<Vec<u8>> = None;
-    walk(repo, subtree, prefix, &end, 0, &mut last, visit)
+    let kinds = (NodeType::EtcdRange, NodeType::EtcdKey);
+    for_each_range_leaf(repo, subtree, prefix, kinds, visit)
 }
 
-fn walk(
+/// Visits the leaves of range trees (spec §14.1) whose names start with
+/// `prefix`, in ascending name order: `kinds` are the range and leaf node
+/// types (`etcdrange`/`etcdkey`, `gitrange`/`gitobject`).
+pub fn for_each_range_leaf(
     repo: &Repository,
-    id: &BlobId,
+    subtree: &BlobId,
     prefix: &[u8],
-    end: &[u8],
-    depth: usize,
-    last: &mut Option<Vec<u8>>,
+    kinds: (NodeType, NodeType),
     visit: &mut dyn FnMut(Node) -> Result<(), SnapshotError>,
 ) -> Result<(), SnapshotError> {
-    let bad = |reason: String| SnapshotError::Format {
-        what: format!("etcd tree {id}"),
-        reason,
+    let end = crate::etcd::prefix_end(prefix);
+    let mut last: Option<Vec<u8>> = None;
+    let mut walker = RangeWalk {
+        repo,
+        prefix,
+        end: &end,
+        kinds,
+        last: &mut last,
+        visit,
     };
-    if depth > MAX_DEPTH {
-        return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
-    }
-    let tree = super::load_tree(repo, id)?;
-    let past_end = |key: &[u8]| end != [0] && key >= end;
-    let nodes = tree.nodes;
-    for (i, node) in nodes.iter().enumerate() {
-        let key = node.name.as_bytes();
-        if past_end(key) {
-            break;
+    walker.walk(subtree, 0)
+}
+
+struct RangeWalk<'a> {
+    repo: &'a Repository,
+    prefix: &'a [u8],
+    end: &'a [u8],
+    kinds: (NodeType, NodeType),
+    last: &'a mut Option<Vec<u8>>,
+    visit: &'a mut dyn FnMut(Node) -> Result<(), SnapshotError>,
+}
+
+impl RangeWalk<'_> {
+    fn walk(&mut self, id: &BlobId, depth: usize) -> Result<(), SnapshotError> {
+        let (repo, prefix, end) = (self.repo, self.prefix, self.end);
+        let bad = |reason: String| SnapshotError::Format {
+            what: format!("range tree {id}"),
+            reason,
+        };
+        if depth > MAX_DEPTH {
+            return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
         }
-        match node.node_type {
-            NodeType::EtcdRange => {
-                // This range's keys are below the next range's first key.
+        let tree = super::load_tree(repo, id)?;
+        let past_end = |key: &[u8]| end != [0] && key >= end;
+        let nodes = tree.nodes;
+        for (i, node) in nodes.iter().enumerate() {
+            let key = node.name.as_bytes();
+            if past_end(key) {
+                break;
+            }
+            if node.node_type == self.kinds.0 {
+                // This range's names are below the next range's first name.
                 if nodes
                     .get(i + 1)
                     .is_some_and(|n| n.name.as_bytes() <= prefix)
@@ -188,27 +212,25 @@ fn walk(
                 let Some(sub) = &node.subtree else {
                     return Err(bad("range without subtree".into()));
                 };
-                walk(repo, sub, prefix, end, depth + 1, last, visit)?;
-            }
-            NodeType::EtcdKey => {
+                self.walk(sub, depth + 1)?;
+            } else if node.node_type == self.kinds.1 {
                 if !key.starts_with(prefix) {
                     continue;
                 }
-                if last.as_deref().is_some_and(|l| l >= key) {
-                    return Err(bad(format!(
-                        "key {:?} is out of order",
-                        node.name.display()
-                    )));
+                if self.last.as_deref().is_some_and(|l| l >= key) {
+                    return Err(bad(format!("{:?} is out of order", node.name.display())));
                 }
-                *last = Some(key.to_vec());
-                visit(node.clone())?;
-            }
-            other => {
-                return Err(bad(format!("{other:?} node inside an etcd keyspace")));
+                *self.last = Some(key.to_vec());
+                (self.visit)(node.clone())?;
+            } else {
+                return Err(bad(format!(
+                    "{:?} node inside a range tree of {:?} nodes",
+                    node.node_type, self.kinds.1
+                )));
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -52,6 +52,9 @@ pub struct Summary {
     /// etcd keys captured.
     #[serde(skip_serializing_if = "is_zero")]
     pub etcd_keys: u64,
+    /// git objects captured.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub git_objects: u64,
     /// New blobs stored.
     pub blobs_added: u64,
     /// Plaintext bytes of the new blobs.

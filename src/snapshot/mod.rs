@@ -6,14 +6,16 @@
 //! later kinds) an etcd key or git repository, with its metadata.
 
 mod etcd;
+mod git;
 mod manifest;
 mod name;
 mod tree;
 
 pub use etcd::{
-    etcd_id_hex, for_each_etcd_key, value_hash, EtcdCapture, EtcdKeyMeta, EtcdLeaseRecord,
-    EtcdMemberRecord, KeyspaceDigest, EXPIRED_LEASE_TTL,
+    etcd_id_hex, for_each_etcd_key, for_each_range_leaf, value_hash, EtcdCapture, EtcdKeyMeta,
+    EtcdLeaseRecord, EtcdMemberRecord, KeyspaceDigest, EXPIRED_LEASE_TTL,
 };
+pub use git::{GitRefRecord, GitRepoMeta};
 pub use manifest::{
     find_snapshot, list_snapshots, list_snapshots_checked, load_snapshot, save_snapshot,
     SnapshotManifest, SourceRecord, Summary,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EtcdKeyMeta, NodeName, SnapshotError};
+use super::{EtcdKeyMeta, GitRepoMeta, NodeName, SnapshotError};
 use crate::id::BlobId;
 use crate::pack::BlobKind;
 use crate::repo::{BlobSaver, Repository};
@@ -36,6 +36,20 @@ pub enum NodeType {
     /// `size` its length, `etcd` the rest.
     #[serde(rename = "etcdkey")]
     EtcdKey,
+    /// Captured git repositories (spec §15), in the root tree; `subtree`
+    /// lists them.
+    Git,
+    /// One repository, named by its path under the captured folder:
+    /// `git` holds its refs, `subtree` its objects.
+    #[serde(rename = "gitrepo")]
+    GitRepo,
+    /// A run of git objects named by its first object ID.
+    #[serde(rename = "gitrange")]
+    GitRange,
+    /// One git object, named by its ID in hex: `git_type` is its type,
+    /// `content` its bytes (without git's header).
+    #[serde(rename = "gitobject")]
+    GitObject,
 }
 
 impl NodeType {
@@ -43,6 +57,19 @@ impl NodeType {
     /// rather than by a file name.
     pub fn is_etcd_inner(self) -> bool {
         matches!(self, NodeType::EtcdRange | NodeType::EtcdKey)
+    }
+
+    /// A node inside a source's own tree (etcd keys, git repositories and
+    /// objects): named by what it holds, never created as a file by name.
+    pub fn is_source_inner(self) -> bool {
+        matches!(
+            self,
+            NodeType::EtcdRange
+                | NodeType::EtcdKey
+                | NodeType::GitRepo
+                | NodeType::GitRange
+                | NodeType::GitObject
+        )
     }
 }
 
@@ -95,6 +122,12 @@ pub struct Node {
     /// Revisions, lease and value hash (etcd keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd: Option<EtcdKeyMeta>,
+    /// Refs and object format (git repositories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitRepoMeta>,
+    /// Object type: `commit`, `tree`, `blob` or `tag` (git objects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_type: Option<String>,
 }
 
 impl Node {
@@ -118,6 +151,8 @@ impl Node {
             link_target: None,
             rdev: 0,
             etcd: None,
+            git: None,
+            git_type: None,
         }
     }
 
@@ -125,9 +160,9 @@ impl Node {
     /// key's name is any non-empty key.
     pub fn check_name(&self) -> Result<(), String> {
         let n = self.name.as_bytes();
-        if self.node_type.is_etcd_inner() {
+        if self.node_type.is_source_inner() {
             if n.is_empty() {
-                return Err("etcd key node with an empty name".into());
+                return Err(format!("{:?} node with an empty name", self.node_type));
             }
             return Ok(());
         }
@@ -200,6 +235,11 @@ impl Tree {
                 NodeType::Etcd | NodeType::EtcdRange if n.subtree.is_none() => Some("subtree"),
                 NodeType::EtcdKey if n.content.is_none() => Some("content"),
                 NodeType::EtcdKey if n.etcd.is_none() => Some("etcd"),
+                NodeType::Git | NodeType::GitRange if n.subtree.is_none() => Some("subtree"),
+                NodeType::GitRepo if n.subtree.is_none() => Some("subtree"),
+                NodeType::GitRepo if n.git.is_none() => Some("git"),
+                NodeType::GitObject if n.content.is_none() => Some("content"),
+                NodeType::GitObject if n.git_type.is_none() => Some("git_type"),
                 _ => None,
             };
             if let Some(field) = missing {

@@ -83,6 +83,8 @@ pub fn node_from_metadata(
             0
         },
         etcd: None,
+        git: None,
+        git_type: None,
     })
 }
 

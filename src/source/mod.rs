@@ -1,11 +1,12 @@
-//! Sources: where resources come from: the local file system ([`files`])
-//! and etcd clusters ([`etcd`]).
+//! Sources: where resources come from: the local file system ([`files`]),
+//! etcd clusters ([`etcd`]) and git repositories ([`git`]).
 //!
 //! A source turns a location into nodes with metadata and content readers; it
 //! never talks to a repository (the archiver does).
 
 pub mod etcd;
 pub mod files;
+pub mod git;
 
 /// Errors of reading a source.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,247 @@
+//! Restoring captured git repositories (spec §15.3): each as a new bare
+//! repository under the target folder, with every object written as a
+//! loose object (checked against its ID), the refs set as they were, then
+//! packed by `git repack`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::RestoreError;
+use crate::id::BlobId;
+use crate::repo::Repository;
+use crate::snapshot::{for_each_range_leaf, load_tree, GitRepoMeta, NodeType, SnapshotManifest};
+
+/// One restored repository.
+#[derive(Debug, Serialize)]
+pub struct GitRepoRestored {
+    /// Its name in the snapshot.
+    pub name: String,
+    /// Where it was created.
+    pub path: String,
+    /// Refs set.
+    pub refs: usize,
+    /// Objects written.
+    pub objects: u64,
+}
+
+/// Restores every repository of the snapshot's git source under `target`.
+/// A snapshot without one restores nothing.
+pub fn restore_git(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    target: &Path,
+) -> Result<Vec<GitRepoRestored>, RestoreError> {
+    let Some(record) = manifest.sources.iter().find(|s| s.kind == "git") else {
+        return Ok(Vec::new());
+    };
+    let name = record.node.clone().unwrap_or_default();
+    let root = load_tree(repo, &manifest.tree)?;
+    let Some(subtree) = root
+        .find(name.as_bytes())
+        .filter(|n| n.node_type == NodeType::Git)
+        .and_then(|n| n.subtree)
+    else {
+        return Err(RestoreError::Unsafe {
+            path: format!("/{name}"),
+            reason: "the snapshot's git record names no git node".into(),
+        });
+    };
+    let mut out = Vec::new();
+    for node in load_tree(repo, &subtree)?.nodes {
+        let (Some(meta), Some(objects), NodeType::GitRepo) =
+            (&node.git, node.subtree, node.node_type)
+        else {
+            return Err(RestoreError::Unsafe {
+                path: format!("/{name}/{}", node.name.display()),
+                reason: "not a git repository node".into(),
+            });
+        };
+        let repo_name = node.name.display();
+        let dest = destination(target, &repo_name, meta.bare)?;
+        restore_one(repo, meta, &objects, &dest)?;
+        out.push(GitRepoRestored {
+            name: repo_name,
+            path: dest.display().to_string(),
+            refs: meta.refs.len(),
+            objects: meta.objects,
+        });
+    }
+    Ok(out)
+}
+
+/// `TARGET/NAME`, with `.git` added to a repository that had a work tree;
+/// refuses names that could leave the target and folders in use.
+fn destination(target: &Path, name: &str, bare: bool) -> Result<PathBuf, RestoreError> {
+    let unsafe_name = |reason: &str| RestoreError::Unsafe {
+        path: name.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut dest = target.to_path_buf();
+    for part in name.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.contains('\0') {
+            return Err(unsafe_name(
+                "a repository name must be relative, without . or ..",
+            ));
+        }
+        dest.push(part);
+    }
+    if !bare && !name.ends_with(".git") {
+        let mut with = dest.into_os_string();
+        with.push(".git");
+        dest = PathBuf::from(with);
+    }
+    if std::fs::read_dir(&dest).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(RestoreError::Git(format!(
+            "{} exists and is not empty: restore git repositories into an empty folder",
+            dest.display()
+        )));
+    }
+    Ok(dest)
+}
+
+fn run_git(dest: &Path, args: &[&str], input: Option<&[u8]>) -> Result<(), RestoreError> {
+    let mut child = Command::new("git")
+        .arg("--git-dir")
+        .arg(dest)
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| io_err("run git", dest, e))?;
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin
+            .write_all(data)
+            .map_err(|e| io_err("write to git", dest, e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| io_err("run git", dest, e))?;
+    if !out.status.success() {
+        return Err(RestoreError::Git(format!(
+            "git {} in {} failed: {}",
+            args.join(" "),
+            dest.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+fn io_err(action: &'static str, path: &Path, e: std::io::Error) -> RestoreError {
+    RestoreError::Io {
+        action,
+        path: path.display().to_string(),
+        source: e,
+    }
+}
+
+fn restore_one(
+    repo: &Repository,
+    meta: &GitRepoMeta,
+    objects: &BlobId,
+    dest: &Path,
+) -> Result<(), RestoreError> {
+    std::fs::create_dir_all(dest).map_err(|e| io_err("create", dest, e))?;
+    let format = format!("--object-format={}", meta.object_format);
+    let status = Command::new("git")
+        .args(["init", "--bare", "-q", &format])
+        .arg(dest)
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| io_err("run git init in", dest, e))?;
+    if !status.status.success() {
+        return Err(RestoreError::Git(format!(
+            "git init in {} failed: {}",
+            dest.display(),
+            String::from_utf8_lossy(&status.stderr).trim()
+        )));
+    }
+    let mut nodes = Vec::new();
+    for_each_range_leaf(
+        repo,
+        objects,
+        b"",
+        (NodeType::GitRange, NodeType::GitObject),
+        &mut |n| {
+            nodes.push(n);
+            Ok(())
+        },
+    )?;
+    let sha256 = meta.object_format == "sha256";
+    nodes.par_iter().try_for_each(|node| {
+        let oid = node.name.display();
+        let kind = node.git_type.clone().unwrap_or_default();
+        let mut data = format!("{kind} {}\0", node.size).into_bytes();
+        for id in node.content.iter().flatten() {
+            data.extend(repo.load_blob(id)?);
+        }
+        let computed = if sha256 {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&data))
+        } else {
+            use sha1::Digest;
+            hex::encode(sha1::Sha1::digest(&data))
+        };
+        if computed != oid || !matches!(kind.as_str(), "commit" | "tree" | "blob" | "tag") {
+            return Err(RestoreError::Unsafe {
+                path: format!("{}/{oid}", dest.display()),
+                reason: format!(
+                    "the stored {kind} hashes to {computed}, not its ID; run `snap check --read-data`"
+                ),
+            });
+        }
+        let dir = dest.join("objects").join(&oid[..2]);
+        std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+        let path = dir.join(&oid[2..]);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&data).map_err(|e| io_err("compress", &path, e))?;
+        let compressed = z.finish().map_err(|e| io_err("compress", &path, e))?;
+        std::fs::write(&path, compressed).map_err(|e| io_err("write", &path, e))
+    })?;
+    // Plain refs in one transaction, then symbolic ones (HEAD last).
+    let mut updates = String::new();
+    for r in meta.refs.iter().filter(|r| !r.symbolic && r.name != "HEAD") {
+        updates.push_str(&format!("update {} {}\n", r.name, r.target));
+    }
+    run_git(dest, &["update-ref", "--stdin"], Some(updates.as_bytes()))?;
+    for r in &meta.refs {
+        match (r.symbolic, r.name.as_str()) {
+            (true, name) => run_git(dest, &["symbolic-ref", name, &r.target], None)?,
+            (false, "HEAD") => {
+                run_git(dest, &["update-ref", "--no-deref", "HEAD", &r.target], None)?
+            }
+            _ => {}
+        }
+    }
+    run_git(dest, &["repack", "-a", "-d", "-q"], None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_stay_inside_the_target() {
+        let t = tempfile::tempdir().unwrap();
+        assert_eq!(
+            destination(t.path(), "team/app", false).unwrap(),
+            t.path().join("team/app.git")
+        );
+        assert_eq!(
+            destination(t.path(), "infra.git", true).unwrap(),
+            t.path().join("infra.git")
+        );
+        for bad in ["../x", "a/../../x", "/abs", "a//b", "."] {
+            assert!(destination(t.path(), bad, true).is_err(), "{bad}");
+        }
+    }
+}
