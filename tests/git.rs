@@ -277,3 +277,163 @@ fn pushes_during_backups_never_tear_a_snapshot() {
         fsck(&out.join("server.git"));
     }
 }
+
+/// A bare copy of `original` at `server`, then made dirty: an extra branch,
+/// `main` moved elsewhere, a tag deleted.
+fn dirty_server(original: &Path, server: &Path) {
+    let parent = server.parent().unwrap();
+    std::fs::create_dir_all(parent).unwrap();
+    git(
+        parent,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            original.to_str().unwrap(),
+            server.to_str().unwrap(),
+        ],
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let work = scratch.path().join("w");
+    git(
+        scratch.path(),
+        &["clone", "-q", server.to_str().unwrap(), "w"],
+    );
+    commit_file(&work, "junk.txt", b"junk\n", "junk");
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            "origin",
+            "HEAD:refs/heads/junk",
+            "+HEAD:refs/heads/main",
+        ],
+    );
+    git(server, &["tag", "-d", "v1.0"]);
+}
+
+#[test]
+fn restored_repositories_are_pushed_as_mirrors_over_file_and_git_daemon() {
+    let f = Fixture::new();
+    let root = f.path("git");
+    let original = root.join("shop");
+    rich_repo(&original);
+    f.snap()
+        .arg("backup")
+        .arg(format!("git:{}", root.display()))
+        .assert()
+        .success();
+    let want = refs(&original.join(".git"));
+    let want = want
+        .lines()
+        .filter(|l| !l.contains("refs/remotes/"))
+        .collect::<Vec<_>>();
+    let refs_of = |server: &Path| {
+        refs(server)
+            .lines()
+            .filter(|l| !l.contains("refs/remotes/"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+
+    // file://: a dirty server ends identical; a missing one is created.
+    let srv = f.path("srv");
+    dirty_server(&original, &srv.join("shop.git"));
+    let template = format!("file://{}/{{repo}}.git", srv.display());
+    let r = json_of(
+        f.snap()
+            .args(["--json", "restore", "latest", "--git-push", &template]),
+    );
+    let push = &r["git"][0]["push"];
+    assert_eq!(
+        push["deleted"],
+        serde_json::json!(["refs/heads/junk"]),
+        "{push}"
+    );
+    assert!(
+        push["updated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "refs/heads/main"),
+        "{push}"
+    );
+    assert!(
+        push["created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "refs/tags/v1.0"),
+        "{push}"
+    );
+    // A mirror push also carries remote-tracking refs; compare the rest.
+    assert_eq!(refs_of(&srv.join("shop.git")), want);
+    fsck(&srv.join("shop.git"));
+    let fresh = f.path("fresh");
+    let template = format!("file://{}/{{repo}}.git", fresh.display());
+    f.snap()
+        .args(["restore", "latest", "--git-push", &template])
+        .assert()
+        .success();
+    assert_eq!(refs_of(&fresh.join("shop.git")), want);
+
+    // git daemon on loopback, receive-pack enabled.
+    let base = f.path("daemon");
+    dirty_server(&original, &base.join("shop.git"));
+    let port = common::servers::free_port();
+    // git-daemon itself, not `git daemon`: killing the `git` wrapper would
+    // leave the daemon running, holding the test's output open.
+    let exec_path = git(&base, &["--exec-path"]);
+    let mut daemon = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
+        .args([
+            "--reuseaddr",
+            "--export-all",
+            "--enable=receive-pack",
+            "--listen=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(&base)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "git daemon did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = f
+        .snap()
+        .args([
+            "restore",
+            "latest",
+            "--git-push",
+            &format!("git://127.0.0.1:{port}/{{repo}}.git"),
+        ])
+        .output()
+        .unwrap();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("-  refs/heads/junk"), "{text}");
+    let server = base.join("shop.git");
+    // A push cannot set a remote server's HEAD: compare the refs (the
+    // lines with an object ID; the last line is HEAD's target).
+    let plain = |v: Vec<String>| {
+        v.into_iter()
+            .filter(|l| l.contains(' '))
+            .collect::<Vec<_>>()
+    };
+    let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    assert_eq!(plain(refs_of(&server)), plain(want));
+    fsck(&server);
+}

@@ -208,8 +208,13 @@ pub struct RestoreArgs {
     /// Snapshot: `latest`, an ID, or a unique prefix of at least 4 hex characters.
     pub snapshot: String,
     /// Folder to restore files into (created if missing).
-    #[arg(long, short = 't', required_unless_present_any = ["to", "etcd_deploy"])]
+    #[arg(long, short = 't', required_unless_present_any = ["to", "etcd_deploy", "git_push"])]
     pub target: Option<PathBuf>,
+    /// Push each restored git repository as a mirror to this URL, `{repo}`
+    /// replaced by its name (`ssh://git@host/{repo}.git`, `file:///srv/{repo}.git`):
+    /// the server's refs become the snapshot's; refs it lacks are deleted.
+    #[arg(long, value_name = "URL_TEMPLATE")]
+    pub git_push: Option<String>,
     /// Restore the snapshot's etcd keyspace into this running cluster
     /// (etcd://HOST:PORT[,...]): put what differs, delete what the snapshot
     /// lacks, under the prefix.

@@ -274,12 +274,22 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     return Ok(code);
                 }
             }
-            let Some(target) = &a.target else {
-                return Ok(ExitCode::Ok);
+            // A push without --target restores the repositories into a
+            // temporary folder first.
+            let scratch;
+            let (target, git_only) = match (&a.target, &a.git_push) {
+                (Some(t), _) => (t.clone(), false),
+                (None, Some(_)) => {
+                    scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
+                    (scratch.path().to_path_buf(), true)
+                }
+                (None, None) => return Ok(ExitCode::Ok),
             };
             let mut options = ops::restore::RestoreOptions {
                 snapshot: a.snapshot.clone(),
-                target: target.clone(),
+                target,
+                git_push: a.git_push.clone(),
+                git_only,
                 includes: a.include.clone(),
                 excludes: a.exclude.clone(),
                 threads: a.threads,

@@ -306,6 +306,22 @@ pub fn restore(
                 "git repository {} -> {} ({} refs, {} objects)",
                 g.name, g.path, g.refs, g.objects
             )?;
+            if let Some(p) = &g.push {
+                writeln!(
+                    out,
+                    "  pushed to {}: {} created, {} updated, {} deleted, {} unchanged",
+                    p.url,
+                    p.created.len(),
+                    p.updated.len(),
+                    p.deleted.len(),
+                    p.unchanged
+                )?;
+                for (mark, refs) in [("+", &p.created), ("M", &p.updated), ("-", &p.deleted)] {
+                    for r in refs.iter() {
+                        writeln!(out, "  {mark}  {r}")?;
+                    }
+                }
+            }
         }
     }
     Ok(())

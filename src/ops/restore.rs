@@ -26,6 +26,11 @@ pub struct RestoreOptions {
     pub hosts: Vec<String>,
     /// Where to publish live counts, if anyone watches.
     pub progress: Option<std::sync::Arc<RestoreProgress>>,
+    /// Push each restored git repository as a mirror to this URL template
+    /// (`{repo}` is the repository's name).
+    pub git_push: Option<String>,
+    /// Restore only git repositories, no files (a push without --target).
+    pub git_only: bool,
 }
 
 /// What a restore did.
@@ -66,8 +71,17 @@ pub fn restore(
         options.threads
     };
     let progress = options.progress.clone().unwrap_or_default();
-    let report = restore_to_dir(repo, &plan, &options.target, threads, &progress)?;
-    let git = crate::restore::git::restore_git(repo, &manifest, &options.target)?;
+    let report = if options.git_only {
+        RestoreReport::default()
+    } else {
+        restore_to_dir(repo, &plan, &options.target, threads, &progress)?
+    };
+    let git = crate::restore::git::restore_git(
+        repo,
+        &manifest,
+        &options.target,
+        options.git_push.as_deref(),
+    )?;
     Ok(RestoreOpReport {
         snapshot_id: id.to_hex(),
         target: options.target.display().to_string(),

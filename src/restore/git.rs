@@ -26,14 +26,34 @@ pub struct GitRepoRestored {
     pub refs: usize,
     /// Objects written.
     pub objects: u64,
+    /// What pushing it to a server changed (`--git-push`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<GitPushReport>,
 }
 
-/// Restores every repository of the snapshot's git source under `target`.
-/// A snapshot without one restores nothing.
+/// What a mirror push changed on the server.
+#[derive(Debug, Default, Serialize)]
+pub struct GitPushReport {
+    /// Where it was pushed.
+    pub url: String,
+    /// Refs created on the server.
+    pub created: Vec<String>,
+    /// Refs moved (fast-forward or forced).
+    pub updated: Vec<String>,
+    /// Refs deleted (the snapshot lacks them).
+    pub deleted: Vec<String>,
+    /// Refs already as in the snapshot.
+    pub unchanged: usize,
+}
+
+/// Restores every repository of the snapshot's git source under `target`,
+/// and with `push` (a URL template with `{repo}`) pushes each as a mirror.
+/// A snapshot without git repositories restores nothing.
 pub fn restore_git(
     repo: &Repository,
     manifest: &SnapshotManifest,
     target: &Path,
+    push: Option<&str>,
 ) -> Result<Vec<GitRepoRestored>, RestoreError> {
     let Some(record) = manifest.sources.iter().find(|s| s.kind == "git") else {
         return Ok(Vec::new());
@@ -63,11 +83,16 @@ pub fn restore_git(
         let repo_name = node.name.display();
         let dest = destination(target, &repo_name, meta.bare)?;
         restore_one(repo, meta, &objects, &dest)?;
+        let push = match push {
+            Some(template) => Some(push_mirror(&dest, &push_url(template, &repo_name), meta)?),
+            None => None,
+        };
         out.push(GitRepoRestored {
             name: repo_name,
             path: dest.display().to_string(),
             refs: meta.refs.len(),
             objects: meta.objects,
+            push,
         });
     }
     Ok(out)
@@ -101,6 +126,81 @@ fn destination(target: &Path, name: &str, bare: bool) -> Result<PathBuf, Restore
         )));
     }
     Ok(dest)
+}
+
+/// The template with `{repo}` replaced by the repository's name without a
+/// trailing `.git` (`ssh://git@host/{repo}.git`).
+pub fn push_url(template: &str, name: &str) -> String {
+    template.replace("{repo}", name.strip_suffix(".git").unwrap_or(name))
+}
+
+/// `git push --mirror`: the server's refs become the snapshot's, refs it
+/// has beyond them are deleted. A local server (`file://` or a path) that
+/// does not exist is created bare, and its HEAD is set as captured.
+fn push_mirror(dest: &Path, url: &str, meta: &GitRepoMeta) -> Result<GitPushReport, RestoreError> {
+    let local = url
+        .strip_prefix("file://")
+        .or_else(|| url.starts_with('/').then_some(url))
+        .map(PathBuf::from);
+    if let Some(path) = &local {
+        if !path.exists() {
+            let out = Command::new("git")
+                .args(["init", "--bare", "-q"])
+                .arg(format!("--object-format={}", meta.object_format))
+                .arg(path)
+                .output()
+                .map_err(|e| io_err("run git init in", path, e))?;
+            if !out.status.success() {
+                return Err(RestoreError::Git(format!(
+                    "cannot create {}: {}",
+                    path.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+        }
+    }
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(dest)
+        .args(["push", "--mirror", "--porcelain", url])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|e| io_err("run git push from", dest, e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(RestoreError::Git(format!(
+            "git push --mirror to {url} failed: {} {}; the restored repository is at {}",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            text.trim(),
+            dest.display()
+        )));
+    }
+    let mut report = GitPushReport {
+        url: url.to_string(),
+        ..Default::default()
+    };
+    // Porcelain lines: FLAG \t FROM:TO \t SUMMARY.
+    for line in text.lines() {
+        let mut parts = line.split('\t');
+        let (Some(flag), Some(refs)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let name = refs.rsplit(':').next().unwrap_or(refs).to_string();
+        match flag {
+            "*" => report.created.push(name),
+            " " | "+" => report.updated.push(name),
+            "-" => report.deleted.push(name),
+            "=" => report.unchanged += 1,
+            _ => {}
+        }
+    }
+    if let (Some(path), Some(head)) = (
+        &local,
+        meta.refs.iter().find(|r| r.name == "HEAD" && r.symbolic),
+    ) {
+        run_git(path, &["symbolic-ref", "HEAD", &head.target], None)?;
+    }
+    Ok(report)
 }
 
 fn run_git(dest: &Path, args: &[&str], input: Option<&[u8]>) -> Result<(), RestoreError> {
@@ -228,6 +328,18 @@ fn restore_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_urls() {
+        assert_eq!(
+            push_url("ssh://git@host/{repo}.git", "team/app.git"),
+            "ssh://git@host/team/app.git"
+        );
+        assert_eq!(
+            push_url("file:///srv/{repo}.git", "app"),
+            "file:///srv/app.git"
+        );
+    }
 
     #[test]
     fn destinations_stay_inside_the_target() {
