@@ -16,11 +16,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::servers::{etcd, EtcdNode};
-use common::{measured, run_ok};
+use common::{bench_snap as snap, measured, run_ok};
 use snap::etcd::{prefix_end, EtcdClient, EtcdOptions, Op};
 
 fn client(node: &EtcdNode) -> EtcdClient {
@@ -47,25 +46,7 @@ fn object(kind: &str, name: &str, seed: u64, size: usize) -> Vec<u8> {
         );
     }
     body.extend(common::noise(seed, size / 2));
-    let mut type_meta = Vec::new();
-    field(&mut type_meta, 1, b"v1");
-    field(&mut type_meta, 2, kind.as_bytes());
-    let mut v = b"k8s\0".to_vec();
-    field(&mut v, 1, &type_meta);
-    field(&mut v, 2, &body);
-    v
-}
-
-/// A length-delimited protobuf field.
-fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
-    out.push(number << 3 | 2);
-    let mut len = bytes.len();
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-    out.extend_from_slice(bytes);
+    common::k8s_value("v1", kind, &body)
 }
 
 fn keyspace(keys: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -105,15 +86,6 @@ fn load(c: &EtcdClient, kvs: &[(Vec<u8>, Vec<u8>)]) {
     if !batch.is_empty() {
         c.txn(&[], &batch).unwrap();
     }
-}
-
-fn snap(repo: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_snap"));
-    cmd.env("SNAP_PASSWORD", "bench")
-        .arg("-r")
-        .arg(repo)
-        .args(args);
-    cmd
 }
 
 fn json(cmd: &mut Command) -> serde_json::Value {

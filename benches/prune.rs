@@ -30,15 +30,6 @@ fn mutate(dir: &Path, files: usize, round: usize) {
     }
 }
 
-fn snap(repo: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_snap"));
-    cmd.env("SNAP_PASSWORD", "bench")
-        .arg("-r")
-        .arg(repo)
-        .args(args);
-    cmd
-}
-
 fn restic(repo: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("restic");
     cmd.env("RESTIC_PASSWORD", "bench")
@@ -48,7 +39,7 @@ fn restic(repo: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-use common::{measured, run_ok as ok};
+use common::{bench_snap as snap, measured, run_ok as ok};
 
 fn copy_dir(from: &Path, to: &Path) {
     ok({

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::servers::{etcd, etcd_cluster, EtcdNode};
-use common::{json_of, noise, Fixture};
+use common::{json_of, k8s_value, noise, Fixture};
 use snap::etcd::{prefix_end, EtcdClient, EtcdOptions, Op};
 
 fn client(endpoint: &str) -> EtcdClient {
@@ -26,28 +26,6 @@ fn client(endpoint: &str) -> EtcdClient {
 
 fn location(node: &EtcdNode) -> String {
     node.endpoint.replace("http://", "etcd://")
-}
-
-/// A value as kube-apiserver stores it: `k8s\0` and a protobuf
-/// `runtime.Unknown` with the TypeMeta and the object's bytes.
-fn k8s_value(api_version: &str, kind: &str, body: &[u8]) -> Vec<u8> {
-    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
-        out.push(number << 3 | 2);
-        let mut len = bytes.len();
-        while len >= 0x80 {
-            out.push((len as u8) | 0x80);
-            len >>= 7;
-        }
-        out.push(len as u8);
-        out.extend_from_slice(bytes);
-    }
-    let mut type_meta = Vec::new();
-    field(&mut type_meta, 1, api_version.as_bytes());
-    field(&mut type_meta, 2, kind.as_bytes());
-    let mut v = b"k8s\0".to_vec();
-    field(&mut v, 1, &type_meta);
-    field(&mut v, 2, body);
-    v
 }
 
 /// Puts `kvs` in transactions of 100.

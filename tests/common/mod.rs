@@ -318,3 +318,35 @@ pub fn run_ok(mut cmd: std::process::Command) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `snap -r REPO ARGS` as benches run it: the built binary, password "bench".
+pub fn bench_snap(repo: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_snap"));
+    cmd.env("SNAP_PASSWORD", "bench")
+        .arg("-r")
+        .arg(repo)
+        .args(args);
+    cmd
+}
+
+/// A value as kube-apiserver stores it: `k8s\0` and a protobuf
+/// `runtime.Unknown` with the TypeMeta (apiVersion, kind) and the object's bytes.
+pub fn k8s_value(api_version: &str, kind: &str, body: &[u8]) -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
+        out.push(number << 3 | 2);
+        let mut len = bytes.len();
+        while len >= 0x80 {
+            out.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(bytes);
+    }
+    let mut type_meta = Vec::new();
+    field(&mut type_meta, 1, api_version.as_bytes());
+    field(&mut type_meta, 2, kind.as_bytes());
+    let mut v = b"k8s\0".to_vec();
+    field(&mut v, 1, &type_meta);
+    field(&mut v, 2, body);
+    v
+}
