@@ -144,19 +144,7 @@ fn push_mirror(dest: &Path, url: &str, meta: &GitRepoMeta) -> Result<GitPushRepo
         .map(PathBuf::from);
     if let Some(path) = &local {
         if !path.exists() {
-            let out = Command::new("git")
-                .args(["init", "--bare", "-q"])
-                .arg(format!("--object-format={}", meta.object_format))
-                .arg(path)
-                .output()
-                .map_err(|e| io_err("run git init in", path, e))?;
-            if !out.status.success() {
-                return Err(RestoreError::Git(format!(
-                    "cannot create {}: {}",
-                    path.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
+            init_bare(path, &meta.object_format)?;
         }
     }
     let out = Command::new("git")
@@ -201,6 +189,24 @@ fn push_mirror(dest: &Path, url: &str, meta: &GitRepoMeta) -> Result<GitPushRepo
         run_git(path, &["symbolic-ref", "HEAD", &head.target], None)?;
     }
     Ok(report)
+}
+
+/// `git init --bare` with the captured object format.
+fn init_bare(path: &Path, object_format: &str) -> Result<(), RestoreError> {
+    let out = Command::new("git")
+        .args(["init", "--bare", "-q"])
+        .arg(format!("--object-format={object_format}"))
+        .arg(path)
+        .output()
+        .map_err(|e| io_err("run git init in", path, e))?;
+    if !out.status.success() {
+        return Err(RestoreError::Git(format!(
+            "git init in {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
 fn run_git(dest: &Path, args: &[&str], input: Option<&[u8]>) -> Result<(), RestoreError> {
@@ -251,20 +257,7 @@ fn restore_one(
     dest: &Path,
 ) -> Result<(), RestoreError> {
     std::fs::create_dir_all(dest).map_err(|e| io_err("create", dest, e))?;
-    let format = format!("--object-format={}", meta.object_format);
-    let status = Command::new("git")
-        .args(["init", "--bare", "-q", &format])
-        .arg(dest)
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| io_err("run git init in", dest, e))?;
-    if !status.status.success() {
-        return Err(RestoreError::Git(format!(
-            "git init in {} failed: {}",
-            dest.display(),
-            String::from_utf8_lossy(&status.stderr).trim()
-        )));
-    }
+    init_bare(dest, &meta.object_format)?;
     let mut nodes = Vec::new();
     for_each_range_leaf(
         repo,
