@@ -142,6 +142,7 @@ pub(super) fn capture(
             location: options.location.text.clone(),
             resources: capture.keys,
             node: Some(ETCD_NODE_NAME.into()),
+            version: Some(format!("etcd {}", capture.server_version)),
             etcd: Some(capture),
         };
         return Ok(EtcdCaptured { node, record });

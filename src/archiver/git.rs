@@ -132,6 +132,7 @@ pub(super) fn capture(
             location: options.location.clone(),
             resources: count,
             node: Some(GIT_NODE_NAME.into()),
+            version: source::git_version().ok(),
             etcd: None,
         },
     })

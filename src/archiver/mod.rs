@@ -155,6 +155,8 @@ struct Archiver<'r> {
     counters: Arc<BackupProgress>,
     warnings: Mutex<Vec<String>>,
     stream_buffers: Mutex<Vec<Vec<u8>>>,
+    /// The given paths, and how many files, folders and links each holds.
+    roots: Vec<(PathBuf, AtomicU64)>,
 }
 
 /// Largest small-file buffer a worker thread keeps between files.
@@ -215,6 +217,10 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         counters: options.progress.clone().unwrap_or_default(),
         warnings: Mutex::new(Vec::new()),
         stream_buffers: Mutex::new(Vec::new()),
+        roots: paths
+            .iter()
+            .map(|p| (p.clone(), AtomicU64::new(0)))
+            .collect(),
     };
 
     // Sources in a fixed order: etcd first (one revision), then files.
@@ -249,6 +255,7 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         saver,
         counters,
         warnings,
+        roots,
         ..
     } = archiver;
     let stats = saver.finish()?;
@@ -277,13 +284,19 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         tags: options.tags.clone(),
         sources: records
             .into_iter()
-            .chain(path_strings.iter().map(|p| SourceRecord {
-                kind: "files".into(),
-                location: p.clone(),
-                resources: 0,
-                node: None,
-                etcd: None,
-            }))
+            .chain(
+                path_strings
+                    .iter()
+                    .zip(&roots)
+                    .map(|(p, (_, count))| SourceRecord {
+                        kind: "files".into(),
+                        location: p.clone(),
+                        resources: count.load(Ordering::Relaxed),
+                        node: None,
+                        version: None,
+                        etcd: None,
+                    }),
+            )
             .collect(),
         paths: path_strings,
         parent: parent.map(|(id, _)| id),
@@ -522,6 +535,9 @@ impl Archiver<'_> {
                 }
             }
             _ => {}
+        }
+        if let Some((_, count)) = self.roots.iter().find(|(r, _)| path.starts_with(r)) {
+            count.fetch_add(1, Ordering::Relaxed);
         }
         Ok(Some(node))
     }

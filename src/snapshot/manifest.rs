@@ -22,6 +22,9 @@ pub struct SourceRecord {
     /// The root-tree node that holds it (sources other than files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The version of what was read (`etcd 3.4.23`, `git version 2.47.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// The cluster, revision and leases (etcd).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd: Option<EtcdCapture>,
@@ -241,5 +244,32 @@ pub fn find_snapshot(
             query: query.into(),
             count: many.len(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TREE: &str = "39c75ff564ffaecd7dd012c949d3950bb8125a247def0bca2e43ce555de0de55";
+
+    #[test]
+    fn source_records_of_every_format_version_read() {
+        // v1.0 to v1.3: no version, 0 resources for files; v1.4 adds both;
+        // a later member is ignored.
+        let json = format!(
+            r#"{{"version":1,"time":"2026-11-27T09:14:03Z","hostname":"h","username":"u","tree":"{TREE}",
+            "sources":[{{"kind":"files","location":"/etc","resources":0}},
+                       {{"kind":"git","location":"git:/srv/git","resources":2,"node":"@git","version":"git version 2.47.0"}},
+                       {{"kind":"files","location":"/srv","resources":12,"later":true}}]}}"#
+        );
+        let m = SnapshotManifest::decode(json.as_bytes()).unwrap();
+        assert_eq!(m.sources[0].version, None);
+        assert_eq!(m.sources[1].version.as_deref(), Some("git version 2.47.0"));
+        assert_eq!(m.sources[2].resources, 12);
+        // Written back, a record without a version has no member for it.
+        let again = String::from_utf8(m.encode()).unwrap();
+        assert!(again.contains(r#"{"kind":"files","location":"/etc","resources":0}"#));
+        assert!(again.contains(r#""node":"@git","version":"git version 2.47.0"}"#));
     }
 }

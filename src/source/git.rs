@@ -73,6 +73,15 @@ fn output(git_dir: &Path, what: &str, args: &[&str]) -> Result<Vec<u8>, SourceEr
     Ok(out.stdout)
 }
 
+/// `git --version`'s answer (`git version 2.47.0`), for the manifest.
+pub fn git_version() -> Result<String, SourceError> {
+    let out = Command::new("git")
+        .arg("--version")
+        .output()
+        .map_err(|e| git_err("run", Path::new("git"), e))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// Finds the repositories at or under `root`: `root` itself if it is one,
 /// else every repository below it (not looking inside repositories).
 pub fn find_repos(root: &Path) -> Result<Vec<FoundRepo>, SourceError> {
