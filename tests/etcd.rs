@@ -8,103 +8,16 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use common::etcd_kv::{client, delete, keyspace, kube_keyspace, put, put_all};
 use common::servers::{etcd, etcd_cluster, EtcdNode};
-use common::{json_of, k8s_value, noise, Fixture};
-use snap::etcd::{prefix_end, EtcdClient, EtcdOptions, Op};
-
-fn client(endpoint: &str) -> EtcdClient {
-    EtcdClient::connect(&EtcdOptions {
-        endpoints: vec![endpoint.to_string()],
-        ..Default::default()
-    })
-    .unwrap()
-}
+use common::{json_of, noise, Fixture};
+use snap::etcd::{EtcdClient, EtcdOptions};
 
 fn location(node: &EtcdNode) -> String {
     node.endpoint.replace("http://", "etcd://")
-}
-
-/// Puts `kvs` in transactions of 100.
-fn put_all(c: &EtcdClient, kvs: &[(Vec<u8>, Vec<u8>)]) {
-    for chunk in kvs.chunks(100) {
-        let ops: Vec<Op> = chunk
-            .iter()
-            .map(|(k, v)| Op::Put {
-                key: k.clone(),
-                value: v.clone(),
-                lease: 0,
-            })
-            .collect();
-        c.txn(&[], &ops).unwrap();
-    }
-}
-
-fn put(c: &EtcdClient, key: &str, value: &[u8], lease: i64) -> i64 {
-    let op = Op::Put {
-        key: key.as_bytes().to_vec(),
-        value: value.to_vec(),
-        lease,
-    };
-    c.txn(&[], &[op]).unwrap().1
-}
-
-fn delete(c: &EtcdClient, key: &str) {
-    let op = Op::Delete {
-        key: key.as_bytes().to_vec(),
-    };
-    c.txn(&[], &[op]).unwrap();
-}
-
-/// A small Kubernetes-like keyspace: pods and configmaps in namespaces,
-/// cluster-scoped namespaces, a custom resource in JSON, and plain keys.
-fn kube_keyspace(pods: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut kvs = Vec::new();
-    for i in 0..pods {
-        let ns = format!("ns{}", i % 5);
-        let mut body = format!("pod-{i} in {ns}: ").into_bytes();
-        body.extend(noise(i as u64, 200 + i % 700));
-        kvs.push((
-            format!("/registry/pods/{ns}/pod-{i:05}").into_bytes(),
-            k8s_value("v1", "Pod", &body),
-        ));
-    }
-    for n in 0..5 {
-        kvs.push((
-            format!("/registry/namespaces/ns{n}").into_bytes(),
-            k8s_value("v1", "Namespace", format!("ns{n}").as_bytes()),
-        ));
-        kvs.push((
-            format!("/registry/configmaps/ns{n}/settings").into_bytes(),
-            k8s_value("v1", "ConfigMap", &noise(1000 + n, 3000)),
-        ));
-    }
-    kvs.push((
-        b"/registry/example.com/widgets/ns0/w1".to_vec(),
-        br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w1"}}"#.to_vec(),
-    ));
-    kvs.push((b"plain/key".to_vec(), b"plain value".to_vec()));
-    kvs.push((b"binary\xff\x00key".to_vec(), vec![0, 1, 2, 255]));
-    kvs.sort();
-    kvs
-}
-
-/// Every key and value under `prefix` (all: empty), at `revision` (0: now).
-fn keyspace(c: &EtcdClient, prefix: &[u8], revision: i64) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let from = if prefix.is_empty() {
-        &[0u8][..]
-    } else {
-        prefix
-    };
-    c.range(from, &prefix_end(prefix), revision, 0)
-        .unwrap()
-        .kvs
-        .into_iter()
-        .map(|kv| (kv.key, kv.value))
-        .collect()
 }
 
 fn backup(f: &Fixture, loc: &str, extra: &[&str]) -> serde_json::Value {

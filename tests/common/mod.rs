@@ -2,6 +2,7 @@
 //! environment, a fresh repository, and tree comparison.
 #![allow(dead_code)]
 
+pub mod etcd_kv;
 pub mod proxy;
 pub mod servers;
 
@@ -349,4 +350,34 @@ pub fn k8s_value(api_version: &str, kind: &str, body: &[u8]) -> Vec<u8> {
     field(&mut v, 1, &type_meta);
     field(&mut v, 2, body);
     v
+}
+
+/// Runs git in `dir` with a fixed identity and default branch `main`;
+/// panics with git's message when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("git (Debian: apt-get install git)");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
