@@ -153,8 +153,17 @@ pub struct InitArgs {
 pub struct BackupArgs {
     /// Files and folders to back up, and an etcd cluster as
     /// etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS).
-    #[arg(required = true, value_name = "PATH|etcd://HOST:PORT")]
+    #[arg(
+        required_unless_present = "profile",
+        conflicts_with = "profile",
+        value_name = "PATH|etcd://HOST:PORT|git:PATH"
+    )]
     pub paths: Vec<PathBuf>,
+    /// Back up every source a platform profile names (etcd, git
+    /// repositories, files) into one snapshot; the profile may also name the
+    /// repository and its password source.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
     /// How to reach etcd.
     #[command(flatten)]
     pub etcd: EtcdArgs,
@@ -203,13 +212,23 @@ pub struct LsArgs {
 }
 
 /// `snap restore`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct RestoreArgs {
     /// Snapshot: `latest`, an ID, or a unique prefix of at least 4 hex characters.
     pub snapshot: String,
     /// Folder to restore files into (created if missing).
-    #[arg(long, short = 't', required_unless_present_any = ["to", "etcd_deploy", "git_push"])]
+    #[arg(long, short = 't', required_unless_present_any = ["to", "etcd_deploy", "git_push", "profile"], conflicts_with = "profile")]
     pub target: Option<PathBuf>,
+    /// Restore every source of a platform profile where it names: files to
+    /// their paths (what the snapshot lacks there is deleted), etcd into its
+    /// cluster, git repositories to their server. With --dry-run, show the
+    /// whole plan and change nothing.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// With --profile: restore only these kinds (files, etcd, git; repeatable
+    /// or comma-separated).
+    #[arg(long, value_name = "KIND", value_delimiter = ',', requires = "profile")]
+    pub only: Vec<String>,
     /// Push each restored git repository as a mirror to this URL, `{repo}`
     /// replaced by its name (`ssh://git@host/{repo}.git`, `file:///srv/{repo}.git`):
     /// the server's refs become the snapshot's; refs it lacks are deleted.
@@ -229,7 +248,8 @@ pub struct RestoreArgs {
     /// Client address of the etcd that --etcd-deploy starts (its peer port is the next one).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2379")]
     pub etcd_listen: String,
-    /// Show what would change in etcd; change nothing.
+    /// Show what would change (in etcd, on git servers, and with --profile
+    /// in files); change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Overwrite etcd keys that someone else changed during the restore.
@@ -279,9 +299,13 @@ pub struct EtcdArgs {
     /// The client certificate's key (PEM).
     #[arg(long, value_name = "FILE", requires = "etcd_cert")]
     pub etcd_key: Option<PathBuf>,
-    /// etcd user; its password comes from SNAP_ETCD_PASSWORD or a prompt.
+    /// etcd user; its password comes from SNAP_ETCD_PASSWORD,
+    /// --etcd-password-file or a prompt.
     #[arg(long, value_name = "USER")]
     pub etcd_user: Option<String>,
+    /// A file whose first line is the etcd user's password.
+    #[arg(long, value_name = "FILE", requires = "etcd_user")]
+    pub etcd_password_file: Option<PathBuf>,
     /// Only keys starting with this prefix (backup: what is captured;
     /// restore: what is compared, put and deleted).
     #[arg(long, value_name = "PREFIX")]

@@ -26,9 +26,9 @@ pub fn client_options(a: &EtcdArgs) -> Result<EtcdOptions> {
             let password = password::resolve_from(
                 &password::Source {
                     env: "SNAP_ETCD_PASSWORD",
-                    file: None,
+                    file: a.etcd_password_file.as_deref(),
                     command: None,
-                    flags: "SNAP_ETCD_PASSWORD",
+                    flags: "SNAP_ETCD_PASSWORD or --etcd-password-file",
                     prompt: "enter the etcd user's password: ",
                 },
                 false,
@@ -112,6 +112,22 @@ pub fn restore(
     repo: &mut Repository,
     a: &RestoreArgs,
 ) -> Result<ExitCode> {
+    let report = restore_report(repo, a)?;
+    render(out, json, quiet, &report)?;
+    Ok(exit_code(&report))
+}
+
+/// Exit 5 when a restore left keys unlike the snapshot.
+pub fn exit_code(report: &EtcdRestoreOpReport) -> ExitCode {
+    let r = &report.report;
+    if !r.dry_run && (!r.conflicts.is_empty() || !r.verified) {
+        return ExitCode::EtcdIncomplete;
+    }
+    ExitCode::Ok
+}
+
+/// Restores into the cluster `--to` names, or one `--etcd-deploy` starts.
+pub fn restore_report(repo: &mut Repository, a: &RestoreArgs) -> Result<EtcdRestoreOpReport> {
     let deployed = match (&a.to, a.etcd_deploy) {
         (_, true) => {
             let dir = a.etcd_data_dir.clone().unwrap_or_default();
@@ -154,15 +170,16 @@ pub fn restore(
         }
     };
     report.deployed = deployed;
-    render(out, json, quiet, &report)?;
-    let r = &report.report;
-    if !r.dry_run && (!r.conflicts.is_empty() || !r.verified) {
-        return Ok(ExitCode::EtcdIncomplete);
-    }
-    Ok(ExitCode::Ok)
+    Ok(report)
 }
 
-fn render(out: &mut impl Write, json: bool, quiet: bool, x: &EtcdRestoreOpReport) -> Result<()> {
+/// Prints what a restore into etcd did (or would do).
+pub fn render(
+    out: &mut impl Write,
+    json: bool,
+    quiet: bool,
+    x: &EtcdRestoreOpReport,
+) -> Result<()> {
     if json {
         return super::render::json(out, x);
     }
@@ -171,10 +188,10 @@ fn render(out: &mut impl Write, json: bool, quiet: bool, x: &EtcdRestoreOpReport
         for c in &r.changes {
             match c.action {
                 "put" if c.old_hash.is_some() => {
-                    writeln!(out, "update  {} ({} bytes)", c.key.display(), c.size)?
+                    writeln!(out, "would update  {} ({} bytes)", c.key.display(), c.size)?
                 }
-                "put" => writeln!(out, "create  {} ({} bytes)", c.key.display(), c.size)?,
-                _ => writeln!(out, "delete  {}", c.key.display())?,
+                "put" => writeln!(out, "would create  {} ({} bytes)", c.key.display(), c.size)?,
+                _ => writeln!(out, "would delete  {}", c.key.display())?,
             }
         }
     }

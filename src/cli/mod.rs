@@ -5,6 +5,7 @@ mod args;
 mod etcd;
 mod exit;
 mod password;
+mod profile;
 mod progress;
 mod render;
 
@@ -210,18 +211,35 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             render::init(out, cli.json, &report)?;
         }
         Command::Backup(a) => {
-            let mut repo = open_repo(cli)?;
             let mut excludes = a.exclude.clone();
             for f in &a.exclude_file {
                 excludes.extend(crate::source::files::Excludes::read_file(f)?);
             }
-            let sources = etcd::backup_sources(&a.paths, &a.etcd)?;
+            let mut tags = a.tag.clone();
+            let mut hostname = a.host.clone();
+            let (mut repo, sources) = match &a.profile {
+                Some(file) => {
+                    let p = profile::load(file)?;
+                    let repo = profile::open_repo(cli, &p)?;
+                    let s = profile::backup_sources(cli, &a.etcd, &p)?;
+                    excludes.extend(s.excludes);
+                    tags.extend(p.snapshot.tags.iter().cloned());
+                    hostname = hostname.or(p.snapshot.host.clone());
+                    let sources = etcd::BackupSources {
+                        paths: s.paths,
+                        etcd: s.etcd,
+                        git: s.git,
+                    };
+                    (repo, sources)
+                }
+                None => (open_repo(cli)?, etcd::backup_sources(&a.paths, &a.etcd)?),
+            };
             let mut options = BackupOptions {
                 paths: sources.paths,
                 etcd: sources.etcd,
                 git: sources.git,
-                tags: a.tag.clone(),
-                hostname: a.host.clone(),
+                tags,
+                hostname,
                 excludes,
                 parent: a.parent,
                 force: a.force,
@@ -267,6 +285,15 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             })?;
         }
         Command::Restore(a) => {
+            if let Some(file) = &a.profile {
+                let p = profile::load(file)?;
+                let code = profile::restore(out, cli, a, &p)?;
+                out.flush()?;
+                return Ok(code);
+            }
+            if a.dry_run && a.target.is_some() {
+                anyhow::bail!("--dry-run previews changes to etcd (--to), git servers (--git-push) and a platform (--profile); a restore into --target only creates files there: leave out --dry-run, or list the snapshot with `snap ls`");
+            }
             let mut repo = open_repo(cli)?;
             if a.to.is_some() || a.etcd_deploy {
                 let code = etcd::restore(out, cli.json, cli.quiet, &mut repo, a)?;
@@ -290,6 +317,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 target,
                 git_push: a.git_push.clone(),
                 git_only,
+                dry_run: a.dry_run,
                 includes: a.include.clone(),
                 excludes: a.exclude.clone(),
                 threads: a.threads,

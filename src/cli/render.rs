@@ -59,11 +59,15 @@ pub fn backup(
             if source.kind == "git" {
                 writeln!(
                     out,
-                    "git: {} repositories, {} objects ({}) from {}",
-                    source.resources,
-                    s.git_objects,
-                    bytes(s.bytes_read),
-                    source.location
+                    "git: {} repositories, {} objects from {}",
+                    source.resources, s.git_objects, source.location
+                )?;
+            }
+            if source.kind == "files" && r.sources.len() > 1 {
+                writeln!(
+                    out,
+                    "files: {} ({} files, folders and links)",
+                    source.location, source.resources
                 )?;
             }
             if let Some(e) = &source.etcd {
@@ -289,38 +293,64 @@ pub fn restore(
     }
     if !quiet {
         let x = &r.report;
-        writeln!(
-            out,
-            "restored snapshot {} to {}: {} files ({}), {} folders, {} links and special files, {} hard links",
-            &r.snapshot_id[..8],
-            r.target,
-            x.files,
-            bytes(x.bytes),
-            x.dirs,
-            x.specials,
-            x.hardlinks
-        )?;
-        for g in &r.git {
+        if !r.git_only {
+            writeln!(
+                out,
+                "restored snapshot {} to {}: {} files ({}), {} folders, {} links and special files, {} hard links",
+                &r.snapshot_id[..8],
+                r.target,
+                x.files,
+                bytes(x.bytes),
+                x.dirs,
+                x.specials,
+                x.hardlinks
+            )?;
+        }
+        git_repos(out, &r.git, r.dry_run)?;
+    }
+    Ok(())
+}
+
+/// Restored git repositories and what pushing them changed (or would).
+pub fn git_repos(
+    out: &mut impl Write,
+    repos: &[crate::restore::git::GitRepoRestored],
+    dry_run: bool,
+) -> Result<()> {
+    for g in repos {
+        let Some(p) = &g.push else {
             writeln!(
                 out,
                 "git repository {} -> {} ({} refs, {} objects)",
                 g.name, g.path, g.refs, g.objects
             )?;
-            if let Some(p) = &g.push {
-                writeln!(
-                    out,
-                    "  pushed to {}: {} created, {} updated, {} deleted, {} unchanged",
-                    p.url,
-                    p.created.len(),
-                    p.updated.len(),
-                    p.deleted.len(),
-                    p.unchanged
-                )?;
-                for (mark, refs) in [("+", &p.created), ("M", &p.updated), ("-", &p.deleted)] {
-                    for r in refs.iter() {
-                        writeln!(out, "  {mark}  {r}")?;
-                    }
-                }
+            continue;
+        };
+        let (verb, created, updated, deleted) = if dry_run {
+            (
+                "dry run: would push",
+                "would create",
+                "would update",
+                "would delete",
+            )
+        } else {
+            ("pushed", "created", "updated", "deleted")
+        };
+        writeln!(
+            out,
+            "git repository {} ({} refs, {} objects) {verb} to {}: {} {created}, {} {updated}, {} {deleted}, {} unchanged",
+            g.name,
+            g.refs,
+            g.objects,
+            p.url,
+            p.created.len(),
+            p.updated.len(),
+            p.deleted.len(),
+            p.unchanged
+        )?;
+        for (mark, refs) in [("+", &p.created), ("M", &p.updated), ("-", &p.deleted)] {
+            for r in refs.iter() {
+                writeln!(out, "  {mark}  {r}")?;
             }
         }
     }

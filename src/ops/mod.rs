@@ -15,6 +15,7 @@ pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod profile;
 pub mod prune;
 pub mod restore;
 pub mod retention;
@@ -56,6 +57,9 @@ pub enum OpError {
     /// Dump.
     #[error(transparent)]
     Dump(#[from] dump::DumpError),
+    /// A platform profile.
+    #[error(transparent)]
+    Profile(#[from] profile::ProfileError),
     /// Starting an etcd.
     #[error(transparent)]
     Deploy(#[from] etcd::DeployError),

@@ -31,6 +31,8 @@ pub struct RestoreOptions {
     pub git_push: Option<String>,
     /// Restore only git repositories, no files (a push without --target).
     pub git_only: bool,
+    /// Push with `--dry-run`: report what the server would get, change nothing.
+    pub dry_run: bool,
 }
 
 /// What a restore did.
@@ -46,6 +48,12 @@ pub struct RestoreOpReport {
     /// Git repositories recreated as bare repositories under the target.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub git: Vec<crate::restore::git::GitRepoRestored>,
+    /// Only git repositories were restored (into a temporary folder).
+    #[serde(skip)]
+    pub git_only: bool,
+    /// Pushes were dry runs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// Restores under a shared lock.
@@ -81,11 +89,65 @@ pub fn restore(
         &manifest,
         &options.target,
         options.git_push.as_deref(),
+        options.dry_run,
     )?;
     Ok(RestoreOpReport {
         snapshot_id: id.to_hex(),
         target: options.target.display().to_string(),
         report,
         git,
+        git_only: options.git_only,
+        dry_run: options.dry_run,
     })
+}
+
+/// One path to put back where it was captured.
+#[derive(Clone, Debug)]
+pub struct InPlaceTarget {
+    /// The absolute path, in the snapshot and on disk.
+    pub path: PathBuf,
+    /// Disk paths matching these are never deleted (the backup's excludes).
+    pub keep: Vec<String>,
+    /// Delete what the snapshot lacks under the path.
+    pub delete_extra: bool,
+}
+
+/// Restores each path of snapshot `snapshot_id` (a full ID) back to where it
+/// was; with `dry_run` only reports what would change. Every path is
+/// planned before any is written, so a path missing from the snapshot
+/// stops the restore before it changes anything.
+pub fn restore_in_place(
+    repo: &mut Repository,
+    snapshot_id: &str,
+    targets: &[InPlaceTarget],
+    dry_run: bool,
+    threads: usize,
+) -> Result<Vec<crate::restore::in_place::InPlaceChanges>, OpError> {
+    use crate::restore::in_place::{apply_in_place, plan_in_place};
+    let _guard = repo.lock(LockKind::Shared)?;
+    let (_, manifest) = find_snapshot(repo, snapshot_id, |_| true)?;
+    repo.load_index()?;
+    let chunker = crate::chunker::Chunker::new(repo.config().chunker, repo.key().chunker_seed())
+        .map_err(crate::restore::RestoreError::from)?;
+    let mut plans = Vec::new();
+    for t in targets {
+        plans.push(plan_in_place(
+            repo,
+            &chunker,
+            &manifest.tree,
+            &t.path,
+            &t.keep,
+            t.delete_extra,
+        )?);
+    }
+    if dry_run {
+        return Ok(plans.into_iter().map(|p| p.changes).collect());
+    }
+    let threads = if threads == 0 { 4 } else { threads };
+    let progress = RestoreProgress::default();
+    let mut out = Vec::new();
+    for plan in plans {
+        out.push(apply_in_place(repo, plan, threads, &progress)?);
+    }
+    Ok(out)
 }

@@ -54,6 +54,7 @@ pub fn restore_git(
     manifest: &SnapshotManifest,
     target: &Path,
     push: Option<&str>,
+    dry_run: bool,
 ) -> Result<Vec<GitRepoRestored>, RestoreError> {
     let Some(record) = manifest.sources.iter().find(|s| s.kind == "git") else {
         return Ok(Vec::new());
@@ -84,7 +85,12 @@ pub fn restore_git(
         let dest = destination(target, &repo_name, meta.bare)?;
         restore_one(repo, meta, &objects, &dest)?;
         let push = match push {
-            Some(template) => Some(push_mirror(&dest, &push_url(template, &repo_name), meta)?),
+            Some(template) => Some(push_mirror(
+                &dest,
+                &push_url(template, &repo_name),
+                meta,
+                dry_run,
+            )?),
             None => None,
         };
         out.push(GitRepoRestored {
@@ -136,21 +142,45 @@ pub fn push_url(template: &str, name: &str) -> String {
 
 /// `git push --mirror`: the server's refs become the snapshot's, refs it
 /// has beyond them are deleted. A local server (`file://` or a path) that
-/// does not exist is created bare, and its HEAD is set as captured.
-fn push_mirror(dest: &Path, url: &str, meta: &GitRepoMeta) -> Result<GitPushReport, RestoreError> {
+/// does not exist is created bare, and its HEAD is set as captured. With
+/// `dry_run` the server is not changed: the report says what would be.
+fn push_mirror(
+    dest: &Path,
+    url: &str,
+    meta: &GitRepoMeta,
+    dry_run: bool,
+) -> Result<GitPushReport, RestoreError> {
     let local = url
         .strip_prefix("file://")
         .or_else(|| url.starts_with('/').then_some(url))
         .map(PathBuf::from);
     if let Some(path) = &local {
+        if !path.exists() && dry_run {
+            // Nothing to compare with: every ref would be created.
+            return Ok(GitPushReport {
+                url: url.to_string(),
+                created: meta
+                    .refs
+                    .iter()
+                    .filter(|r| !r.symbolic)
+                    .map(|r| r.name.clone())
+                    .collect(),
+                ..Default::default()
+            });
+        }
         if !path.exists() {
             init_bare(path, &meta.object_format)?;
         }
     }
+    let mut args = vec!["push", "--mirror", "--porcelain"];
+    if dry_run {
+        args.push("--dry-run");
+    }
+    args.push(url);
     let out = Command::new("git")
         .arg("--git-dir")
         .arg(dest)
-        .args(["push", "--mirror", "--porcelain", url])
+        .args(&args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .map_err(|e| io_err("run git push from", dest, e))?;
@@ -182,9 +212,10 @@ fn push_mirror(dest: &Path, url: &str, meta: &GitRepoMeta) -> Result<GitPushRepo
             _ => {}
         }
     }
-    if let (Some(path), Some(head)) = (
+    if let (Some(path), Some(head), false) = (
         &local,
         meta.refs.iter().find(|r| r.name == "HEAD" && r.symbolic),
+        dry_run,
     ) {
         run_git(path, &["symbolic-ref", "HEAD", &head.target], None)?;
     }

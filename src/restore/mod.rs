@@ -9,6 +9,7 @@
 
 pub mod etcd;
 pub mod git;
+pub mod in_place;
 pub mod plan;
 mod write;
 
@@ -45,12 +46,21 @@ pub enum RestoreError {
         /// The first problem.
         first: String,
     },
+    /// A path to restore in place is not in the snapshot.
+    #[error("the snapshot holds no {path}: it was not backed up in that snapshot; pick a snapshot that has it (`snap ls ID`), or leave it out of the profile")]
+    NotInSnapshot {
+        /// The path.
+        path: String,
+    },
     /// Restoring into etcd failed or was refused.
     #[error("{0}")]
     Etcd(String),
     /// Recreating a git repository failed or was refused.
     #[error("{0}")]
     Git(String),
+    /// The repository's chunker parameters are invalid.
+    #[error(transparent)]
+    Chunker(#[from] crate::chunker::ChunkerParamsError),
     /// A pattern is invalid.
     #[error(transparent)]
     Pattern(#[from] crate::pattern::PatternError),

@@ -105,6 +105,42 @@ impl RestorePlan {
         Ok(plan)
     }
 
+    /// Plans everything inside the folder `node`, with paths relative to it.
+    pub fn build_subtree(repo: &Repository, node: &Node) -> Result<RestorePlan, RestoreError> {
+        let mut plan = RestorePlan::default();
+        let Some(subtree) = node.subtree else {
+            return Err(RestoreError::Unsafe {
+                path: node.name.display(),
+                reason: "folder without a subtree".into(),
+            });
+        };
+        let mut inodes = HashMap::new();
+        let filter = RestoreFilter::default();
+        plan.walk(repo, &subtree, Path::new(""), true, &filter, &mut inodes)?;
+        Ok(plan)
+    }
+
+    /// Plans one file, symlink or special file, named as in the snapshot.
+    pub fn single(node: Node) -> RestorePlan {
+        let mut plan = RestorePlan::default();
+        let path = super::in_place::file_name_of(&node);
+        match node.node_type {
+            NodeType::File => {
+                plan.total_bytes = node.size;
+                plan.files.push(PlannedFile {
+                    path,
+                    size: node.size,
+                    meta: Meta::from(&node),
+                    content: node.content.unwrap_or_default().into_boxed_slice(),
+                });
+            }
+            NodeType::Dir | NodeType::Socket | NodeType::Etcd | NodeType::Git => {}
+            t if t.is_source_inner() => {}
+            _ => plan.specials.push((path, node)),
+        }
+        plan
+    }
+
     /// Returns whether anything under this tree was planned.
     fn walk(
         &mut self,

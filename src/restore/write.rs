@@ -411,7 +411,7 @@ fn create_special(path: &Path, node: &Node) -> Result<(), RestoreError> {
 
 /// Ownership (when permitted), mode and times. Symlinks get ownership and
 /// times only, without following them.
-fn apply_metadata(
+pub(super) fn apply_metadata(
     path: &Path,
     node: &Meta,
     warnings: &mut Vec<String>,

@@ -1,0 +1,306 @@
+//! Restoring one captured path back where it was (`restore --profile`):
+//! the folder or file at its original path ends as the snapshot holds it.
+//! Files whose content, mode and owner already match are left untouched (so
+//! programs watching them see no change); paths the snapshot lacks are
+//! deleted, except those the backup excluded on purpose.
+
+use std::collections::HashSet;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::plan::RestorePlan;
+use super::write::{apply_metadata, restore_to_dir, RestoreProgress};
+use super::RestoreError;
+use crate::chunker::Chunker;
+use crate::id::BlobId;
+use crate::pattern::PathPatterns;
+use crate::repo::Repository;
+use crate::snapshot::{load_tree, Node, NodeType};
+use crate::source::files::os_name;
+
+/// What restoring one path changes, computed without writing.
+#[derive(Debug, Default, Serialize)]
+pub struct InPlaceChanges {
+    /// The path restored (absolute).
+    pub path: String,
+    /// Paths the snapshot has and the disk lacks.
+    pub create: Vec<String>,
+    /// Paths whose content, type, mode or owner differ.
+    pub update: Vec<String>,
+    /// Paths on disk the snapshot lacks (a folder stands for all inside).
+    pub delete: Vec<String>,
+    /// Files and folders already as in the snapshot.
+    pub unchanged: u64,
+    /// Warnings from applying metadata.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A planned in-place restore of one path.
+pub struct InPlacePlan {
+    /// The changes, for reports and `--dry-run`.
+    pub changes: InPlaceChanges,
+    /// Where the plan's paths are relative to: the path itself for a
+    /// folder, its parent for a file.
+    base: PathBuf,
+    /// The snapshot's folder node for the path itself (its metadata).
+    root: Option<Node>,
+    /// What to write: files already equal are taken out.
+    plan: RestorePlan,
+    /// Absolute paths to delete first.
+    delete: Vec<PathBuf>,
+}
+
+/// Finds the node at absolute `path` in the tree `root`.
+pub fn find_path(repo: &Repository, root: &BlobId, path: &Path) -> Result<Node, RestoreError> {
+    let missing = || RestoreError::NotInSnapshot {
+        path: path.display().to_string(),
+    };
+    let mut node = Node::dir_of(*root);
+    for part in path.components().filter_map(|c| match c {
+        std::path::Component::Normal(n) => Some(n),
+        _ => None,
+    }) {
+        let subtree = match (node.node_type, node.subtree) {
+            (NodeType::Dir, Some(t)) => t,
+            _ => return Err(missing()),
+        };
+        let tree = load_tree(repo, &subtree)?;
+        let name = std::os::unix::ffi::OsStrExt::as_bytes(part);
+        node = tree.find(name).cloned().ok_or_else(missing)?;
+    }
+    Ok(node)
+}
+
+/// Plans restoring the snapshot's `path` (absolute) onto the same path on
+/// disk. `keep` are the backup's exclude patterns: disk paths matching them
+/// are never deleted. With `delete_extra` false nothing is deleted.
+pub fn plan_in_place(
+    repo: &Repository,
+    chunker: &Chunker,
+    tree: &BlobId,
+    path: &Path,
+    keep: &[String],
+    delete_extra: bool,
+) -> Result<InPlacePlan, RestoreError> {
+    let node = find_path(repo, tree, path)?;
+    let keep = PathPatterns::new(keep)?;
+    let (base, mut plan, root) = match node.node_type {
+        NodeType::Dir => {
+            let plan = RestorePlan::build_subtree(repo, &node)?;
+            (path.to_path_buf(), plan, Some(node))
+        }
+        _ => {
+            let parent = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+            (parent, RestorePlan::single(node), None)
+        }
+    };
+    let mut changes = InPlaceChanges {
+        path: path.display().to_string(),
+        ..Default::default()
+    };
+    let shown = |rel: &Path| base.join(rel).display().to_string();
+    let as_root = unsafe_geteuid() == 0;
+
+    // The path itself, when it is a folder that is missing or not a folder.
+    if let Some(root) = &root {
+        match fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => {
+                if same_meta(&m, root.mode, root.uid, root.gid, as_root) {
+                    changes.unchanged += 1;
+                } else {
+                    changes.update.push(shown(Path::new("")));
+                }
+            }
+            Ok(_) => changes.update.push(shown(Path::new(""))),
+            Err(_) => changes.create.push(shown(Path::new(""))),
+        }
+    }
+    for (rel, dir) in &plan.dirs {
+        match fs::symlink_metadata(base.join(rel)) {
+            Ok(m) if m.is_dir() && same_meta(&m, dir.mode, dir.uid, dir.gid, as_root) => {
+                changes.unchanged += 1
+            }
+            Ok(_) => changes.update.push(shown(rel)),
+            Err(_) => changes.create.push(shown(rel)),
+        }
+    }
+    let mut equal = HashSet::new();
+    for (i, f) in plan.files.iter().enumerate() {
+        let at = base.join(&f.path);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.is_file() && m.len() == f.size => {
+                let same = same_meta(&m, f.meta.mode, f.meta.uid, f.meta.gid, as_root)
+                    && content_ids(repo, chunker, &at).is_ok_and(|ids| *ids == *f.content);
+                if same {
+                    changes.unchanged += 1;
+                    equal.insert(i);
+                } else {
+                    changes.update.push(shown(&f.path));
+                }
+            }
+            Ok(_) => changes.update.push(shown(&f.path)),
+            Err(_) => changes.create.push(shown(&f.path)),
+        }
+    }
+    for (rel, node) in &plan.specials {
+        let at = base.join(rel);
+        let same_link = node.node_type == NodeType::Symlink
+            && fs::read_link(&at).is_ok_and(|t| {
+                std::os::unix::ffi::OsStrExt::as_bytes(t.as_os_str())
+                    == node.link_target.clone().unwrap_or_default().as_bytes()
+            });
+        match fs::symlink_metadata(&at) {
+            Ok(_) if same_link => changes.unchanged += 1,
+            Ok(_) => changes.update.push(shown(rel)),
+            Err(_) => changes.create.push(shown(rel)),
+        }
+    }
+    for (rel, _, _) in &plan.hardlinks {
+        match fs::symlink_metadata(base.join(rel)) {
+            Ok(_) => changes.update.push(shown(rel)),
+            Err(_) => changes.create.push(shown(rel)),
+        }
+    }
+
+    // What is on disk and not in the snapshot.
+    let mut delete = Vec::new();
+    if delete_extra && root.is_some() {
+        let planned: HashSet<&Path> = plan
+            .dirs
+            .iter()
+            .map(|(p, _)| p.as_path())
+            .chain(plan.files.iter().map(|f| f.path.as_path()))
+            .chain(plan.specials.iter().map(|(p, _)| p.as_path()))
+            .chain(plan.hardlinks.iter().map(|(p, _, _)| p.as_path()))
+            .collect();
+        extras(path, Path::new(""), &planned, &keep, &mut delete);
+    }
+    changes.delete = delete.iter().map(|p| p.display().to_string()).collect();
+    changes.create.sort();
+    changes.update.sort();
+
+    let mut index = 0;
+    plan.files.retain(|f| {
+        let keep = !equal.contains(&index);
+        index += 1;
+        if !keep {
+            plan.total_bytes -= f.size;
+        }
+        keep
+    });
+    Ok(InPlacePlan {
+        changes,
+        base,
+        root,
+        plan,
+        delete,
+    })
+}
+
+/// Carries out a plan: deletes what the snapshot lacks, writes what
+/// differs, sets metadata.
+pub fn apply_in_place(
+    repo: &Repository,
+    mut planned: InPlacePlan,
+    threads: usize,
+    progress: &RestoreProgress,
+) -> Result<InPlaceChanges, RestoreError> {
+    for p in &planned.delete {
+        let result = match fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+            Ok(_) => fs::remove_file(p),
+            Err(_) => Ok(()),
+        };
+        result.map_err(|e| RestoreError::Io {
+            action: "delete",
+            path: p.display().to_string(),
+            source: e,
+        })?;
+    }
+    // The folder itself must be a folder before anything goes inside it.
+    if planned.root.is_some() {
+        if let Ok(m) = fs::symlink_metadata(&planned.base) {
+            if !m.is_dir() {
+                fs::remove_file(&planned.base).map_err(|e| RestoreError::Io {
+                    action: "replace",
+                    path: planned.base.display().to_string(),
+                    source: e,
+                })?;
+            }
+        }
+    }
+    let report = restore_to_dir(repo, &planned.plan, &planned.base, threads, progress)?;
+    planned.changes.warnings = report.warnings;
+    if let Some(root) = &planned.root {
+        apply_metadata(
+            &planned.base,
+            &super::plan::Meta::from(root),
+            &mut planned.changes.warnings,
+        )?;
+    }
+    Ok(planned.changes)
+}
+
+/// Collects, under `dir` (absolute; `rel` relative to the restored path),
+/// disk paths that are not planned and not kept; a folder not planned is
+/// listed alone, not what is inside it.
+fn extras(
+    dir: &Path,
+    rel: &Path,
+    planned: &HashSet<&Path>,
+    keep: &PathPatterns,
+    out: &mut Vec<PathBuf>,
+) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let abs = entry.path();
+        let r = rel.join(entry.file_name());
+        if keep.matches(&abs) {
+            continue;
+        }
+        if !planned.contains(r.as_path()) {
+            out.push(abs);
+        } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            extras(&abs, &r, planned, keep, out);
+        }
+    }
+}
+
+/// The blob IDs a file's content would have, cut as a backup cuts it.
+fn content_ids(
+    repo: &Repository,
+    chunker: &Chunker,
+    path: &Path,
+) -> Result<Vec<BlobId>, std::io::Error> {
+    let file = fs::File::open(path)?;
+    let mut ids = Vec::new();
+    chunker.for_each_chunk::<_, std::io::Error>(file, |chunk| {
+        ids.push(repo.key().blob_id(chunk));
+        Ok(())
+    })?;
+    Ok(ids)
+}
+
+/// Mode bits equal, and owner too when running as root (others cannot
+/// change owners, so a difference would be reported on every restore).
+fn same_meta(m: &fs::Metadata, mode: u32, uid: u32, gid: u32, as_root: bool) -> bool {
+    m.mode() & 0o7777 == mode & 0o7777 && (!as_root || (m.uid() == uid && m.gid() == gid))
+}
+
+fn unsafe_geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The file name of a path, for single-file plans.
+pub(super) fn file_name_of(node: &Node) -> PathBuf {
+    PathBuf::from(os_name(node.name.as_bytes()))
+}
