@@ -415,23 +415,16 @@ fn a_freshly_installed_platform_is_restored_from_nothing() {
     let new = etcd();
     let to = new.endpoint.replace("http://", "etcd://");
 
-    // Another cluster is refused unless asked for.
+    // Another cluster is refused unless asked for, before any file changes.
     let refused = snap()
-        .args([
-            "restore",
-            "latest",
-            "--only",
-            "etcd",
-            "--to",
-            &to,
-            "--profile",
-        ])
+        .args(["restore", "latest", "--to", &to, "--profile"])
         .arg(&profile)
         .output()
         .unwrap();
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("--any-cluster"), "{err}");
+    assert!(!platform.root.join("etc").exists());
 
     let text = run(snap()
         .args([
@@ -517,16 +510,18 @@ fn profile_mistakes_are_explained() {
 }
 
 #[test]
-fn a_repository_inside_a_backed_up_folder_is_left_out_and_kept() {
+fn a_repository_and_excluded_files_inside_a_backed_up_folder_are_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("srv");
     std::fs::create_dir_all(root.join("conf")).unwrap();
     std::fs::write(root.join("conf/a"), b"a").unwrap();
+    std::fs::write(root.join("conf/scratch.tmp"), b"t").unwrap();
     std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
     let profile = dir.path().join("p.toml");
     std::fs::write(
         &profile,
-        "[repository]\nlocation = \"srv/repo\"\npassword_file = \"password\"\n[[files]]\npath = \"srv\"\n",
+        "[repository]\nlocation = \"srv/repo\"\npassword_file = \"password\"\n\
+         [[files]]\npath = \"srv\"\n[[files]]\npath = \"srv/conf\"\nexclude = [\"*.tmp\"]\n",
     )
     .unwrap();
     init(&root.join("repo"));
@@ -534,7 +529,7 @@ fn a_repository_inside_a_backed_up_folder_is_left_out_and_kept() {
         .args(["--json", "backup", "--profile"])
         .arg(&profile)))
     .unwrap();
-    // srv, conf, conf/a: nothing of the repository.
+    // srv, conf, conf/a: nothing of the repository, nor the excluded file.
     assert_eq!(report["sources"][0]["resources"], 3, "{report}");
     std::fs::write(root.join("stray"), b"x").unwrap();
     let text = run(snap()
@@ -542,6 +537,8 @@ fn a_repository_inside_a_backed_up_folder_is_left_out_and_kept() {
         .arg(&profile));
     assert!(text.contains("1 deleted"), "{text}");
     assert!(!root.join("stray").exists());
+    // An entry inside another: the outer one keeps what the inner excludes.
+    assert!(root.join("conf/scratch.tmp").exists());
     run(snap()
         .args(["restore", "latest", "--profile"])
         .arg(&profile));

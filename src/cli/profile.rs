@@ -208,20 +208,35 @@ pub fn restore(
                 .join(", ")
         )?;
     }
+    // Files go first; a cluster that would refuse the restore (another
+    // cluster ID or version, a prefix wider than captured, unreachable)
+    // must stop it before any file changes.
+    if !dry && !a.etcd_deploy && kinds.contains(&"files") && kinds.contains(&"etcd") {
+        if let Some(mut ea) = etcd_restore_args(a, profile, &id_hex) {
+            ea.dry_run = true;
+            ea.audit = None;
+            etcd::restore_report(&mut repo, &ea)
+                .context("checking etcd before restoring anything")?;
+        }
+    }
     let mut doc = json!({"snapshot_id": id_hex, "dry_run": dry});
     let mut code = ExitCode::Ok;
     for kind in RESTORE_ORDER.iter().filter(|k| kinds.contains(k)) {
         match *kind {
             "files" => {
+                // A backup applies every entry's excludes everywhere (an
+                // entry may lie inside another), so a restore keeps them all.
+                let keep: Vec<String> = profile
+                    .backup_excludes()
+                    .into_iter()
+                    .chain(local_repository(&repo_location))
+                    .collect();
                 let targets: Vec<ops::restore::InPlaceTarget> = profile
                     .files
                     .iter()
                     .map(|f| ops::restore::InPlaceTarget {
                         path: f.path.clone(),
-                        keep: ops::profile::entry_excludes(f)
-                            .into_iter()
-                            .chain(local_repository(&repo_location))
-                            .collect(),
+                        keep: keep.clone(),
                         delete_extra: f.delete_extra,
                     })
                     .collect();
@@ -233,16 +248,9 @@ pub fn restore(
                 doc["files"] = serde_json::to_value(&changes)?;
             }
             "etcd" => {
-                let Some(e) = &profile.etcd else { continue };
-                let mut ea = a.clone();
-                ea.snapshot = id_hex.clone();
-                ea.host = Vec::new();
-                if !a.etcd_deploy && ea.to.is_none() {
-                    ea.to = Some(e.restore.to.clone().unwrap_or(e.location.clone()));
-                }
-                ea.etcd = etcd_args(&a.etcd, profile);
-                ea.any_cluster |= e.restore.any_cluster;
-                ea.audit = a.audit.clone().or(e.restore.audit.clone());
+                let Some(ea) = etcd_restore_args(a, profile, &id_hex) else {
+                    continue;
+                };
                 let report = etcd::restore_report(&mut repo, &ea)?;
                 if !json {
                     etcd::render(out, false, quiet, &report)?;
@@ -304,6 +312,27 @@ pub fn restore(
         writeln!(out, "platform restored to snapshot {}", id.short())?;
     }
     Ok(code)
+}
+
+/// The restore flags for the profile's etcd: its cluster unless `--to` or
+/// `--etcd-deploy` says otherwise, its TLS files and login, `any_cluster`
+/// and `audit`.
+fn etcd_restore_args(
+    a: &RestoreArgs,
+    profile: &PlatformProfile,
+    id_hex: &str,
+) -> Option<RestoreArgs> {
+    let e = profile.etcd.as_ref()?;
+    let mut ea = a.clone();
+    ea.snapshot = id_hex.to_string();
+    ea.host = Vec::new();
+    if !a.etcd_deploy && ea.to.is_none() {
+        ea.to = Some(e.restore.to.clone().unwrap_or(e.location.clone()));
+    }
+    ea.etcd = etcd_args(&a.etcd, profile);
+    ea.any_cluster |= e.restore.any_cluster;
+    ea.audit = a.audit.clone().or(e.restore.audit.clone());
+    Some(ea)
 }
 
 /// What an in-place restore of files changed, a line per path.

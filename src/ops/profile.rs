@@ -300,7 +300,7 @@ impl PlatformProfile {
 }
 
 /// One entry's excludes as absolute patterns under its path.
-pub fn entry_excludes(f: &FilesSection) -> Vec<String> {
+fn entry_excludes(f: &FilesSection) -> Vec<String> {
     let base = f.path.display().to_string();
     let base = base.trim_end_matches('/');
     f.exclude
