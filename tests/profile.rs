@@ -544,3 +544,55 @@ fn a_repository_and_excluded_files_inside_a_backed_up_folder_are_left_alone() {
         .arg(&profile));
     assert!(root.join("repo/config").exists());
 }
+
+#[test]
+fn a_symlink_in_place_of_a_restored_folder_is_replaced_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("conf/sub")).unwrap();
+    std::fs::write(root.join("conf/a"), b"a").unwrap();
+    std::fs::write(root.join("password"), format!("{PASSWORD}\n")).unwrap();
+    let profile = root.join("p.toml");
+    std::fs::write(
+        &profile,
+        "[repository]\nlocation = \"repo\"\npassword_file = \"password\"\n[[files]]\npath = \"conf\"\n",
+    )
+    .unwrap();
+    init(&root.join("repo"));
+    run(snap().args(["backup", "--profile"]).arg(&profile));
+    // The folder and one inside it become symlinks to folders with files
+    // the snapshot does not have: those files must survive.
+    std::fs::create_dir_all(root.join("elsewhere")).unwrap();
+    std::fs::write(root.join("elsewhere/precious"), b"p").unwrap();
+    std::fs::create_dir_all(root.join("other")).unwrap();
+    std::fs::write(root.join("other/precious"), b"q").unwrap();
+    std::fs::remove_dir_all(root.join("conf/sub")).unwrap();
+    std::os::unix::fs::symlink(root.join("other"), root.join("conf/sub")).unwrap();
+    std::fs::rename(root.join("conf"), root.join("moved")).unwrap();
+    std::os::unix::fs::symlink(root.join("elsewhere"), root.join("conf")).unwrap();
+    run(snap()
+        .args(["restore", "latest", "--profile"])
+        .arg(&profile));
+    assert!(std::fs::symlink_metadata(root.join("conf"))
+        .unwrap()
+        .is_dir());
+    assert_eq!(std::fs::read(root.join("conf/a")).unwrap(), b"a");
+    assert!(std::fs::symlink_metadata(root.join("conf/sub"))
+        .unwrap()
+        .is_dir());
+    assert_eq!(
+        std::fs::read(root.join("elsewhere/precious")).unwrap(),
+        b"p"
+    );
+    assert_eq!(std::fs::read(root.join("other/precious")).unwrap(), b"q");
+    // Into the real folder again, with a symlink inside: replaced too.
+    std::fs::remove_dir_all(root.join("conf/sub")).unwrap();
+    std::os::unix::fs::symlink(root.join("other"), root.join("conf/sub")).unwrap();
+    run(snap()
+        .args(["restore", "latest", "--profile"])
+        .arg(&profile));
+    assert!(std::fs::symlink_metadata(root.join("conf/sub"))
+        .unwrap()
+        .is_dir());
+    assert_eq!(std::fs::read(root.join("other/precious")).unwrap(), b"q");
+}

@@ -168,7 +168,10 @@ pub fn plan_in_place(
 
     // What is on disk and not in the snapshot.
     let mut delete = Vec::new();
-    if delete_extra && root.is_some() {
+    // Only inside a real folder: through a symlink at the path, deletions
+    // would land wherever it points (the symlink itself is replaced).
+    let real_dir = fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+    if delete_extra && root.is_some() && real_dir {
         let planned: HashSet<&Path> = plan
             .dirs
             .iter()
