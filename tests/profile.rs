@@ -510,18 +510,20 @@ fn profile_mistakes_are_explained() {
 }
 
 #[test]
-fn a_repository_and_excluded_files_inside_a_backed_up_folder_are_left_alone() {
+fn a_repository_excluded_files_kept_entries_and_sockets_inside_a_restored_folder_are_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("srv");
     std::fs::create_dir_all(root.join("conf")).unwrap();
     std::fs::write(root.join("conf/a"), b"a").unwrap();
     std::fs::write(root.join("conf/scratch.tmp"), b"t").unwrap();
+    std::fs::create_dir_all(root.join("keep")).unwrap();
     std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
     let profile = dir.path().join("p.toml");
     std::fs::write(
         &profile,
         "[repository]\nlocation = \"srv/repo\"\npassword_file = \"password\"\n\
-         [[files]]\npath = \"srv\"\n[[files]]\npath = \"srv/conf\"\nexclude = [\"*.tmp\"]\n",
+         [[files]]\npath = \"srv\"\n[[files]]\npath = \"srv/conf\"\nexclude = [\"*.tmp\"]\n\
+         [[files]]\npath = \"srv/keep\"\ndelete_extra = false\n",
     )
     .unwrap();
     init(&root.join("repo"));
@@ -529,9 +531,11 @@ fn a_repository_and_excluded_files_inside_a_backed_up_folder_are_left_alone() {
         .args(["--json", "backup", "--profile"])
         .arg(&profile)))
     .unwrap();
-    // srv, conf, conf/a: nothing of the repository, nor the excluded file.
-    assert_eq!(report["sources"][0]["resources"], 3, "{report}");
+    // srv, conf, conf/a, keep: nothing of the repository, nor the excluded file.
+    assert_eq!(report["sources"][0]["resources"], 4, "{report}");
     std::fs::write(root.join("stray"), b"x").unwrap();
+    std::fs::write(root.join("keep/extra"), b"x").unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(root.join("conf/app.sock")).unwrap();
     let text = run(snap()
         .args(["restore", "latest", "--profile"])
         .arg(&profile));
@@ -539,6 +543,10 @@ fn a_repository_and_excluded_files_inside_a_backed_up_folder_are_left_alone() {
     assert!(!root.join("stray").exists());
     // An entry inside another: the outer one keeps what the inner excludes.
     assert!(root.join("conf/scratch.tmp").exists());
+    // ... and what an inner entry with delete_extra = false holds; sockets
+    // of running services are never deleted.
+    assert!(root.join("keep/extra").exists());
+    assert!(root.join("conf/app.sock").exists());
     run(snap()
         .args(["restore", "latest", "--profile"])
         .arg(&profile));
@@ -585,6 +593,18 @@ fn a_symlink_in_place_of_a_restored_folder_is_replaced_not_followed() {
         b"p"
     );
     assert_eq!(std::fs::read(root.join("other/precious")).unwrap(), b"q");
+    // A folder where the snapshot has a file is listed, then replaced.
+    std::fs::remove_file(root.join("conf/a")).unwrap();
+    std::fs::create_dir_all(root.join("conf/a/inner")).unwrap();
+    let plan = run(snap()
+        .args(["restore", "latest", "--dry-run", "--profile"])
+        .arg(&profile));
+    assert!(plan.contains("would delete  "), "{plan}");
+    assert!(root.join("conf/a/inner").is_dir());
+    run(snap()
+        .args(["restore", "latest", "--profile"])
+        .arg(&profile));
+    assert_eq!(std::fs::read(root.join("conf/a")).unwrap(), b"a");
     // Into the real folder again, with a symlink inside: replaced too.
     std::fs::remove_dir_all(root.join("conf/sub")).unwrap();
     std::os::unix::fs::symlink(root.join("other"), root.join("conf/sub")).unwrap();

@@ -173,11 +173,13 @@ pub struct BackupArgs {
     /// Record this host name instead of the machine's.
     #[arg(long)]
     pub host: Option<String>,
-    /// Skip paths matching this glob (repeatable); without `/` it matches names.
-    #[arg(long)]
+    /// Skip paths matching this glob (repeatable); without `/` it matches
+    /// names. With --profile, excludes go in the profile, where restores see
+    /// them too.
+    #[arg(long, conflicts_with = "profile")]
     pub exclude: Vec<String>,
     /// Read exclude globs from a file, one per line.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "profile")]
     pub exclude_file: Vec<PathBuf>,
     /// Compare against this snapshot instead of the latest of this host and paths.
     #[arg(long)]

@@ -128,6 +128,9 @@ pub fn exit_code(report: &EtcdRestoreOpReport) -> ExitCode {
 
 /// Restores into the cluster `--to` names, or one `--etcd-deploy` starts.
 pub fn restore_report(repo: &mut Repository, a: &RestoreArgs) -> Result<EtcdRestoreOpReport> {
+    if a.dry_run && a.etcd_deploy {
+        bail!("--dry-run changes nothing, but --etcd-deploy would start an etcd: preview against a running cluster with --to, or leave out --dry-run");
+    }
     let deployed = match (&a.to, a.etcd_deploy) {
         (_, true) => {
             let dir = a.etcd_data_dir.clone().unwrap_or_default();

@@ -25,8 +25,7 @@ pub fn load(path: &Path) -> Result<PlatformProfile> {
 /// (a variable left in a shell must not redirect a platform's backups).
 fn location(cli: &Cli, profile: &PlatformProfile) -> Result<String> {
     let from_env = std::env::var("SNAP_REPOSITORY").ok();
-    let from_flag = cli.repo.clone().filter(|r| Some(r) != from_env.as_ref());
-    from_flag
+    from_flag(&cli.repo, "SNAP_REPOSITORY")
         .or_else(|| profile.repository.as_ref().map(|r| r.location.clone()))
         .or(from_env)
         .with_context(|| {
@@ -45,7 +44,17 @@ fn local_repository(location: &str) -> Option<String> {
         return None;
     }
     let abs = std::path::absolute(path).ok()?;
-    Some(abs.display().to_string().trim_end_matches('/').to_string())
+    Some(globset::escape(
+        abs.display().to_string().trim_end_matches('/'),
+    ))
+}
+
+/// A flag's value unless it only repeats its environment variable (which a
+/// profile overrides).
+fn from_flag<T: Clone + AsRef<std::ffi::OsStr>>(value: &Option<T>, env: &str) -> Option<T> {
+    value
+        .clone()
+        .filter(|v| std::env::var_os(env).as_deref() != Some(v.as_ref()))
 }
 
 /// Opens the repository the profile (or `-r`) names, with the password
@@ -53,23 +62,26 @@ fn local_repository(location: &str) -> Option<String> {
 pub fn open_repo(cli: &Cli, profile: &PlatformProfile) -> Result<Repository> {
     let backend = super::open_backend_at(cli, &location(cli, profile)?)?;
     let section = profile.repository.as_ref();
-    let (file, command) = if cli.password_file.is_some() || cli.password_command.is_some() {
-        (
-            cli.password_file.as_deref(),
-            cli.password_command.as_deref(),
-        )
+    // Flags beat the profile, which beats SNAP_PASSWORD_FILE/_COMMAND
+    // (SNAP_PASSWORD itself still comes first, as everywhere).
+    let flag_file = from_flag(&cli.password_file, "SNAP_PASSWORD_FILE");
+    let flag_command = from_flag(&cli.password_command, "SNAP_PASSWORD_COMMAND");
+    let profile_has =
+        section.is_some_and(|r| r.password_file.is_some() || r.password_command.is_some());
+    let (file, command) = if flag_file.is_some() || flag_command.is_some() || !profile_has {
+        (cli.password_file.clone(), cli.password_command.clone())
     } else {
         (
-            section.and_then(|r| r.password_file.as_deref()),
-            section.and_then(|r| r.password_command.as_deref()),
+            section.and_then(|r| r.password_file.clone()),
+            section.and_then(|r| r.password_command.clone()),
         )
     };
     super::open_repo_with(backend, || {
         password::resolve_from(
             &password::Source {
                 env: "SNAP_PASSWORD",
-                file,
-                command,
+                file: file.as_deref(),
+                command: command.as_deref(),
                 flags: "SNAP_PASSWORD, SNAP_PASSWORD_FILE, SNAP_PASSWORD_COMMAND, or password_file or password_command under [repository] in the profile",
                 prompt: "enter password for repository: ",
             },
@@ -208,6 +220,27 @@ pub fn restore(
                 .join(", ")
         )?;
     }
+    // Where git repositories go, checked before anything is written.
+    let git_push = a
+        .git_push
+        .clone()
+        .or(profile.git.as_ref().and_then(|g| g.push.clone()));
+    if let (true, Some(g)) = (kinds.contains(&"git"), &profile.git) {
+        match (&git_push, &g.restore_dir) {
+            (Some(push), _) if !push.contains("{repo}") => bail!(
+                "--git-push {push} has no {{repo}}: every repository would be pushed to the same URL; write it like file:///srv/git/{{repo}}.git"
+            ),
+            (Some(_), _) => {}
+            (None, Some(dir)) => {
+                repo.load_index()?;
+                crate::restore::git::check_destinations(&repo, &manifest, dir)?;
+            }
+            (None, None) => bail!(
+                "the profile {} says nowhere to restore git repositories to: add push = \"URL/{{repo}}.git\" or restore_dir = \"FOLDER\" under [git], or pass --git-push",
+                profile.file.display()
+            ),
+        }
+    }
     // Files go first; a cluster that would refuse the restore (another
     // cluster ID or version, a prefix wider than captured, unreachable)
     // must stop it before any file changes.
@@ -226,10 +259,28 @@ pub fn restore(
             "files" => {
                 // A backup applies every entry's excludes everywhere (an
                 // entry may lie inside another), so a restore keeps them all.
+                // Entries that keep what the snapshot lacks keep it from
+                // the entries around them too, and no repository is deleted.
                 let keep: Vec<String> = profile
                     .backup_excludes()
                     .into_iter()
                     .chain(local_repository(&repo_location))
+                    .chain(
+                        profile
+                            .repository
+                            .as_ref()
+                            .and_then(|r| local_repository(&r.location)),
+                    )
+                    .chain(
+                        profile
+                            .files
+                            .iter()
+                            .filter(|f| !f.delete_extra)
+                            .flat_map(|f| {
+                                let p = globset::escape(&f.path.display().to_string());
+                                [p.clone(), format!("{p}/**")]
+                            }),
+                    )
                     .collect();
                 let targets: Vec<ops::restore::InPlaceTarget> = profile
                     .files
@@ -262,7 +313,7 @@ pub fn restore(
             }
             "git" => {
                 let Some(g) = &profile.git else { continue };
-                let push = a.git_push.clone().or(g.push.clone());
+                let push = git_push.clone();
                 let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
                 let target = match (&push, &g.restore_dir) {
                     (Some(_), _) => scratch.path().to_path_buf(),
@@ -308,8 +359,14 @@ pub fn restore(
     }
     if json {
         render::json(out, &doc)?;
-    } else if !quiet && !dry {
+    } else if !quiet && !dry && code == ExitCode::Ok {
         writeln!(out, "platform restored to snapshot {}", id.short())?;
+    } else if !dry && code != ExitCode::Ok {
+        writeln!(
+            out,
+            "platform restored to snapshot {} except the etcd keys reported above",
+            id.short()
+        )?;
     }
     Ok(code)
 }

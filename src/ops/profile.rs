@@ -301,8 +301,9 @@ impl PlatformProfile {
 
 /// One entry's excludes as absolute patterns under its path.
 fn entry_excludes(f: &FilesSection) -> Vec<String> {
-    let base = f.path.display().to_string();
-    let base = base.trim_end_matches('/');
+    // The path is literal: `[` or `{` in it must not act as glob syntax.
+    let base = globset::escape(f.path.display().to_string().trim_end_matches('/'));
+    let base = base.as_str();
     f.exclude
         .iter()
         .map(|x| {

@@ -129,16 +129,27 @@ pub fn restore_in_place(
     repo.load_index()?;
     let chunker = crate::chunker::Chunker::new(repo.config().chunker, repo.key().chunker_seed())
         .map_err(crate::restore::RestoreError::from)?;
+    // What the backup could not read is missing from the snapshot without
+    // being gone from the disk: deleting what the snapshot lacks would
+    // delete it.
+    let unreadable = manifest.summary.files_unreadable;
     let mut plans = Vec::new();
     for t in targets {
-        plans.push(plan_in_place(
+        let mut plan = plan_in_place(
             repo,
             &chunker,
             &manifest.tree,
             &t.path,
             &t.keep,
-            t.delete_extra,
-        )?);
+            t.delete_extra && unreadable == 0,
+        )?;
+        if unreadable > 0 && t.delete_extra {
+            plan.changes.warnings.push(format!(
+                "the backup could not read {unreadable} file(s) or folder(s), so the snapshot lacks them: nothing under {} is deleted",
+                t.path.display()
+            ));
+        }
+        plans.push(plan);
     }
     if dry_run {
         return Ok(plans.into_iter().map(|p| p.changes).collect());

@@ -56,6 +56,48 @@ pub fn restore_git(
     push: Option<&str>,
     dry_run: bool,
 ) -> Result<Vec<GitRepoRestored>, RestoreError> {
+    let mut out = Vec::new();
+    for (repo_name, meta, objects) in captured_repos(repo, manifest)? {
+        let dest = destination(target, &repo_name, meta.bare)?;
+        restore_one(repo, &meta, &objects, &dest)?;
+        let push = match push {
+            Some(template) => Some(push_mirror(
+                &dest,
+                &push_url(template, &repo_name),
+                &meta,
+                dry_run,
+            )?),
+            None => None,
+        };
+        out.push(GitRepoRestored {
+            name: repo_name,
+            path: dest.display().to_string(),
+            refs: meta.refs.len(),
+            objects: meta.objects,
+            push,
+        });
+    }
+    Ok(out)
+}
+
+/// Checks, writing nothing, that every repository of the snapshot can be
+/// recreated under `target` (its folder is new or empty).
+pub fn check_destinations(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    target: &Path,
+) -> Result<(), RestoreError> {
+    for (name, meta, _) in captured_repos(repo, manifest)? {
+        destination(target, &name, meta.bare)?;
+    }
+    Ok(())
+}
+
+/// The snapshot's repositories: name, metadata and object range tree.
+fn captured_repos(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+) -> Result<Vec<(String, GitRepoMeta, BlobId)>, RestoreError> {
     let Some(record) = manifest.sources.iter().find(|s| s.kind == "git") else {
         return Ok(Vec::new());
     };
@@ -74,32 +116,14 @@ pub fn restore_git(
     let mut out = Vec::new();
     for node in load_tree(repo, &subtree)?.nodes {
         let (Some(meta), Some(objects), NodeType::GitRepo) =
-            (&node.git, node.subtree, node.node_type)
+            (node.git, node.subtree, node.node_type)
         else {
             return Err(RestoreError::Unsafe {
                 path: format!("/{name}/{}", node.name.display()),
                 reason: "not a git repository node".into(),
             });
         };
-        let repo_name = node.name.display();
-        let dest = destination(target, &repo_name, meta.bare)?;
-        restore_one(repo, meta, &objects, &dest)?;
-        let push = match push {
-            Some(template) => Some(push_mirror(
-                &dest,
-                &push_url(template, &repo_name),
-                meta,
-                dry_run,
-            )?),
-            None => None,
-        };
-        out.push(GitRepoRestored {
-            name: repo_name,
-            path: dest.display().to_string(),
-            refs: meta.refs.len(),
-            objects: meta.objects,
-            push,
-        });
+        out.push((node.name.display(), meta, objects));
     }
     Ok(out)
 }

@@ -128,6 +128,29 @@ pub fn plan_in_place(
             Err(_) => changes.create.push(shown(rel)),
         }
     }
+    // Every blob must be there before anything on disk is touched.
+    for f in &plan.files {
+        if let Some(id) = f.content.iter().find(|id| !repo.index().contains(id)) {
+            return Err(RestoreError::Repo(crate::repo::RepoError::MissingBlob {
+                blob: *id,
+            }));
+        }
+    }
+    // A real folder standing where the snapshot has a file, link or
+    // special file is deleted first (and listed so).
+    let mut delete = Vec::new();
+    let non_dirs = plan
+        .files
+        .iter()
+        .map(|f| f.path.as_path())
+        .chain(plan.specials.iter().map(|(p, _)| p.as_path()))
+        .chain(plan.hardlinks.iter().map(|(p, _, _)| p.as_path()));
+    for rel in non_dirs {
+        let at = base.join(rel);
+        if fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) {
+            delete.push(at);
+        }
+    }
     let mut equal = HashSet::new();
     for (i, f) in plan.files.iter().enumerate() {
         let at = base.join(&f.path);
@@ -146,7 +169,8 @@ pub fn plan_in_place(
             Err(_) => changes.create.push(shown(&f.path)),
         }
     }
-    for (rel, node) in &plan.specials {
+    let mut equal_specials = HashSet::new();
+    for (i, (rel, node)) in plan.specials.iter().enumerate() {
         let at = base.join(rel);
         let same_link = node.node_type == NodeType::Symlink
             && fs::read_link(&at).is_ok_and(|t| {
@@ -154,7 +178,10 @@ pub fn plan_in_place(
                     == node.link_target.clone().unwrap_or_default().as_bytes()
             });
         match fs::symlink_metadata(&at) {
-            Ok(_) if same_link => changes.unchanged += 1,
+            Ok(_) if same_link => {
+                changes.unchanged += 1;
+                equal_specials.insert(i);
+            }
             Ok(_) => changes.update.push(shown(rel)),
             Err(_) => changes.create.push(shown(rel)),
         }
@@ -167,7 +194,6 @@ pub fn plan_in_place(
     }
 
     // What is on disk and not in the snapshot.
-    let mut delete = Vec::new();
     // Only inside a real folder: through a symlink at the path, deletions
     // would land wherever it points (the symlink itself is replaced).
     let real_dir = fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
@@ -180,12 +206,18 @@ pub fn plan_in_place(
             .chain(plan.specials.iter().map(|(p, _)| p.as_path()))
             .chain(plan.hardlinks.iter().map(|(p, _, _)| p.as_path()))
             .collect();
-        extras(path, Path::new(""), &planned, &keep, &mut delete);
+        let dirs: HashSet<&Path> = plan.dirs.iter().map(|(p, _)| p.as_path()).collect();
+        extras(path, Path::new(""), (&planned, &dirs), &keep, &mut delete);
     }
     changes.delete = delete.iter().map(|p| p.display().to_string()).collect();
     changes.create.sort();
     changes.update.sort();
 
+    let mut index = 0;
+    plan.specials.retain(|_| {
+        index += 1;
+        !equal_specials.contains(&(index - 1))
+    });
     let mut index = 0;
     plan.files.retain(|f| {
         let keep = !equal.contains(&index);
@@ -213,6 +245,14 @@ pub fn apply_in_place(
     progress: &RestoreProgress,
 ) -> Result<InPlaceChanges, RestoreError> {
     for p in &planned.delete {
+        // A folder on the way swapped for a symlink since planning would
+        // send the deletion elsewhere.
+        if !real_folders_between(&planned.base, p) {
+            return Err(RestoreError::Unsafe {
+                path: p.display().to_string(),
+                reason: "a folder above it became a symlink during the restore".into(),
+            });
+        }
         let result = match fs::symlink_metadata(p) {
             Ok(m) if m.is_dir() => fs::remove_dir_all(p),
             Ok(_) => fs::remove_file(p),
@@ -254,7 +294,7 @@ pub fn apply_in_place(
 fn extras(
     dir: &Path,
     rel: &Path,
-    planned: &HashSet<&Path>,
+    (planned, dirs): (&HashSet<&Path>, &HashSet<&Path>),
     keep: &PathPatterns,
     out: &mut Vec<PathBuf>,
 ) {
@@ -266,15 +306,41 @@ fn extras(
     for entry in entries {
         let abs = entry.path();
         let r = rel.join(entry.file_name());
-        if keep.matches(&abs) {
+        // Sockets belong to running services; a backup records but never
+        // restores them.
+        let socket = entry
+            .file_type()
+            .is_ok_and(|t| std::os::unix::fs::FileTypeExt::is_socket(&t));
+        if keep.matches(&abs) || socket {
             continue;
         }
         if !planned.contains(r.as_path()) {
             out.push(abs);
-        } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            extras(&abs, &r, planned, keep, out);
+        } else if dirs.contains(r.as_path()) && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            extras(&abs, &r, (planned, dirs), keep, out);
         }
     }
+}
+
+/// Whether every folder from `base` (included) down to `path`'s parent is a
+/// real folder, not a symlink.
+fn real_folders_between(base: &Path, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(base) else {
+        return false;
+    };
+    let mut at = base.to_path_buf();
+    if !fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) {
+        return false;
+    }
+    let mut parts: Vec<_> = rel.components().collect();
+    parts.pop();
+    for part in parts {
+        at.push(part);
+        if !fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The blob IDs a file's content would have, cut as a backup cuts it.
