@@ -616,3 +616,41 @@ fn a_symlink_in_place_of_a_restored_folder_is_replaced_not_followed() {
         .is_dir());
     assert_eq!(std::fs::read(root.join("other/precious")).unwrap(), b"q");
 }
+
+#[test]
+fn a_failed_restore_leaves_the_files_it_would_have_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("conf")).unwrap();
+    std::fs::write(root.join("conf/a"), noise(5, 5000)).unwrap();
+    std::fs::write(root.join("password"), format!("{PASSWORD}\n")).unwrap();
+    let profile = root.join("p.toml");
+    std::fs::write(
+        &profile,
+        "[repository]\nlocation = \"repo\"\npassword_file = \"password\"\n[[files]]\npath = \"conf\"\n",
+    )
+    .unwrap();
+    init(&root.join("repo"));
+    run(snap().args(["backup", "--profile"]).arg(&profile));
+    std::fs::write(root.join("conf/a"), b"live config").unwrap();
+    // The pack holding the file's data (the largest: trees are small and
+    // packed apart) is gone.
+    let mut packs = common::packs(&root.join("repo"));
+    packs.sort();
+    std::fs::remove_file(&packs.last().unwrap().1).unwrap();
+    let out = snap()
+        .args(["restore", "latest", "--profile"])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("so no file there was replaced"), "{err}");
+    assert!(err.contains("conf/a: blob"), "{err}");
+    assert_eq!(std::fs::read(root.join("conf/a")).unwrap(), b"live config");
+    let names: Vec<String> = std::fs::read_dir(root.join("conf"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["a"]);
+}

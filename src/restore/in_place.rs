@@ -276,7 +276,58 @@ pub fn apply_in_place(
             }
         }
     }
-    let report = restore_to_dir(repo, &planned.plan, &planned.base, threads, progress)?;
+    // Files are written under temporary names beside their places and
+    // renamed over them once complete, so a program reading a config file
+    // sees the old one or the new one, and a failed restore (a damaged
+    // blob, a full disk) leaves the old one.
+    let pid = std::process::id();
+    let mut renames = Vec::new();
+    for (i, f) in planned.plan.files.iter_mut().enumerate() {
+        let temporary = f.path.with_file_name(format!(".snap-restore-{pid}-{i}"));
+        renames.push((temporary.clone(), std::mem::replace(&mut f.path, temporary)));
+    }
+    let temporary_of: std::collections::HashMap<PathBuf, PathBuf> = renames
+        .iter()
+        .map(|(t, f)| (f.clone(), t.clone()))
+        .collect();
+    for (_, first, _) in planned.plan.hardlinks.iter_mut() {
+        if let Some(t) = temporary_of.get(first) {
+            *first = t.clone();
+        }
+    }
+    let base = &planned.base;
+    let written = restore_to_dir(repo, &planned.plan, base, threads, progress).and_then(|r| {
+        for (temporary, place) in &renames {
+            fs::rename(base.join(temporary), base.join(place)).map_err(|e| RestoreError::Io {
+                action: "rename into place",
+                path: base.join(place).display().to_string(),
+                source: e,
+            })?;
+        }
+        Ok(r)
+    });
+    let report = match written {
+        Ok(r) => r,
+        Err(e) => {
+            for (temporary, _) in &renames {
+                let _ = fs::remove_file(base.join(temporary));
+            }
+            return Err(match e {
+                RestoreError::Damaged { count, mut first } => {
+                    for (temporary, place) in &renames {
+                        let t = base.join(temporary).display().to_string();
+                        first = first.replace(&t, &base.join(place).display().to_string());
+                    }
+                    RestoreError::DamagedInPlace {
+                        path: planned.changes.path.clone(),
+                        count,
+                        first,
+                    }
+                }
+                other => other,
+            });
+        }
+    };
     planned.changes.warnings = report.warnings;
     if let Some(root) = &planned.root {
         apply_metadata(

@@ -46,6 +46,16 @@ pub enum RestoreError {
         /// The first problem.
         first: String,
     },
+    /// Some blobs of files to restore in place were damaged or missing.
+    #[error("restore of {path} stopped: {count} file(s) cannot be restored from the repository, so no file there was replaced: {first}; `snap check --read-data` lists what is damaged")]
+    DamagedInPlace {
+        /// The path being restored.
+        path: String,
+        /// How many files were affected.
+        count: usize,
+        /// The first problem.
+        first: String,
+    },
     /// A path to restore in place is not in the snapshot.
     #[error("the snapshot holds no {path}: it was not backed up in that snapshot; pick a snapshot that has it (`snap ls ID`), or leave it out of the profile")]
     NotInSnapshot {
