@@ -184,6 +184,18 @@ path = "node.key"
     }
 }
 
+/// Writes `dir/p.toml` naming the repository `dir/REPO` (created), the
+/// password in `dir/password`, and `files` (TOML of `[[files]]` entries).
+fn files_profile(dir: &Path, repo: &str, files: &str) -> PathBuf {
+    std::fs::write(dir.join("password"), format!("{PASSWORD}\n")).unwrap();
+    let profile = dir.join("p.toml");
+    let text =
+        format!("[repository]\nlocation = \"{repo}\"\npassword_file = \"password\"\n{files}");
+    std::fs::write(&profile, text).unwrap();
+    init(&dir.join(repo));
+    profile
+}
+
 /// A repository at `repo` with the test password and cheap key derivation.
 fn init(repo: &Path) {
     let mut cmd = snap();
@@ -517,16 +529,12 @@ fn a_repository_excluded_files_kept_entries_and_sockets_inside_a_restored_folder
     std::fs::write(root.join("conf/a"), b"a").unwrap();
     std::fs::write(root.join("conf/scratch.tmp"), b"t").unwrap();
     std::fs::create_dir_all(root.join("keep")).unwrap();
-    std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
-    let profile = dir.path().join("p.toml");
-    std::fs::write(
-        &profile,
-        "[repository]\nlocation = \"srv/repo\"\npassword_file = \"password\"\n\
-         [[files]]\npath = \"srv\"\n[[files]]\npath = \"srv/conf\"\nexclude = [\"*.tmp\"]\n\
+    let profile = files_profile(
+        dir.path(),
+        "srv/repo",
+        "[[files]]\npath = \"srv\"\n[[files]]\npath = \"srv/conf\"\nexclude = [\"*.tmp\"]\n\
          [[files]]\npath = \"srv/keep\"\ndelete_extra = false\n",
-    )
-    .unwrap();
-    init(&root.join("repo"));
+    );
     let report: serde_json::Value = serde_json::from_str(&run(snap()
         .args(["--json", "backup", "--profile"])
         .arg(&profile)))
@@ -559,14 +567,7 @@ fn a_symlink_in_place_of_a_restored_folder_is_replaced_not_followed() {
     let root = dir.path();
     std::fs::create_dir_all(root.join("conf/sub")).unwrap();
     std::fs::write(root.join("conf/a"), b"a").unwrap();
-    std::fs::write(root.join("password"), format!("{PASSWORD}\n")).unwrap();
-    let profile = root.join("p.toml");
-    std::fs::write(
-        &profile,
-        "[repository]\nlocation = \"repo\"\npassword_file = \"password\"\n[[files]]\npath = \"conf\"\n",
-    )
-    .unwrap();
-    init(&root.join("repo"));
+    let profile = files_profile(root, "repo", "[[files]]\npath = \"conf\"\n");
     run(snap().args(["backup", "--profile"]).arg(&profile));
     // The folder and one inside it become symlinks to folders with files
     // the snapshot does not have: those files must survive.
@@ -623,14 +624,7 @@ fn a_failed_restore_leaves_the_files_it_would_have_replaced() {
     let root = dir.path();
     std::fs::create_dir_all(root.join("conf")).unwrap();
     std::fs::write(root.join("conf/a"), noise(5, 5000)).unwrap();
-    std::fs::write(root.join("password"), format!("{PASSWORD}\n")).unwrap();
-    let profile = root.join("p.toml");
-    std::fs::write(
-        &profile,
-        "[repository]\nlocation = \"repo\"\npassword_file = \"password\"\n[[files]]\npath = \"conf\"\n",
-    )
-    .unwrap();
-    init(&root.join("repo"));
+    let profile = files_profile(root, "repo", "[[files]]\npath = \"conf\"\n");
     run(snap().args(["backup", "--profile"]).arg(&profile));
     std::fs::write(root.join("conf/a"), b"live config").unwrap();
     // The pack holding the file's data (the largest: trees are small and
