@@ -150,6 +150,9 @@ pub struct Repository {
     config: Config,
     key_id: KeyId,
     index: Index,
+    /// Names of the index files in `index` (sorted), so loading again
+    /// reads nothing when the repository's index files are the same.
+    index_files: Vec<String>,
     /// Locks this process holds on the repository, checked before writes.
     locks: std::sync::Mutex<Vec<std::sync::Weak<lock::LockHealth>>>,
 }
@@ -181,6 +184,7 @@ impl Repository {
             config,
             key_id,
             index: Index::new(),
+            index_files: Vec::new(),
             locks: Default::default(),
         })
     }
@@ -227,6 +231,7 @@ impl Repository {
                         config,
                         key_id,
                         index: Index::new(),
+                        index_files: Vec::new(),
                         locks: Default::default(),
                     });
                 }
@@ -266,9 +271,16 @@ impl Repository {
         self.key_id
     }
 
-    /// Loads every index file into memory; returns how many were read.
+    /// Loads every index file into memory; returns how many there are.
+    /// Index files never change under a name, so when the listing names
+    /// the files already loaded, nothing is read again.
     pub fn load_index(&mut self) -> Result<usize, RepoError> {
         let files = self.backend.list(FileKind::Index)?;
+        let mut names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+        names.sort();
+        if !names.is_empty() && names == self.index_files {
+            return Ok(files.len());
+        }
         let results: Vec<Result<IndexFile, RepoError>> = {
             use rayon::prelude::*;
             files
@@ -286,6 +298,7 @@ impl Repository {
         }
         index.sort();
         self.index = index;
+        self.index_files = names;
         Ok(files.len())
     }
 
@@ -293,6 +306,7 @@ impl Repository {
     /// so one damaged index file does not hide the others.
     pub fn replace_index(&mut self, index: Index) {
         self.index = index;
+        self.index_files.clear();
     }
 
     /// The in-memory index (empty until [`Repository::load_index`]).
