@@ -257,12 +257,10 @@ pub fn restore(
     for kind in RESTORE_ORDER.iter().filter(|k| kinds.contains(k)) {
         match *kind {
             "files" => {
-                // A backup applies every entry's excludes everywhere (an
-                // entry may lie inside another), so a restore keeps them all.
-                // Entries that keep what the snapshot lacks keep it from
-                // the entries around them too, and no repository is deleted.
+                // No repository is ever deleted, neither the one in use nor
+                // the profile's.
                 let keep: Vec<String> = profile
-                    .backup_excludes()
+                    .restore_keeps()
                     .into_iter()
                     .chain(local_repository(&repo_location))
                     .chain(
@@ -270,16 +268,6 @@ pub fn restore(
                             .repository
                             .as_ref()
                             .and_then(|r| local_repository(&r.location)),
-                    )
-                    .chain(
-                        profile
-                            .files
-                            .iter()
-                            .filter(|f| !f.delete_extra)
-                            .flat_map(|f| {
-                                let p = globset::escape(&f.path.display().to_string());
-                                [p.clone(), format!("{p}/**")]
-                            }),
                     )
                     .collect();
                 let targets: Vec<ops::restore::InPlaceTarget> = profile
@@ -306,24 +294,18 @@ pub fn restore(
                 if !json {
                     etcd::render(out, false, quiet, &report)?;
                 }
-                if etcd::exit_code(&report) != ExitCode::Ok {
-                    code = etcd::exit_code(&report);
-                }
+                code = etcd::exit_code(&report);
                 doc["etcd"] = serde_json::to_value(&report)?;
             }
             "git" => {
                 let Some(g) = &profile.git else { continue };
                 let push = git_push.clone();
                 let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
+                // Checked above: a push, or a restore_dir. A push, and a dry
+                // run, recreate the repositories aside first.
                 let target = match (&push, &g.restore_dir) {
-                    (Some(_), _) => scratch.path().to_path_buf(),
-                    // A dry run recreates the repositories aside, to check them.
-                    (None, Some(_)) if dry => scratch.path().to_path_buf(),
-                    (None, Some(dir)) => dir.clone(),
-                    (None, None) => bail!(
-                        "the profile {} says nowhere to restore git repositories to: add push = \"URL/{{repo}}.git\" or restore_dir = \"FOLDER\" under [git], or pass --git-push",
-                        profile.file.display()
-                    ),
+                    (None, Some(dir)) if !dry => dir.clone(),
+                    _ => scratch.path().to_path_buf(),
                 };
                 let options = ops::restore::RestoreOptions {
                     snapshot: id_hex.clone(),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::OpError;
 use crate::id::BlobId;
 use crate::repo::Repository;
-use crate::snapshot::{find_snapshot, load_tree, Node, NodeType};
+use crate::snapshot::{find_node, find_snapshot, load_tree, Node, NodeType};
 
 /// Errors particular to `dump`.
 #[derive(Debug, thiserror::Error)]
@@ -73,16 +73,11 @@ pub fn resolve(repo: &mut Repository, query: &str, path: &str) -> Result<Node, O
         path: path.to_string(),
         snapshot: id.short(),
     };
-    let mut node = Node::dir_of(manifest.tree);
-    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
-        let subtree = match (node.node_type, node.subtree) {
-            (NodeType::Dir, Some(t)) => t,
-            _ => return Err(not_found().into()),
-        };
-        let tree = load_tree(repo, &subtree)?;
-        node = tree.find(part.as_bytes()).cloned().ok_or_else(not_found)?;
-    }
-    Ok(node)
+    let parts = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .map(str::as_bytes);
+    Ok(find_node(repo, &manifest.tree, parts)?.ok_or_else(not_found)?)
 }
 
 /// Writes `node` (from [`resolve`]) to `out`: a file's content, or a folder

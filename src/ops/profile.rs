@@ -299,6 +299,19 @@ impl PlatformProfile {
     }
 }
 
+impl PlatformProfile {
+    /// What a restore in place never deletes, in any entry: every entry's
+    /// excludes (a backup applies them everywhere, and an entry may lie
+    /// inside another), and all of an entry with `delete_extra = false`.
+    pub fn restore_keeps(&self) -> Vec<String> {
+        let kept = self.files.iter().filter(|f| !f.delete_extra).flat_map(|f| {
+            let p = globset::escape(f.path.display().to_string().trim_end_matches('/'));
+            [format!("{p}/**"), p]
+        });
+        self.backup_excludes().into_iter().chain(kept).collect()
+    }
+}
+
 /// One entry's excludes as absolute patterns under its path.
 fn entry_excludes(f: &FilesSection) -> Vec<String> {
     // The path is literal: `[` or `{` in it must not act as glob syntax.

@@ -18,7 +18,7 @@ use crate::chunker::Chunker;
 use crate::id::BlobId;
 use crate::pattern::PathPatterns;
 use crate::repo::Repository;
-use crate::snapshot::{load_tree, Node, NodeType};
+use crate::snapshot::{find_node, Node, NodeType};
 use crate::source::files::os_name;
 
 /// What restoring one path changes, computed without writing.
@@ -59,20 +59,11 @@ pub fn find_path(repo: &Repository, root: &BlobId, path: &Path) -> Result<Node, 
     let missing = || RestoreError::NotInSnapshot {
         path: path.display().to_string(),
     };
-    let mut node = Node::dir_of(*root);
-    for part in path.components().filter_map(|c| match c {
-        std::path::Component::Normal(n) => Some(n),
+    let parts = path.components().filter_map(|c| match c {
+        std::path::Component::Normal(n) => Some(std::os::unix::ffi::OsStrExt::as_bytes(n)),
         _ => None,
-    }) {
-        let subtree = match (node.node_type, node.subtree) {
-            (NodeType::Dir, Some(t)) => t,
-            _ => return Err(missing()),
-        };
-        let tree = load_tree(repo, &subtree)?;
-        let name = std::os::unix::ffi::OsStrExt::as_bytes(part);
-        node = tree.find(name).cloned().ok_or_else(missing)?;
-    }
-    Ok(node)
+    });
+    find_node(repo, root, parts)?.ok_or_else(missing)
 }
 
 /// Plans restoring the snapshot's `path` (absolute) onto the same path on

@@ -21,7 +21,7 @@ pub use manifest::{
     SnapshotManifest, SourceRecord, Summary,
 };
 pub use name::NodeName;
-pub use tree::{load_tree, save_tree, Node, NodeType, Tree};
+pub use tree::{find_node, load_tree, save_tree, Node, NodeType, Tree};
 
 /// Errors of the snapshot layer.
 #[derive(Debug, thiserror::Error)]

@@ -274,6 +274,28 @@ pub fn load_tree(repo: &Repository, id: &BlobId) -> Result<Tree, SnapshotError> 
     })
 }
 
+/// The node at `parts` (names, from the root) below the tree `root`; `None`
+/// when a part is missing or names something other than a folder on the way.
+/// No parts: the root folder itself.
+pub fn find_node<'a>(
+    repo: &Repository,
+    root: &BlobId,
+    parts: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Option<Node>, SnapshotError> {
+    let mut node = Node::dir_of(*root);
+    for part in parts {
+        let subtree = match (node.node_type, node.subtree) {
+            (NodeType::Dir, Some(t)) => t,
+            _ => return Ok(None),
+        };
+        match load_tree(repo, &subtree)?.find(part).cloned() {
+            Some(n) => node = n,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(node))
+}
+
 /// Saves a tree as a blob; returns its ID.
 pub fn save_tree(saver: &BlobSaver<'_>, tree: &Tree) -> Result<BlobId, SnapshotError> {
     Ok(saver.save(BlobKind::Tree, &tree.encode())?.0)
