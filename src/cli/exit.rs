@@ -19,7 +19,8 @@ pub enum ExitCode {
     EtcdIncomplete = 5,
     /// No repository at the location.
     NoRepository = 10,
-    /// The repository could not be locked.
+    /// The repository could not be locked, or the lock was lost while
+    /// working (nothing more was written).
     Locked = 11,
     /// Wrong password.
     WrongPassword = 12,
@@ -28,7 +29,7 @@ pub enum ExitCode {
 fn from_repo(e: &RepoError) -> Option<ExitCode> {
     match e {
         RepoError::NoRepository { .. } => Some(ExitCode::NoRepository),
-        RepoError::Locked { .. } => Some(ExitCode::Locked),
+        RepoError::Locked { .. } | RepoError::LockLost { .. } => Some(ExitCode::Locked),
         RepoError::WrongPassword { .. } => Some(ExitCode::WrongPassword),
         _ => None,
     }

@@ -34,7 +34,7 @@ pub fn unlock(repo: &Repository, remove_all: bool) -> Result<UnlockReport, OpErr
     }
     let now = Utc::now();
     for (name, info) in read_locks(repo, None)? {
-        match info.stale_reason(now) {
+        match info.stale_reason(now, &repo.lock_timing()) {
             Some(reason) => {
                 backend
                     .remove(FileKind::Lock, &name)

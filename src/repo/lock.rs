@@ -2,11 +2,21 @@
 //! maintenance. A lock is a sealed JSON file under `locks/`, refreshed every five
 //! minutes while held; one not refreshed for 30 minutes, or held by a process
 //! that no longer exists on this host, is stale and does not block anyone.
+//!
+//! The holder's side of the rule is what keeps data safe: a lock is **held**
+//! only while each new lock file was in place before the previous one was
+//! [`LockTiming::lost_after`] old. Once that chain breaks (a refresh that fails
+//! for too long, or comes late because the process was frozen, its VM
+//! suspended, its container paused) the lock is **lost for good**: the
+//! refresher stops, and the repository refuses every further pack, index and
+//! snapshot write and every deletion, because another process may already
+//! have taken the lock for stale and changed the repository.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,37 +26,133 @@ use crate::backend::Backend;
 use crate::crypto::{MasterKey, SealKind};
 use crate::id::{FileKind, Id};
 
-/// A lock not refreshed for this long is stale.
+/// A lock not refreshed for this long is stale (the default of
+/// [`LockTiming::stale_after`]).
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
-const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
-/// A holder whose lock was not refreshed for this long stops writing index
-/// files and snapshots: soon others may judge the lock stale, and an
-/// exclusive operation may already be changing the repository. The margin
-/// to [`STALE_AFTER`] covers clock differences between hosts.
+/// A holder whose lock was not refreshed for this long stops writing (the
+/// default of [`LockTiming::lost_after`]). The margin to [`STALE_AFTER`]
+/// covers clock differences between hosts.
 pub const LOST_AFTER: Duration = Duration::from_secs(25 * 60);
 
-/// When a held lock was last written, shared by its refresher and the
-/// repository that checks it before writing.
-#[derive(Debug)]
-pub(crate) struct LockHealth {
-    refreshed_at: std::sync::atomic::AtomicI64,
+/// The environment variable that shortens every lock age at once, for tests
+/// of lock loss (spec §9): its value is the stale age in seconds. Every
+/// process working on one repository must see the same value.
+pub const TEST_STALE_ENV: &str = "SNAP_TEST_LOCK_STALE_SECONDS";
+
+/// The ages of the lock rules (spec §9), in a fixed ratio: refreshed every
+/// sixth, lost at five sixths, stale at the whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockTiming {
+    /// Another process's lock older than this is stale.
+    pub stale_after: Duration,
+    /// Our lock older than this is lost: we stop writing.
+    pub lost_after: Duration,
+    /// How often a held lock is rewritten.
+    pub refresh_every: Duration,
+    /// How soon a failed refresh is tried again.
+    pub retry_every: Duration,
 }
 
-impl LockHealth {
-    fn new() -> LockHealth {
-        LockHealth {
-            refreshed_at: std::sync::atomic::AtomicI64::new(Utc::now().timestamp()),
+impl Default for LockTiming {
+    fn default() -> LockTiming {
+        LockTiming::with_stale_after(STALE_AFTER)
+    }
+}
+
+impl LockTiming {
+    /// The timing whose stale age is `stale_after`.
+    pub fn with_stale_after(stale_after: Duration) -> LockTiming {
+        LockTiming {
+            stale_after,
+            lost_after: stale_after / 6 * 5,
+            refresh_every: stale_after / 6,
+            retry_every: stale_after / 60,
         }
     }
 
-    fn refreshed(&self) {
-        self.refreshed_at
-            .store(Utc::now().timestamp(), std::sync::atomic::Ordering::Relaxed);
+    /// The default timing, or the test timing of [`TEST_STALE_ENV`]
+    /// (at least 3 seconds; other values are ignored).
+    pub fn from_env() -> LockTiming {
+        match std::env::var(TEST_STALE_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            Some(secs) if secs >= 3 => LockTiming::with_stale_after(Duration::from_secs(secs)),
+            _ => LockTiming::default(),
+        }
+    }
+}
+
+/// When our newest lock file was written, and whether the lock is lost.
+/// Shared by the refresher and every writer that checks it.
+#[derive(Debug)]
+pub(crate) struct LockHealth {
+    /// The time written into our newest lock file, by the wall clock and by
+    /// the monotonic clock: a wall clock set back must not hide a freeze.
+    written: Mutex<(DateTime<Utc>, Instant)>,
+    lost: AtomicBool,
+    lost_after: Duration,
+}
+
+impl LockHealth {
+    fn new(wall: DateTime<Utc>, mono: Instant, lost_after: Duration) -> LockHealth {
+        LockHealth {
+            written: Mutex::new((wall, mono)),
+            lost: AtomicBool::new(false),
+            lost_after,
+        }
     }
 
-    /// Seconds since the lock was last written.
-    pub(crate) fn age(&self) -> i64 {
-        Utc::now().timestamp() - self.refreshed_at.load(std::sync::atomic::Ordering::Relaxed)
+    fn refreshed(&self, wall: DateTime<Utc>, mono: Instant) {
+        *self.written.lock().unwrap_or_else(|e| e.into_inner()) = (wall, mono);
+    }
+
+    /// How old our newest lock file is: the larger of the two clocks' views.
+    fn age(&self) -> Duration {
+        let (wall, mono) = *self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let by_wall = Utc::now()
+            .signed_duration_since(wall)
+            .to_std()
+            .unwrap_or_default();
+        by_wall.max(mono.elapsed())
+    }
+
+    /// `Some(age)` once the lock is lost; losing it is permanent.
+    pub(crate) fn lost(&self) -> Option<Duration> {
+        let age = self.age();
+        if self.lost.load(Ordering::Acquire) || age >= self.lost_after {
+            self.lost.store(true, Ordering::Release);
+            return Some(age);
+        }
+        None
+    }
+}
+
+/// The locks this process holds on one repository, checked before writes.
+#[derive(Debug, Default)]
+pub(crate) struct HeldLocks {
+    held: Mutex<Vec<Weak<LockHealth>>>,
+}
+
+impl HeldLocks {
+    fn watch(&self, health: &Arc<LockHealth>) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|w| w.strong_count() > 0);
+        held.push(Arc::downgrade(health));
+    }
+
+    /// Fails once any lock held is lost.
+    pub(crate) fn check(&self, location: impl FnOnce() -> String) -> Result<(), RepoError> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        for health in held.iter().filter_map(Weak::upgrade) {
+            if let Some(age) = health.lost() {
+                return Err(RepoError::LockLost {
+                    location: location(),
+                    seconds: age.as_secs(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -78,11 +184,15 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
-    /// Why the lock is stale, or `None` if it is live.
-    pub fn stale_reason(&self, now: DateTime<Utc>) -> Option<String> {
+    /// Why the lock is stale under `timing`, or `None` if it is live.
+    pub fn stale_reason(&self, now: DateTime<Utc>, timing: &LockTiming) -> Option<String> {
         let age = now.signed_duration_since(self.time);
-        if age.to_std().is_ok_and(|a| a > STALE_AFTER) {
-            return Some(format!("not refreshed for {} minutes", age.num_minutes()));
+        if age.to_std().is_ok_and(|a| a > timing.stale_after) {
+            return Some(if age.num_minutes() > 0 {
+                format!("not refreshed for {} minutes", age.num_minutes())
+            } else {
+                format!("not refreshed for {} seconds", age.num_seconds())
+            });
         }
         if self.hostname == hostname() && !pid_alive(self.pid) {
             return Some(format!("process {} no longer runs on this host", self.pid));
@@ -133,10 +243,15 @@ impl Drop for LockGuard {
     }
 }
 
-fn write_lock(backend: &dyn Backend, key: &MasterKey, kind: LockKind) -> Result<String, RepoError> {
+fn write_lock(
+    backend: &dyn Backend,
+    key: &MasterKey,
+    kind: LockKind,
+    time: DateTime<Utc>,
+) -> Result<String, RepoError> {
     let info = LockInfo {
         version: 1,
-        time: Utc::now(),
+        time,
         kind,
         hostname: hostname(),
         username: username(),
@@ -173,7 +288,10 @@ pub fn read_locks(
 }
 
 pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, RepoError> {
-    let ours = write_lock(&*repo.backend, &repo.key, kind)?;
+    let timing = repo.lock_timing;
+    let (wall, mono) = (Utc::now(), Instant::now());
+    let ours = write_lock(&*repo.backend, &repo.key, kind, wall)?;
+    let health = Arc::new(LockHealth::new(wall, mono, timing.lost_after));
     let now = Utc::now();
     let mut stale = Vec::new();
     let others = match read_locks(repo, Some(&ours)) {
@@ -184,7 +302,7 @@ pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, Re
         }
     };
     for (name, info) in others {
-        if let Some(reason) = info.stale_reason(now) {
+        if let Some(reason) = info.stale_reason(now, &timing) {
             stale.push((name, format!("{} ({reason})", info.describe())));
             continue;
         }
@@ -198,32 +316,22 @@ pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, Re
             });
         }
     }
+    // Acquiring took too long (a freeze between writing and listing): others
+    // may have judged our lock stale before they saw it as live.
+    if health.lost().is_some() {
+        let _ = repo.backend.remove(FileKind::Lock, &ours);
+        return Err(RepoError::LockLost {
+            location: repo.backend.location(),
+            seconds: health.age().as_secs(),
+        });
+    }
     let (tx, rx) = mpsc::channel::<()>();
     let backend = Arc::clone(&repo.backend);
     let key = repo.key.clone();
-    let health = Arc::new(LockHealth::new());
-    repo.watch_lock(&health);
+    repo.locks.watch(&health);
     let refreshed = Arc::clone(&health);
-    let refresher = thread::spawn(move || {
-        let mut current = ours;
-        loop {
-            match rx.recv_timeout(REFRESH_EVERY) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // A failed refresh is retried at the next interval; the
-                    // repository refuses writes once it is too old.
-                    if let Ok(fresh) = write_lock(&*backend, &key, kind) {
-                        refreshed.refreshed();
-                        let _ = backend.remove(FileKind::Lock, &current);
-                        current = fresh;
-                    }
-                }
-                _ => {
-                    let _ = backend.remove(FileKind::Lock, &current);
-                    return;
-                }
-            }
-        }
-    });
+    let refresher =
+        thread::spawn(move || refresh_loop(&*backend, &key, kind, timing, &refreshed, ours, rx));
     Ok(LockGuard {
         stop: Some(tx),
         refresher: Some(refresher),
@@ -232,14 +340,57 @@ pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, Re
     })
 }
 
+/// Rewrites the lock until told to stop (or the channel closes), then
+/// deletes it. A refresh is good only if the new file is in place before
+/// the previous one is `lost_after` old; otherwise, or once refreshes have
+/// failed that long, the lock is lost and the loop deletes its file and
+/// ends: a lost lock is never renewed.
+fn refresh_loop(
+    backend: &dyn Backend,
+    key: &MasterKey,
+    kind: LockKind,
+    timing: LockTiming,
+    health: &LockHealth,
+    mut current: String,
+    stop: mpsc::Receiver<()>,
+) {
+    let mut wait = timing.refresh_every;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
+        if health.lost().is_some() {
+            break;
+        }
+        let (wall, mono) = (Utc::now(), Instant::now());
+        match write_lock(backend, key, kind, wall) {
+            Ok(fresh) if health.lost().is_some() => {
+                // Written too late to count: the chain of files broke.
+                let _ = backend.remove(FileKind::Lock, &fresh);
+                break;
+            }
+            Ok(fresh) => {
+                health.refreshed(wall, mono);
+                let _ = backend.remove(FileKind::Lock, &current);
+                current = fresh;
+                wait = timing.refresh_every;
+            }
+            Err(_) => wait = timing.retry_every.max(Duration::from_millis(100)),
+        }
+    }
+    let _ = backend.remove(FileKind::Lock, &current);
+}
+
 impl LockGuard {
     /// Makes the lock look last written `seconds` ago (tests of lock loss).
     #[doc(hidden)]
-    pub fn pretend_refreshed_ago(&self, seconds: i64) {
-        self.health.refreshed_at.store(
-            Utc::now().timestamp() - seconds,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+    pub fn pretend_refreshed_ago(&self, seconds: u64) {
+        let ago = Duration::from_secs(seconds);
+        let wall = Utc::now() - chrono::Duration::from_std(ago).unwrap_or_default();
+        let mono = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
+        self.health.refreshed(wall, mono);
+    }
+
+    /// True once the lock is lost (see the module documentation).
+    pub fn is_lost(&self) -> bool {
+        self.health.lost().is_some()
     }
 }
 
@@ -261,50 +412,78 @@ mod tests {
         }
     }
 
-    #[test]
-    fn staleness() {
-        let me = std::process::id();
-        assert!(info(1, me, &hostname()).stale_reason(Utc::now()).is_none());
-        assert!(info(31, me, &hostname())
-            .stale_reason(Utc::now())
-            .unwrap()
-            .contains("not refreshed"));
-        // PIDs above the kernel's maximum never run.
-        let dead = info(1, 4_000_000_000, &hostname())
-            .stale_reason(Utc::now())
-            .unwrap();
-        assert!(dead.contains("no longer runs"), "{dead}");
-        // A process on another host is judged by time only.
-        assert!(info(1, 4_000_000_000, "elsewhere")
-            .stale_reason(Utc::now())
-            .is_none());
-    }
-
-    #[test]
-    fn a_lock_not_refreshed_for_too_long_stops_index_and_snapshot_writes() {
-        let backend = std::sync::Arc::new(MemoryBackend::new());
+    fn fresh_repo() -> (Arc<MemoryBackend>, Repository) {
+        let backend = Arc::new(MemoryBackend::new());
         let options = InitOptions {
             kdf: KdfParams::insecure_fast(),
             ..Default::default()
         };
-        let repo = Repository::init(backend, b"pw", &options).unwrap();
+        let repo = Repository::init(backend.clone(), b"pw", &options).unwrap();
+        (backend, repo)
+    }
+
+    #[test]
+    fn staleness() {
+        let me = std::process::id();
+        let timing = LockTiming::default();
+        assert!(info(1, me, &hostname())
+            .stale_reason(Utc::now(), &timing)
+            .is_none());
+        assert!(info(31, me, &hostname())
+            .stale_reason(Utc::now(), &timing)
+            .unwrap()
+            .contains("not refreshed for 31 minutes"));
+        // Shortened ages (tests) judge by the shortened age.
+        let short = LockTiming::with_stale_after(Duration::from_secs(6));
+        assert!(info(1, me, &hostname())
+            .stale_reason(Utc::now(), &short)
+            .unwrap()
+            .contains("not refreshed for 1 minutes"));
+        // PIDs above the kernel's maximum never run.
+        let dead = info(1, 4_000_000_000, &hostname())
+            .stale_reason(Utc::now(), &timing)
+            .unwrap();
+        assert!(dead.contains("no longer runs"), "{dead}");
+        // A process on another host is judged by time only.
+        assert!(info(1, 4_000_000_000, "elsewhere")
+            .stale_reason(Utc::now(), &timing)
+            .is_none());
+    }
+
+    #[test]
+    fn timing_keeps_its_ratios_and_the_margin_between_lost_and_stale() {
+        let t = LockTiming::default();
+        assert_eq!(t.stale_after, STALE_AFTER);
+        assert_eq!(t.lost_after, LOST_AFTER);
+        assert_eq!(t.refresh_every, Duration::from_secs(300));
+        assert_eq!(t.retry_every, Duration::from_secs(30));
+        let short = LockTiming::with_stale_after(Duration::from_secs(12));
+        assert_eq!(short.lost_after, Duration::from_secs(10));
+        assert_eq!(short.refresh_every, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_lock_not_refreshed_for_too_long_stops_index_and_snapshot_writes() {
+        let (_, repo) = fresh_repo();
         let guard = repo.lock(LockKind::Shared).unwrap();
         let save = || repo.save_file(FileKind::Snapshot, SealKind::Snapshot, b"{}");
         save().unwrap();
-        guard.pretend_refreshed_ago(LOST_AFTER.as_secs() as i64 - 60);
+        guard.pretend_refreshed_ago(LOST_AFTER.as_secs() - 60);
         save().unwrap();
-        guard.pretend_refreshed_ago(LOST_AFTER.as_secs() as i64 + 1);
+        guard.pretend_refreshed_ago(LOST_AFTER.as_secs() + 1);
         let err = save().unwrap_err();
-        assert!(
-            matches!(err, RepoError::LockLost { minutes: 25, .. }),
-            "{err}"
-        );
-        assert!(err.to_string().contains("could not be refreshed"));
-        // A blob saver's index write is refused too, so no snapshot follows.
+        assert!(matches!(err, RepoError::LockLost { .. }), "{err}");
+        assert!(err.to_string().contains("25 minutes"), "{err}");
+        // Losing is permanent: a refresh afterwards does not make it held.
+        guard.pretend_refreshed_ago(0);
+        assert!(guard.is_lost());
+        assert!(matches!(save(), Err(RepoError::LockLost { .. })));
+        // A blob saver refuses new blobs and its index write.
         let saver = repo.blob_saver(1);
-        saver
-            .save(crate::pack::BlobKind::Data, b"data written meanwhile")
-            .unwrap();
+        assert!(matches!(
+            saver.save(crate::pack::BlobKind::Data, b"data written meanwhile"),
+            Err(RepoError::LockLost { .. })
+        ));
         assert!(matches!(saver.finish(), Err(RepoError::LockLost { .. })));
         // Once released, the lost lock no longer matters.
         drop(guard);
@@ -312,13 +491,31 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_that_comes_late_loses_the_lock_and_deletes_its_file() {
+        let (backend, mut repo) = fresh_repo();
+        repo.set_lock_timing(LockTiming::with_stale_after(Duration::from_secs(3)));
+        let guard = repo.lock(LockKind::Shared).unwrap();
+        // Refreshes happen every half second and keep the lock.
+        thread::sleep(Duration::from_millis(1200));
+        assert!(!guard.is_lost());
+        assert_eq!(backend.list(FileKind::Lock).unwrap().len(), 1);
+        // As if frozen past the lost age: the refresher must not renew it.
+        guard.pretend_refreshed_ago(3);
+        thread::sleep(Duration::from_millis(800));
+        assert!(guard.is_lost());
+        assert!(
+            backend.list(FileKind::Lock).unwrap().is_empty(),
+            "a lost lock's file is removed, never renewed"
+        );
+        assert!(matches!(
+            repo.save_file(FileKind::Snapshot, SealKind::Snapshot, b"{}"),
+            Err(RepoError::LockLost { .. })
+        ));
+    }
+
+    #[test]
     fn shared_locks_coexist_exclusive_ones_do_not_and_stale_ones_are_reported() {
-        let backend = std::sync::Arc::new(MemoryBackend::new());
-        let options = InitOptions {
-            kdf: KdfParams::insecure_fast(),
-            ..Default::default()
-        };
-        let repo = Repository::init(backend.clone(), b"pw", &options).unwrap();
+        let (backend, repo) = fresh_repo();
         let a = repo.lock(LockKind::Shared).unwrap();
         let b = repo.lock(LockKind::Shared).unwrap();
         assert!(matches!(
@@ -352,14 +549,9 @@ mod tests {
 
     #[test]
     fn several_keys_open_one_repository() {
-        let backend = std::sync::Arc::new(MemoryBackend::new());
-        let options = InitOptions {
-            kdf: KdfParams::insecure_fast(),
-            ..Default::default()
-        };
-        let repo = Repository::init(backend.clone(), b"first", &options).unwrap();
+        let (backend, repo) = fresh_repo();
         repo.add_key(b"second", KdfParams::insecure_fast()).unwrap();
-        let a = Repository::open(backend.clone(), b"first").unwrap();
+        let a = Repository::open(backend.clone(), b"pw").unwrap();
         let b = Repository::open(backend.clone(), b"second").unwrap();
         assert_eq!(a.config().id, b.config().id);
         assert_ne!(a.key_id(), b.key_id());

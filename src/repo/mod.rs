@@ -9,7 +9,9 @@ mod lock;
 mod saver;
 
 pub use config::{Config, InitOptions};
-pub use lock::{read_locks, LockGuard, LockInfo, LockKind, LOST_AFTER};
+pub use lock::{
+    read_locks, LockGuard, LockInfo, LockKind, LockTiming, LOST_AFTER, STALE_AFTER, TEST_STALE_ENV,
+};
 pub use saver::{BlobSaver, SaveStats};
 
 use std::sync::Arc;
@@ -61,14 +63,15 @@ pub enum RepoError {
         /// Who holds it, when.
         holder: String,
     },
-    /// This process's lock could not be refreshed for too long: others may
-    /// take it for stale, so nothing more is written.
-    #[error("the lock on {location} could not be refreshed for {minutes} minutes (is the repository reachable?); other snap processes may now treat it as stale, so this operation stops without writing its index or snapshot; run it again")]
+    /// This process's lock was not refreshed for too long (the process was
+    /// frozen or suspended, or the repository unreachable): others may take
+    /// it for stale, so nothing more is written.
+    #[error("the lock on {location} was last refreshed {} ago (was this process suspended or frozen, or the repository unreachable?); other snap processes may have treated it as stale and changed the repository meanwhile, so this operation stopped without writing anything more (no index, no snapshot); run it again", age_text(*seconds))]
     LockLost {
         /// Where.
         location: String,
         /// How long since the last refresh.
-        minutes: i64,
+        seconds: u64,
     },
     /// A stored file's name is not the SHA-256 of its bytes.
     #[error("{noun} {name} is damaged: its content does not match its name (SHA-256 {actual}); restore it from a copy or run `snap check`")]
@@ -154,7 +157,9 @@ pub struct Repository {
     /// reads nothing when the repository's index files are the same.
     index_files: Vec<String>,
     /// Locks this process holds on the repository, checked before writes.
-    locks: std::sync::Mutex<Vec<std::sync::Weak<lock::LockHealth>>>,
+    locks: Arc<lock::HeldLocks>,
+    /// The ages of the lock rules (spec §9).
+    lock_timing: LockTiming,
 }
 
 impl Repository {
@@ -186,6 +191,7 @@ impl Repository {
             index: Index::new(),
             index_files: Vec::new(),
             locks: Default::default(),
+            lock_timing: LockTiming::from_env(),
         })
     }
 
@@ -233,6 +239,7 @@ impl Repository {
                         index: Index::new(),
                         index_files: Vec::new(),
                         locks: Default::default(),
+                        lock_timing: LockTiming::from_env(),
                     });
                 }
                 Err(CryptoError::WrongPassword) => continue,
@@ -314,37 +321,41 @@ impl Repository {
         &self.index
     }
 
-    fn watch_lock(&self, health: &std::sync::Arc<lock::LockHealth>) {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.retain(|w| w.strong_count() > 0);
-        locks.push(std::sync::Arc::downgrade(health));
+    /// The ages of the lock rules this process applies (spec §9).
+    pub fn lock_timing(&self) -> LockTiming {
+        self.lock_timing
     }
 
-    /// Fails if a lock this process holds was not refreshed for
-    /// [`LOST_AFTER`]: the repository may no longer be safe to write to.
+    /// Uses other lock ages (tests; every process on one repository must
+    /// agree on them).
+    #[doc(hidden)]
+    pub fn set_lock_timing(&mut self, timing: LockTiming) {
+        self.lock_timing = timing;
+    }
+
+    /// Fails once a lock this process holds is lost (spec §9): the
+    /// repository may no longer be safe to write to, or to delete from.
     pub fn check_locks(&self) -> Result<(), RepoError> {
-        let locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        for health in locks.iter().filter_map(std::sync::Weak::upgrade) {
-            let age = health.age();
-            if age >= LOST_AFTER.as_secs() as i64 {
-                return Err(RepoError::LockLost {
-                    location: self.backend.location(),
-                    minutes: age / 60,
-                });
-            }
-        }
-        Ok(())
+        self.locks.check(|| self.backend.location())
     }
 
     /// Seals and stores a metadata file named by the SHA-256 of its bytes.
     /// Refused once a held lock is lost (see [`Repository::check_locks`]):
     /// index files and snapshots must not appear in a repository that
     /// maintenance may be changing.
+    ///
+    /// The lock is checked again once the file is stored: a process frozen
+    /// during the write may find its lock lost afterwards, and then removes
+    /// what it wrote, since maintenance may have started meanwhile.
     pub fn save_file(&self, kind: FileKind, seal: SealKind, plain: &[u8]) -> Result<Id, RepoError> {
         self.check_locks()?;
         let sealed = self.key.seal(seal, plain);
         let id = Id::sha256(&sealed);
         self.backend.write(kind, &id.to_hex(), &sealed)?;
+        if let Err(lost) = self.check_locks() {
+            let _ = self.backend.remove(kind, &id.to_hex());
+            return Err(lost);
+        }
         Ok(id)
     }
 
@@ -503,6 +514,16 @@ pub fn blob_err(pack: PackId, blob: BlobId, e: PackError) -> RepoError {
         other => other.to_string(),
     };
     RepoError::Blob { pack, blob, reason }
+}
+
+/// "25 minutes", "1 minute 30 seconds", "12 seconds".
+fn age_text(seconds: u64) -> String {
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match (seconds / 60, seconds % 60) {
+        (0, s) => plural(s, "second"),
+        (m, 0) => plural(m, "minute"),
+        (m, s) => format!("{} {}", plural(m, "minute"), plural(s, "second")),
+    }
 }
 
 /// This machine's host name (empty if unknown).

@@ -116,7 +116,8 @@ impl<'r> BlobSaver<'r> {
                 let backend = Arc::clone(&repo.backend);
                 let key = repo.key.clone();
                 let shared = Arc::clone(&shared);
-                thread::spawn(move || upload_loop(rx, backend, key, shared))
+                let locks = Arc::clone(&repo.locks);
+                thread::spawn(move || upload_loop(rx, backend, key, shared, locks))
             })
             .collect();
         BlobSaver {
@@ -161,6 +162,8 @@ impl<'r> BlobSaver<'r> {
         id: BlobId,
         plain: &[u8],
     ) -> Result<bool, RepoError> {
+        // A lost lock stops the backup at its next blob, stored or not.
+        self.repo.check_locks()?;
         if plain.len() > crate::pack::MAX_BLOB_SIZE as usize {
             return Err(RepoError::Config {
                 reason: format!(
@@ -215,6 +218,7 @@ impl<'r> BlobSaver<'r> {
     /// pack): no index check, no compression, just packing. The caller has
     /// verified it.
     pub fn save_sealed(&self, entry: &PackEntry, sealed: &[u8]) -> Result<bool, RepoError> {
+        self.repo.check_locks()?;
         if !lock(&self.seen).insert(entry.id) {
             return Ok(false);
         }
@@ -262,6 +266,7 @@ impl<'r> BlobSaver<'r> {
 
     /// Flushes open packs, waits for every upload, then writes index files.
     pub fn finish(mut self) -> Result<SaveStats, RepoError> {
+        self.repo.check_locks()?;
         for packer in [&self.data, &self.tree] {
             let pack = std::mem::replace(&mut *lock(packer), PackWriter::new(BlobKind::Data));
             if !pack.is_empty() {
@@ -325,9 +330,14 @@ fn upload_loop(
     backend: Arc<dyn Backend>,
     key: MasterKey,
     shared: Arc<Shared>,
+    locks: Arc<super::lock::HeldLocks>,
 ) {
     for pack in rx {
         if lock(&shared.error).is_some() {
+            continue;
+        }
+        if let Err(lost) = locks.check(|| backend.location()) {
+            lock(&shared.error).get_or_insert(lost);
             continue;
         }
         let finished = pack.finish(&key);

@@ -349,12 +349,16 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
     superseded
         .par_iter()
         .filter(|id| !written.contains(&IndexId(**id)))
-        .try_for_each(|id| backend.remove(FileKind::Index, &id.to_hex()))
-        .map_err(RepoError::from)?;
-    delete
-        .par_iter()
-        .try_for_each(|id| backend.remove(FileKind::Pack, &id.to_hex()))
-        .map_err(RepoError::from)?;
+        .try_for_each(|id| {
+            repo.check_locks()?;
+            Ok::<_, RepoError>(backend.remove(FileKind::Index, &id.to_hex())?)
+        })?;
+    // A prune frozen past its lock's age may find backups running that rely
+    // on these packs: it deletes nothing once the lock is lost (§9).
+    delete.par_iter().try_for_each(|id| {
+        repo.check_locks()?;
+        Ok::<_, RepoError>(backend.remove(FileKind::Pack, &id.to_hex())?)
+    })?;
     Ok(report)
 }
 
