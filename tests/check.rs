@@ -133,8 +133,12 @@ fn a_deleted_index_leaves_blobs_unknown_and_packs_unindexed() {
         fs::remove_file(entry.unwrap().path()).unwrap();
     }
     f.snap().arg("check").assert().code(4).stdout(
-        predicate::str::contains("is not in the index")
-            .and(predicate::str::contains("is in no index")),
+        predicate::str::contains("cannot be fully restored")
+            .and(predicate::str::contains("is in no index"))
+            .and(predicate::str::contains("pack(s)"))
+            .and(predicate::str::contains(
+                "to repair, run: snap repair index, then snap repair snapshots",
+            )),
     );
 }
 

@@ -22,6 +22,11 @@ pub struct Cli {
     /// Run this shell command and use the first line it prints as password.
     #[arg(long, env = "SNAP_PASSWORD_COMMAND", global = true)]
     pub password_command: Option<String>,
+    /// Try this key file first (its ID or a unique prefix, as `snap key
+    /// list` shows): needed when a repository has more than 20 keys, or a
+    /// key with a costlier key derivation than snap tries unasked.
+    #[arg(long, env = "SNAP_KEY_HINT", global = true, value_name = "KEY_ID")]
+    pub key_hint: Option<String>,
     /// SFTP: authenticate with this private key (instead of the ssh agent and
     /// ~/.ssh/id_*); SNAP_SFTP_KEY_PASSPHRASE unlocks an encrypted one.
     #[arg(long, env = "SNAP_SFTP_KEY_FILE", global = true, value_name = "FILE")]
@@ -107,6 +112,43 @@ pub enum Command {
     /// Manage the passwords (keys) that open the repository.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Repair a damaged repository: rebuild the index from the packs, or
+    /// save copies of damaged snapshots without what they lost.
+    #[command(subcommand)]
+    Repair(RepairCommand),
+}
+
+/// `snap repair ...`.
+#[derive(Subcommand, Debug)]
+pub enum RepairCommand {
+    /// Rebuild the index from the packs' headers (after index files were
+    /// lost or damaged); reads only the headers of packs no good index file
+    /// describes.
+    Index {
+        /// Read every pack's header, also where an index file describes it.
+        #[arg(long)]
+        read_all_packs: bool,
+        /// Show what would change; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+    },
+    /// For each snapshot that needs lost blobs, save a copy (tagged
+    /// `repaired`) without the files, etcd keys and git repositories that
+    /// lost content, and list them. Run `snap repair index` first.
+    Snapshots {
+        /// Snapshots to repair (IDs or prefixes); all when none is given.
+        ids: Vec<String>,
+        /// Remove each damaged snapshot once its copy is saved.
+        #[arg(long)]
+        forget: bool,
+        /// Show what would be cut; write nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+        /// Also read every data blob, so damaged blobs (not only missing
+        /// ones) are cut: reads all the data the snapshots use.
+        #[arg(long)]
+        read_data: bool,
+    },
 }
 
 /// Argon2id parameters for a new key (`init`, `key add`, `key passwd`).

@@ -8,6 +8,7 @@ mod password;
 mod profile;
 mod progress;
 mod render;
+mod repair;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -173,11 +174,12 @@ fn open_backend_at(cli: &Cli, location: &str) -> Result<Arc<dyn backend::Backend
 fn open_repo(cli: &Cli) -> Result<Repository> {
     let backend = open_backend(cli)?;
     let password = || password::resolve(cli, false);
-    open_repo_with(backend, password)
+    open_repo_with(backend, cli.key_hint.as_deref(), password)
 }
 
 fn open_repo_with(
     backend: Arc<dyn backend::Backend>,
+    key_hint: Option<&str>,
     password: impl FnOnce() -> Result<String>,
 ) -> Result<Repository> {
     // Fail with "no repository" before asking for a password.
@@ -192,7 +194,9 @@ fn open_repo_with(
         Ok(_) => {}
     }
     let password = password()?;
-    Ok(Repository::open(backend, password.as_bytes())?)
+    let repo = Repository::open_with_hint(backend, password.as_bytes(), key_hint)?;
+    repo.on_warning(|w| eprintln!("snap: warning: {w}"));
+    Ok(repo)
 }
 
 fn dispatch(cli: &Cli) -> Result<ExitCode> {
@@ -446,7 +450,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Copy(a) => {
             let mut source = open_repo(cli)?;
             let target_backend = open_backend_at(cli, &a.to)?;
-            let mut target = open_repo_with(target_backend, || {
+            let mut target = open_repo_with(target_backend, None, || {
                 password::resolve_from(
                     &password::Source {
                         env: "SNAP_TO_PASSWORD",
@@ -516,6 +520,10 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 }
                 ops::cat::CatOutput::Bytes(b) => out.write_all(&b)?,
             }
+        }
+        Command::Repair(command) => {
+            let mut repo = open_repo(cli)?;
+            return repair::run(&mut repo, command, out, cli.json, cli.quiet);
         }
         Command::Unlock(a) => {
             let repo = open_repo(cli)?;

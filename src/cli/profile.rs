@@ -76,7 +76,7 @@ pub fn open_repo(cli: &Cli, profile: &PlatformProfile) -> Result<Repository> {
             section.and_then(|r| r.password_command.clone()),
         )
     };
-    super::open_repo_with(backend, || {
+    super::open_repo_with(backend, cli.key_hint.as_deref(), || {
         password::resolve_from(
             &password::Source {
                 env: "SNAP_PASSWORD",

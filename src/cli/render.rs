@@ -377,7 +377,7 @@ pub fn check(
         let read = if report.packs_read > 0 {
             format!(", data of {} pack(s) read", report.packs_read)
         } else {
-            String::new()
+            format!(", {} pack header(s) read", report.headers_read)
         };
         writeln!(
             out,
@@ -392,6 +392,9 @@ pub fn check(
                 format!("{} error(s)", report.errors.len())
             }
         )?;
+    }
+    if !report.repair.is_empty() {
+        writeln!(out, "to repair, run: {}", report.repair.join(", then "))?;
     }
     Ok(())
 }

@@ -23,6 +23,11 @@ pub struct KdfParams {
     pub parallelism: u32,
 }
 
+/// The largest [`KdfParams::cost`] snap tries without a key hint, and the
+/// largest it writes: 4 GiB·passes (1 GiB × 4 passes, 256 MiB × 16), some
+/// seconds per key on a current core.
+pub const UNASKED_COST_LIMIT: u64 = 4 * 1024 * 1024;
+
 impl Default for KdfParams {
     /// 64 MiB, 3 passes, 4 lanes: about 0.1 s on a current core, and costly to
     /// attack on GPUs.
@@ -43,6 +48,20 @@ impl KdfParams {
             iterations: 1,
             parallelism: 1,
         }
+    }
+
+    /// Memory passes (KiB × iterations) of one key file, the measure of what
+    /// trying a password on it costs.
+    pub fn cost(&self) -> u64 {
+        u64::from(self.memory_kib) * u64::from(self.iterations)
+    }
+
+    /// True if snap tries this key file when opening a repository without
+    /// being told to (spec §3.3): at most [`UNASKED_COST_LIMIT`]. Dearer key
+    /// files are tried only when named by a key hint, so key files planted
+    /// through an append-only server cannot make every command slow.
+    pub fn tried_unasked(&self) -> bool {
+        self.cost() <= UNASKED_COST_LIMIT
     }
 
     /// Checks the parameters before any memory is allocated; refuses more than
@@ -144,6 +163,14 @@ impl KeyFile {
         seal_salt: [u8; 16],
         created: &str,
     ) -> Result<KeyFile, CryptoError> {
+        if !params.tried_unasked() {
+            return Err(CryptoError::KdfParams {
+                reason: format!(
+                    "memory {} KiB × {} passes is more than snap tries when opening a repository (memory × passes at most {UNASKED_COST_LIMIT} KiB, e.g. 1 GiB × 4)",
+                    params.memory_kib, params.iterations
+                ),
+            });
+        }
         let wrapping = params.derive(password, &kdf_salt)?;
         let sealed = seal_with_salt(&wrapping, SealKind::MasterKey, seal_salt, master.secret());
         Ok(KeyFile {

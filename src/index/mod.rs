@@ -8,7 +8,7 @@ mod file;
 
 pub use file::{IndexFile, IndexPack, MarkedPack, MAX_BLOBS_PER_INDEX_FILE};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::id::{BlobId, Id, PackId};
 use crate::pack::{BlobKind, Compression, PackEntry};
@@ -125,12 +125,43 @@ impl Index {
     /// blob stored twice keeps a live location over a marked one, and
     /// otherwise the first added (the sort is stable).
     pub fn sort(&mut self) {
-        if !self.sorted {
-            self.records.sort_by_key(|r| (r.id, r.flags & MARKED));
-            self.records.dedup_by(|a, b| a.id == b.id);
-            self.records.shrink_to_fit();
-            self.sorted = true;
+        self.sort_resolving(|_| HashSet::new());
+    }
+
+    /// As [`Index::sort`], but when a blob is listed in more than one pack,
+    /// asks `gone` which of those packs (the contested ones, passed once,
+    /// usually none) no longer exist, and keeps a location in a pack that
+    /// does. An index file brought back from an old copy must not hide a
+    /// blob's live copy behind a pack that prune deleted (spec §7.2).
+    pub fn sort_resolving(&mut self, gone: impl FnOnce(&[PackId]) -> HashSet<PackId>) {
+        if self.sorted {
+            return;
         }
+        self.records.sort_by_key(|r| (r.id, r.flags & MARKED));
+        let mut contested = HashSet::new();
+        for pair in self.records.windows(2) {
+            if pair[0].id == pair[1].id && pair[0].pack != pair[1].pack {
+                contested.insert(pair[0].pack);
+                contested.insert(pair[1].pack);
+            }
+        }
+        if !contested.is_empty() {
+            let mut asked: Vec<PackId> =
+                contested.iter().map(|&n| self.packs[n as usize]).collect();
+            asked.sort();
+            let gone = gone(&asked);
+            let gone: HashSet<u32> = gone
+                .iter()
+                .filter_map(|p| self.pack_numbers.get(p).copied())
+                .collect();
+            if !gone.is_empty() {
+                self.records
+                    .sort_by_key(|r| (r.id, gone.contains(&r.pack), r.flags & MARKED));
+            }
+        }
+        self.records.dedup_by(|a, b| a.id == b.id);
+        self.records.shrink_to_fit();
+        self.sorted = true;
     }
 
     /// Where a blob is, if indexed.
@@ -275,6 +306,41 @@ mod tests {
         assert_eq!((marked.pack, marked.marked), (PackId(Id([1; 32])), true));
         assert!(index.contains(&entry(7).id) && !index.is_live(&entry(7).id));
         assert!(index.is_live(&entry(1).id));
+    }
+
+    #[test]
+    fn a_copy_in_a_pack_that_exists_wins_over_one_in_a_deleted_pack() {
+        let a: Vec<_> = (0..10).map(entry).collect();
+        let (deleted, live, other) = (
+            PackId(Id([1; 32])),
+            PackId(Id([2; 32])),
+            PackId(Id([3; 32])),
+        );
+        let mut index = Index::new();
+        // The stale entry comes first, as an old index file listed first would.
+        index.add_pack(deleted, &a);
+        index.add_pack(live, &a[..6]);
+        index.add_pack(other, &[entry(50)]);
+        let mut asked = Vec::new();
+        index.sort_resolving(|packs| {
+            asked = packs.to_vec();
+            [deleted].into_iter().collect()
+        });
+        assert_eq!(
+            asked,
+            vec![deleted, live],
+            "only contested packs are asked about"
+        );
+        assert_eq!(index.len(), 11);
+        assert_eq!(index.get(&entry(3).id).unwrap().pack, live);
+        // A blob whose only copy is in the deleted pack keeps that entry.
+        assert_eq!(index.get(&entry(8).id).unwrap().pack, deleted);
+
+        // Without duplicates nothing is asked.
+        let mut plain = Index::new();
+        plain.add_pack(live, &a);
+        plain.sort_resolving(|_| panic!("nothing is contested"));
+        assert_eq!(plain.len(), 10);
     }
 
     #[test]

@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 
 use super::OpError;
 use crate::crypto::SealKind;
-use crate::id::{BlobId, FileKind, Id, LockId};
+use crate::id::{BlobId, FileKind, Id, LockId, PackId};
 use crate::index::IndexFile;
-use crate::pack::{decode_header, header_location, PackEntry};
+use crate::pack::PackEntry;
 use crate::repo::{LockInfo, RepoError, Repository};
 use crate::snapshot::{find_snapshot, SnapshotError};
 
@@ -99,23 +99,8 @@ pub fn cat(repo: &mut Repository, target: &CatTarget) -> Result<CatOutput, OpErr
             let size = backend
                 .stat(FileKind::Pack, &name)
                 .map_err(RepoError::from)?;
-            let bad = |reason: String| SnapshotError::Format {
-                what: format!("pack {name}"),
-                reason,
-            };
-            let tail = backend
-                .read_range(FileKind::Pack, &name, size.saturating_sub(4), 4.min(size))
-                .map_err(RepoError::from)?;
-            let trailer: [u8; 4] = tail
-                .as_slice()
-                .try_into()
-                .map_err(|_| bad("shorter than 4 bytes".into()))?;
-            let (offset, len) = header_location(size, trailer).map_err(|e| bad(e.to_string()))?;
-            let sealed = backend
-                .read_range(FileKind::Pack, &name, offset, len)
-                .map_err(RepoError::from)?;
-            let entries =
-                decode_header(repo.key(), &sealed, offset).map_err(|e| bad(e.to_string()))?;
+            let entries = repo.load_pack_header(&PackId(id), size)?;
+            let offset = size - 4 - crate::pack::header_len(entries.len());
             json!({ "id": name, "size": size, "header_offset": offset, "blobs": entries_json(&entries) })
         }
         CatTarget::Key(q) => {

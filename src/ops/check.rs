@@ -1,13 +1,24 @@
 //! `snap check`: verifies a repository's structure and, on request, its data.
 //!
-//! Structure (always): every file is named by an ID; every index file opens;
-//! every pack an index lists exists with the size its blobs and header make;
-//! every snapshot opens and every tree and data blob it references is in the
-//! index; trees open and parse. Packs that no index lists are warnings: an
-//! interrupted backup leaves them, and a running one writes them before its
-//! index. Data (`--read-data`, or a deterministic subset): every selected pack
-//! is downloaded, its SHA-256 compared with its name, its header opened and
-//! compared with the index, and every blob decrypted and hashed.
+//! What each level proves (README "Checking a repository"):
+//!
+//! - **Always** (structure): every file is named by an ID; every key file
+//!   matches its name and parses; every index file opens; every pack an
+//!   index lists exists with the size its entries make, and its **header**
+//!   (read alone, from the end of the pack) authenticates and lists exactly
+//!   the blobs the index lists; every snapshot opens; every tree it reaches
+//!   is read and authenticated; every data blob it names is indexed in a
+//!   pack that exists. A damaged blob's bytes inside a pack are not read.
+//! - **`--read-data-subset`**: as above, and the selected packs are read
+//!   whole: SHA-256 against the name, and every blob decrypted, decompressed
+//!   and hashed against its ID.
+//! - **`--read-data`**: every pack so, which proves every snapshot restores.
+//!
+//! Each problem names the snapshots and paths it affects and the command
+//! that repairs it. A blob counts as lost only if the copy the index reads
+//! is (another copy in a good pack still restores). Packs that no index
+//! lists are summed in one warning: an interrupted backup leaves them, a
+//! running one writes them before its index, and prune removes them.
 //!
 //! A shared lock is enough: backups may run meanwhile, and nothing is changed.
 
@@ -17,11 +28,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::OpError;
-use crate::crypto::{SealKind, SEAL_OVERHEAD};
+use crate::crypto::{KeyFile, SealKind};
 use crate::id::{BlobId, FileKind, Id, PackId, SnapshotId};
 use crate::index::{Index, IndexFile};
-use crate::pack::{decode_header, header_location, open_blob, PackEntry, HEADER_ENTRY_LEN};
-use crate::repo::{LockKind, Repository};
+use crate::pack::{decode_header, header_len, header_location, open_blob, PackEntry};
+use crate::repo::{check_name, LockKind, Repository};
 use crate::snapshot::{load_snapshot, load_tree};
 
 /// Which packs `--read-data` reads.
@@ -97,7 +108,7 @@ pub struct CheckOptions {
 #[derive(Debug, Default, Serialize)]
 pub struct CheckReport {
     /// Problems that lose or endanger data, each naming the file, pack or
-    /// blob and what it means.
+    /// blob, what it means, what it affects and what repairs it.
     pub errors: Vec<String>,
     /// Things worth knowing that lose nothing.
     pub warnings: Vec<String>,
@@ -107,10 +118,45 @@ pub struct CheckReport {
     pub index_files: usize,
     /// Packs listed by the index.
     pub packs: usize,
+    /// Packs whose header was read and compared with the index.
+    pub headers_read: usize,
     /// Packs whose data was read.
     pub packs_read: usize,
     /// Blobs in the index.
     pub blobs: usize,
+    /// Packs in no index (left by interrupted backups or being written).
+    pub unindexed_packs: usize,
+    /// Their bytes.
+    pub unindexed_bytes: u64,
+    /// Snapshots that cannot be restored completely, and what they lose.
+    pub damaged_snapshots: Vec<DamagedSnapshot>,
+    /// Commands that repair what was found, in the order to run them.
+    pub repair: Vec<String>,
+}
+
+/// A snapshot some of whose files cannot be restored.
+#[derive(Debug, Default, Serialize)]
+pub struct DamagedSnapshot {
+    /// Its full ID.
+    pub snapshot: String,
+    /// How many paths (files, folders, keys, repositories) lose content.
+    pub paths_affected: usize,
+    /// The first of them (at most [`PATHS_SHOWN`]).
+    pub paths: Vec<String>,
+}
+
+/// How many affected paths a report names per snapshot.
+pub const PATHS_SHOWN: usize = 20;
+
+const REPAIR_INDEX: &str = "snap repair index";
+const REPAIR_SNAPSHOTS: &str = "snap repair snapshots";
+const PRUNE: &str = "snap prune";
+
+/// What is wrong with a blob a snapshot may need.
+struct Lost {
+    why: String,
+    /// The pack at fault.
+    pack: PackId,
 }
 
 /// Checks the repository; see the module documentation.
@@ -121,7 +167,7 @@ pub fn check(repo: &mut Repository, options: &CheckOptions) -> Result<CheckRepor
 
     // Names; the listings of packs, index files and snapshots are kept.
     let mut listed = HashMap::new();
-    let (mut index_names, mut snapshot_ids) = (Vec::new(), Vec::new());
+    let (mut index_names, mut snapshot_ids, mut key_names) = (Vec::new(), Vec::new(), Vec::new());
     for kind in [
         FileKind::Key,
         FileKind::Pack,
@@ -136,6 +182,7 @@ pub fn check(repo: &mut Repository, options: &CheckOptions) -> Result<CheckRepor
                 }
                 Ok(id) if kind == FileKind::Index => index_names.push(id),
                 Ok(id) if kind == FileKind::Snapshot => snapshot_ids.push(SnapshotId(id)),
+                Ok(_) if kind == FileKind::Key => key_names.push(file.name),
                 Ok(_) => {}
                 Err(_) => report.errors.push(format!(
                     "{} {} has a name that is not an ID: snap did not write it; move it out of the repository",
@@ -145,6 +192,7 @@ pub fn check(repo: &mut Repository, options: &CheckOptions) -> Result<CheckRepor
             }
         }
     }
+    check_keys(repo, &key_names, &mut report);
 
     // Index files, each on its own so one damaged file does not hide the rest.
     report.index_files = index_names.len();
@@ -177,87 +225,240 @@ pub fn check(repo: &mut Repository, options: &CheckOptions) -> Result<CheckRepor
                     }
                 }
             }
-            Err(e) => report.errors.push(format!(
-                "index file {} cannot be read ({e}): the blobs it lists are unknown, so snapshots that use them report missing blobs below",
-                id.to_hex()
-            )),
+            Err(e) => {
+                report.errors.push(format!(
+                    "index file {} cannot be read ({e}): the blobs it lists are unknown to every command (snapshots that use them are listed below); `{REPAIR_INDEX}` rebuilds the index from the packs",
+                    id.to_hex()
+                ));
+                add_repair(&mut report, REPAIR_INDEX);
+            }
         }
     }
-    index.sort();
+    index.sort_resolving(|contested| {
+        contested
+            .iter()
+            .filter(|p| !listed.contains_key(p))
+            .copied()
+            .collect()
+    });
     report.packs = packs.len();
     report.blobs = index.len();
+    repo.replace_index(index);
 
-    // Packs against the listing.
-    let mut pack_ids: Vec<&PackId> = packs.keys().collect();
+    // Packs: against the listing, then their headers (or all their data).
+    let mut pack_ids: Vec<PackId> = packs.keys().copied().collect();
     pack_ids.sort();
+    let mut lost: HashMap<BlobId, Lost> = HashMap::new();
+    let mut missing_packs = Vec::new();
+    let mut pack_problems: Vec<String> = Vec::new();
     for pack in &pack_ids {
-        let entries = &packs[*pack];
+        let entries = &packs[pack];
         let expected = expected_pack_size(entries);
-        match listed.get(*pack) {
-            None => report.errors.push(format!(
-                "pack {} is missing: its {} blob(s) are lost; snapshots that use them cannot be fully restored",
-                pack.to_hex(),
-                entries.len()
-            )),
-            Some(&size) if size != expected => report.errors.push(format!(
-                "pack {} is {size} bytes but its index entries make {expected}: it is truncated or damaged",
-                pack.to_hex()
-            )),
+        match listed.get(pack) {
+            None => {
+                missing_packs.push(*pack);
+                for e in entries {
+                    lost.insert(
+                        e.id,
+                        Lost {
+                            why: format!("pack {} is missing", pack.short()),
+                            pack: *pack,
+                        },
+                    );
+                }
+            }
+            Some(&size) if size != expected => {
+                pack_problems.push(format!(
+                    "pack {} is {size} bytes but its index entries make {expected}: it is truncated or damaged",
+                    pack.to_hex()
+                ));
+                for e in entries
+                    .iter()
+                    .filter(|e| e.offset as u64 + e.stored_len as u64 > size)
+                {
+                    lost.insert(
+                        e.id,
+                        Lost {
+                            why: format!("pack {} is truncated", pack.short()),
+                            pack: *pack,
+                        },
+                    );
+                }
+            }
             Some(_) => {}
         }
     }
-    let mut unindexed: Vec<&PackId> = listed
-        .keys()
-        .filter(|p| !packs.contains_key(p) && !marked_unlisted.contains(*p))
+    let present: Vec<&PackId> = pack_ids
+        .iter()
+        .filter(|p| listed.contains_key(*p))
+        .collect();
+    let read_all = matches!(options.read_data, Some(DataSubset::All));
+    if !read_all {
+        let problems: Vec<Option<String>> = present
+            .par_iter()
+            .map(|pack| check_header(repo, pack, listed[*pack], &packs[*pack]))
+            .collect();
+        report.headers_read = present.len();
+        pack_problems.extend(problems.into_iter().flatten());
+    }
+    if let Some(subset) = options.read_data {
+        let selected: Vec<&&PackId> = present.iter().filter(|p| subset.contains(p)).collect();
+        report.packs_read = selected.len();
+        if read_all {
+            report.headers_read = selected.len();
+        }
+        let results: Vec<PackReading> = selected
+            .par_iter()
+            .map(|pack| read_pack(repo, pack, &packs[**pack]))
+            .collect();
+        for r in results {
+            pack_problems.extend(r.problems);
+            for (blob, why) in r.damaged {
+                lost.insert(blob, Lost { why, pack: *r.pack });
+            }
+        }
+    }
+    // A blob is lost only if the copy the index resolves to is: another
+    // copy in a good pack still restores.
+    lost.retain(|blob, l| repo.index().get(blob).is_some_and(|loc| loc.pack == l.pack));
+    report.errors.extend(pack_problems);
+
+    let mut unindexed: Vec<(&PackId, &u64)> = listed
+        .iter()
+        .filter(|(p, _)| !packs.contains_key(p) && !marked_unlisted.contains(*p))
         .collect();
     unindexed.sort();
-    for pack in unindexed {
+    report.unindexed_packs = unindexed.len();
+    report.unindexed_bytes = unindexed.iter().map(|(_, s)| **s).sum();
+    if !unindexed.is_empty() {
         report.warnings.push(format!(
-            "pack {} is in no index: left by an interrupted backup, or being written by a running one; no snapshot uses it",
-            pack.to_hex()
+            "{} pack(s) ({} bytes) are in no index: left by interrupted backups, or being written by a running one; no snapshot uses them, and `{PRUNE}` removes them after its grace period (first: {})",
+            unindexed.len(),
+            report.unindexed_bytes,
+            unindexed[0].0.to_hex()
         ));
     }
 
     // Snapshots and their trees.
-    let mut seen_trees = HashSet::new();
-    let mut missing = HashSet::new();
-    repo.replace_index(index);
+    let mut walker = Walker {
+        repo,
+        lost: &lost,
+        seen: HashSet::new(),
+        damage_under: HashMap::new(),
+    };
     snapshot_ids.sort();
     report.snapshots = snapshot_ids.len();
-    for id in snapshot_ids {
-        match load_snapshot(repo, &id) {
-            Ok(manifest) => walk(
-                repo,
-                &id,
-                &manifest.tree,
-                "/",
-                &mut seen_trees,
-                &mut missing,
-                &mut report.errors,
-            ),
+    let mut needed_from_missing: HashSet<PackId> = HashSet::new();
+    for id in &snapshot_ids {
+        match load_snapshot(walker.repo, id) {
+            Ok(manifest) => {
+                let mut damage = Damage::default();
+                walker.walk(&manifest.tree, "/", &mut damage);
+                if damage.count > 0 {
+                    needed_from_missing.extend(damage.packs.iter().copied());
+                    report.errors.push(format!(
+                        "snapshot {} cannot be fully restored: {} path(s) lose content ({}): {}{}; `{REPAIR_SNAPSHOTS}` writes a copy without them (or bring the lost packs back from a copy, then `{REPAIR_INDEX}`)",
+                        id.short(),
+                        damage.count,
+                        damage.reasons.iter().cloned().collect::<Vec<_>>().join("; "),
+                        damage.paths.join(", "),
+                        if damage.count > damage.paths.len() {
+                            format!(" and {} more", damage.count - damage.paths.len())
+                        } else {
+                            String::new()
+                        }
+                    ));
+                    add_repair(&mut report, REPAIR_SNAPSHOTS);
+                    report.damaged_snapshots.push(DamagedSnapshot {
+                        snapshot: id.to_hex(),
+                        paths_affected: damage.count,
+                        paths: damage.paths,
+                    });
+                }
+            }
             Err(e) => report.errors.push(format!(
-                "snapshot {} cannot be read ({e}): it cannot be restored",
-                id.to_hex()
+                "snapshot {} cannot be read ({e}): it cannot be restored; `snap forget {}` removes it",
+                id.to_hex(),
+                id.short()
             )),
         }
     }
-
-    // Data.
-    if let Some(subset) = options.read_data {
-        let selected: Vec<&PackId> = pack_ids
-            .iter()
-            .copied()
-            .filter(|p| subset.contains(p) && listed.contains_key(*p))
-            .collect();
-        report.packs_read = selected.len();
-        let problems: Vec<Vec<String>> = selected
-            .par_iter()
-            .map(|pack| read_pack(repo, pack, &packs[*pack]))
-            .collect();
-        report.errors.extend(problems.into_iter().flatten());
+    for pack in &missing_packs {
+        let blobs = packs[pack].len();
+        if needed_from_missing.contains(pack) {
+            report.errors.push(format!(
+                "pack {} is missing: {blobs} blob(s) it held are lost; the snapshots above that need them name the paths",
+                pack.to_hex()
+            ));
+        } else {
+            report.warnings.push(format!(
+                "pack {} is listed in the index but missing; no snapshot needs its {blobs} blob(s) from it (an old index file, or a copy elsewhere), so nothing is lost; `{REPAIR_INDEX}` or `{PRUNE}` drops the stale entries",
+                pack.to_hex()
+            ));
+        }
+    }
+    if !report.damaged_snapshots.is_empty() && report.unindexed_packs > 0 {
+        // The lost blobs may be in packs that no index lists.
+        add_repair(&mut report, REPAIR_INDEX);
+    }
+    if report.repair.contains(&REPAIR_SNAPSHOTS.to_string()) {
+        // Rebuilding the index first can find blobs that a damaged index
+        // file hid; only then is cutting files out needed.
+        report.repair.sort_by_key(|c| c != REPAIR_INDEX);
     }
     drop(lock);
     Ok(report)
+}
+
+fn add_repair(report: &mut CheckReport, command: &str) {
+    if !report.repair.iter().any(|c| c == command) {
+        report.repair.push(command.to_string());
+    }
+}
+
+/// Key files: each must match its name and parse; a key dearer than snap
+/// tries unasked is worth a warning (it opens only with --key-hint).
+fn check_keys(repo: &Repository, names: &[String], report: &mut CheckReport) {
+    for name in names {
+        let bytes = match repo.backend().read(FileKind::Key, name) {
+            Ok(b) => b,
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("key file {name} cannot be read: {e}"));
+                continue;
+            }
+        };
+        let problem = match check_name(FileKind::Key, name, &bytes) {
+            Err(_) => Some("its content does not match its name".to_string()),
+            Ok(()) => match KeyFile::decode(&bytes) {
+                Err(e) => Some(e.to_string()),
+                Ok(file) if !file.kdf_params().tried_unasked() => {
+                    let p = file.kdf_params();
+                    report.warnings.push(format!(
+                        "key file {name} asks for {} KiB × {} passes of Argon2id, more than snap tries unasked: its password opens the repository only with --key-hint {}; if nobody made it, remove it with `snap key remove {}`",
+                        p.memory_kib,
+                        p.iterations,
+                        &name[..8],
+                        &name[..8]
+                    ));
+                    None
+                }
+                Ok(_) => None,
+            },
+        };
+        if let Some(why) = problem {
+            let ours = repo.key_id().0.to_hex() == *name;
+            report.errors.push(format!(
+                "key file {name} is damaged ({why}): the password it holds no longer opens the repository{}",
+                if ours {
+                    ""
+                } else {
+                    "; add a new key with `snap key add` while another key works, then remove this one with `snap key remove`"
+                }
+            ));
+        }
+    }
 }
 
 /// A pack's size from its entries: the blobs, the sealed header (a version
@@ -268,84 +469,173 @@ fn expected_pack_size(entries: &[PackEntry]) -> u64 {
         .map(|e| e.offset as u64 + e.stored_len as u64)
         .max()
         .unwrap_or(0);
-    blobs + (1 + entries.len() * HEADER_ENTRY_LEN + SEAL_OVERHEAD) as u64 + 4
+    blobs + header_len(entries.len()) + 4
 }
 
-fn walk(
+/// Reads a pack's header alone and compares it with its index entries.
+fn check_header(
     repo: &Repository,
-    snapshot: &SnapshotId,
-    tree: &BlobId,
-    path: &str,
-    seen: &mut HashSet<BlobId>,
-    missing: &mut HashSet<BlobId>,
-    errors: &mut Vec<String>,
-) {
-    if !seen.insert(*tree) {
-        return;
+    pack: &PackId,
+    size: u64,
+    indexed: &[PackEntry],
+) -> Option<String> {
+    match repo.load_pack_header(pack, size) {
+        Ok(entries) => compare_header(pack, entries, indexed),
+        Err(e) => Some(format!(
+            "pack {}: its header cannot be read ({e}); restores still find its blobs through the index, but `{REPAIR_INDEX}` could not rebuild them from it",
+            pack.to_hex()
+        )),
     }
-    let Some(loc) = repo.index().get(tree) else {
-        errors.push(format!(
-            "snapshot {}: the tree of {path} (blob {}) is not in the index: that folder cannot be restored",
-            snapshot.short(),
-            tree.to_hex()
-        ));
-        return;
-    };
-    let nodes = match load_tree(repo, tree) {
-        Ok(t) => t.nodes,
-        Err(e) => {
-            errors.push(format!(
-                "snapshot {}: the tree of {path} (blob {} in pack {}) cannot be read: {e}",
-                snapshot.short(),
-                tree.to_hex(),
-                loc.pack.to_hex()
-            ));
+}
+
+fn compare_header(
+    pack: &PackId,
+    mut entries: Vec<PackEntry>,
+    indexed: &[PackEntry],
+) -> Option<String> {
+    let mut expected = indexed.to_vec();
+    entries.sort_by_key(|e| e.offset);
+    expected.sort_by_key(|e| e.offset);
+    (entries != expected).then(|| {
+        format!(
+            "pack {}: its header lists {} blob(s) that differ from the {} its index entry lists",
+            pack.to_hex(),
+            entries.len(),
+            expected.len()
+        )
+    })
+}
+
+/// What affects one snapshot.
+#[derive(Default)]
+struct Damage {
+    count: usize,
+    paths: Vec<String>,
+    reasons: std::collections::BTreeSet<String>,
+    packs: HashSet<PackId>,
+}
+
+/// One damaged path: where, why, and the pack at fault if one is.
+type Found = (String, String, Option<PackId>);
+
+impl Damage {
+    fn add(&mut self, (path, why, pack): Found) {
+        self.count += 1;
+        if self.paths.len() < PATHS_SHOWN {
+            self.paths.push(path);
+        }
+        self.reasons.insert(why);
+        self.packs.extend(pack);
+    }
+}
+
+struct Walker<'a> {
+    repo: &'a Repository,
+    lost: &'a HashMap<BlobId, Lost>,
+    /// Trees already walked: a tree shared by snapshots is read once.
+    seen: HashSet<BlobId>,
+    /// Damage found under each damaged tree, for the snapshots that share it.
+    damage_under: HashMap<BlobId, Vec<Found>>,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, tree: &BlobId, path: &str, damage: &mut Damage) {
+        let mut found = Vec::new();
+        self.walk_tree(tree, path, &mut found);
+        for f in found {
+            damage.add(f);
+        }
+    }
+
+    /// Appends to `found` every damaged path under `tree`.
+    fn walk_tree(&mut self, tree: &BlobId, path: &str, found: &mut Vec<Found>) {
+        if !self.seen.insert(*tree) {
+            if let Some(known) = self.damage_under.get(tree) {
+                found.extend(known.iter().cloned());
+            }
             return;
         }
-    };
-    for node in nodes {
-        let child = format!("{}{}", path, node.name.display());
-        for blob in node.content.iter().flatten() {
-            if !repo.index().contains(blob) && missing.insert(*blob) {
-                errors.push(format!(
-                    "snapshot {}: data blob {} of {child} is not in the index: that file cannot be restored",
-                    snapshot.short(),
-                    blob.to_hex()
-                ));
+        let mut here = Vec::new();
+        if let Some(l) = self.lost.get(tree) {
+            here.push((path.to_string(), l.why.clone(), Some(l.pack)));
+        } else if self.repo.index().get(tree).is_none() {
+            here.push((
+                path.to_string(),
+                format!("tree {} is in no index", tree.short()),
+                None,
+            ));
+        } else {
+            match load_tree(self.repo, tree) {
+                Err(e) => here.push((
+                    path.to_string(),
+                    format!("its tree cannot be read: {e}"),
+                    self.repo.index().get(tree).map(|l| l.pack),
+                )),
+                Ok(t) => {
+                    for node in t.nodes {
+                        let child = format!("{}{}", path, node.name.display());
+                        let bad = node.content.iter().flatten().find_map(|blob| {
+                            if let Some(l) = self.lost.get(blob) {
+                                Some((l.why.clone(), Some(l.pack)))
+                            } else if !self.repo.index().contains(blob) {
+                                Some((format!("data blob {} is in no index", blob.short()), None))
+                            } else {
+                                None
+                            }
+                        });
+                        if let Some((why, pack)) = bad {
+                            here.push((child.clone(), why, pack));
+                        }
+                        if let Some(sub) = &node.subtree {
+                            self.walk_tree(sub, &format!("{child}/"), &mut here);
+                        }
+                    }
+                }
             }
         }
-        if let Some(sub) = &node.subtree {
-            walk(
-                repo,
-                snapshot,
-                sub,
-                &format!("{child}/"),
-                seen,
-                missing,
-                errors,
-            );
+        if !here.is_empty() {
+            self.damage_under.insert(*tree, here.clone());
         }
+        found.extend(here);
     }
+}
+
+/// What reading one pack found.
+struct PackReading<'p> {
+    pack: &'p PackId,
+    problems: Vec<String>,
+    damaged: Vec<(BlobId, String)>,
 }
 
 /// Downloads one pack and verifies its name, header and every blob.
-fn read_pack(repo: &Repository, pack: &PackId, indexed: &[PackEntry]) -> Vec<String> {
+fn read_pack<'p>(repo: &Repository, pack: &'p PackId, indexed: &[PackEntry]) -> PackReading<'p> {
     let name = pack.to_hex();
+    let mut reading = PackReading {
+        pack,
+        problems: Vec::new(),
+        damaged: Vec::new(),
+    };
     let bytes = match repo.backend().read(FileKind::Pack, &name) {
         Ok(b) => b,
-        Err(e) => return vec![format!("pack {name} cannot be read: {e}")],
+        Err(e) => {
+            reading
+                .problems
+                .push(format!("pack {name} cannot be read: {e}"));
+            return reading;
+        }
     };
-    let mut problems = Vec::new();
     if Id::sha256(&bytes) != pack.0 {
-        problems.push(format!(
+        reading.problems.push(format!(
             "pack {name}: its content does not match its name (SHA-256): it was damaged after it was written"
         ));
     }
     let trailer: [u8; 4] = match bytes.len().checked_sub(4).map(|at| &bytes[at..]) {
         Some(t) => [t[0], t[1], t[2], t[3]],
         None => {
-            problems.push(format!("pack {name} is shorter than a pack can be"));
-            return problems;
+            reading
+                .problems
+                .push(format!("pack {name} is shorter than a pack can be"));
+            return reading;
         }
     };
     let header = header_location(bytes.len() as u64, trailer).and_then(|(offset, len)| {
@@ -356,19 +646,12 @@ fn read_pack(repo: &Repository, pack: &PackId, indexed: &[PackEntry]) -> Vec<Str
         )
     });
     match header {
-        Ok(mut entries) => {
-            let mut expected = indexed.to_vec();
-            entries.sort_by_key(|e| e.offset);
-            expected.sort_by_key(|e| e.offset);
-            if entries != expected {
-                problems.push(format!(
-                    "pack {name}: its header lists {} blob(s) that differ from the {} its index entry lists",
-                    entries.len(),
-                    expected.len()
-                ));
-            }
-        }
-        Err(e) => problems.push(format!("pack {name}: its header cannot be read: {e}")),
+        Ok(entries) => reading
+            .problems
+            .extend(compare_header(pack, entries, indexed)),
+        Err(e) => reading
+            .problems
+            .push(format!("pack {name}: its header cannot be read: {e}")),
     }
     for e in indexed {
         let start = e.offset as usize;
@@ -382,13 +665,17 @@ fn read_pack(repo: &Repository, pack: &PackId, indexed: &[PackEntry]) -> Vec<Str
                     .map_err(|err| err.to_string())
             });
         if let Err(err) = result {
-            problems.push(format!(
-                "pack {name}: blob {} is damaged ({err}): files that use it cannot be restored",
+            reading.problems.push(format!(
+                "pack {name}: blob {} is damaged ({err})",
                 e.id.to_hex()
+            ));
+            reading.damaged.push((
+                e.id,
+                format!("blob {} in pack {} is damaged", e.id.short(), pack.short()),
             ));
         }
     }
-    problems
+    reading
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod key;
 pub mod ls;
 pub mod profile;
 pub mod prune;
+pub mod repair;
 pub mod restore;
 pub mod retention;
 pub mod snapshots;

@@ -57,6 +57,12 @@ fn header_plaintext(entries: &[PackEntry]) -> Vec<u8> {
     plain
 }
 
+/// The sealed length of a header listing `blobs` blobs (without the 4-byte
+/// length that follows it).
+pub fn header_len(blobs: usize) -> u64 {
+    (1 + blobs * HEADER_ENTRY_LEN + crate::crypto::SEAL_OVERHEAD) as u64
+}
+
 /// Given a pack's size and its last 4 bytes, where its sealed header lies:
 /// `(offset, length)`.
 pub fn header_location(pack_len: u64, trailer: [u8; 4]) -> Result<(u64, u64), PackError> {

@@ -14,7 +14,7 @@ pub use blob::{
     MAX_BLOB_SIZE,
 };
 pub use header::{
-    decode_header, decode_header_plaintext, encode_header, encode_header_with_salt,
+    decode_header, decode_header_plaintext, encode_header, encode_header_with_salt, header_len,
     header_location, PackEntry, HEADER_ENTRY_LEN,
 };
 pub use writer::{FinishedPack, PackWriter};

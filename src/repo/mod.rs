@@ -20,7 +20,7 @@ use crate::backend::{Backend, BackendError};
 use crate::crypto::{CryptoError, KeyFile, MasterKey, SealKind};
 use crate::id::{BlobId, FileKind, Id, KeyId, PackId};
 use crate::index::{Index, IndexFile};
-use crate::pack::{open_blob, BlobKind, PackError};
+use crate::pack::{decode_header, header_location, open_blob, BlobKind, PackEntry, PackError};
 
 /// Errors of the repository layer. Each names the repository file involved.
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +40,15 @@ pub enum RepoError {
         location: String,
     },
     /// No key file opened with the password.
-    #[error("wrong password: none of the {keys} key(s) of {location} opens with it")]
+    #[error("wrong password: none of the {keys} key(s) of {location} tried opens with it{}", untried_text(*untried))]
     WrongPassword {
         /// Where.
         location: String,
         /// How many key files were tried.
         keys: usize,
+        /// Key files not tried: beyond [`MAX_KEYS_TRIED`], or dearer than
+        /// snap tries unasked (spec §3.3).
+        untried: usize,
     },
     /// Every key file is damaged.
     #[error("no key file of {location} can be read ({problems}); restore keys/ from a copy")]
@@ -101,6 +104,14 @@ pub enum RepoError {
         pack: PackId,
         /// The blob.
         blob: BlobId,
+        /// Why.
+        reason: String,
+    },
+    /// A pack's header cannot be read or opened.
+    #[error("the header of pack {pack} is damaged: {reason}; its blobs cannot be found from the pack alone (see `snap check`)")]
+    PackHeader {
+        /// The pack.
+        pack: PackId,
         /// Why.
         reason: String,
     },
@@ -160,6 +171,102 @@ pub struct Repository {
     locks: Arc<lock::HeldLocks>,
     /// The ages of the lock rules (spec §9).
     lock_timing: LockTiming,
+    /// Problems that lose nothing but are worth telling (a damaged key or
+    /// index file skipped).
+    warnings: Arc<Warnings>,
+}
+
+/// At most this many key files are tried with one password (restic tries 20
+/// too); more need a key hint.
+pub const MAX_KEYS_TRIED: usize = 20;
+
+/// Warnings collected, and where to send them as they come.
+#[derive(Default)]
+struct Warnings {
+    list: std::sync::Mutex<Vec<String>>,
+    sink: std::sync::Mutex<Option<WarningSink>>,
+}
+
+/// Where warnings go as they come (the CLI prints them).
+type WarningSink = Box<dyn Fn(&str) + Send + Sync>;
+
+impl Warnings {
+    fn with(list: Vec<String>) -> Warnings {
+        Warnings {
+            list: std::sync::Mutex::new(list),
+            sink: Default::default(),
+        }
+    }
+}
+
+fn untried_text(untried: usize) -> String {
+    if untried == 0 {
+        return String::new();
+    }
+    format!(
+        "; {untried} more key file(s) were not tried (beyond {MAX_KEYS_TRIED} keys, or a key derivation dearer than snap tries unasked): if the password belongs to one of them, name it with --key-hint ID (its file name under keys/)"
+    )
+}
+
+/// Reads and decodes every key file: the good ones with their names, and
+/// a description of each damaged one.
+fn read_key_files(
+    backend: &dyn Backend,
+    names: &[String],
+) -> (Vec<(String, KeyFile)>, Vec<String>) {
+    use rayon::prelude::*;
+    let results: Vec<Result<(String, KeyFile), String>> = names
+        .par_iter()
+        .map(|name| {
+            let bytes = backend
+                .read(FileKind::Key, name)
+                .map_err(|e| e.to_string())?;
+            check_name(FileKind::Key, name, &bytes)
+                .map_err(|_| format!("{name} is damaged: its content does not match its name"))?;
+            let file =
+                KeyFile::decode(&bytes).map_err(|e| format!("{name} cannot be read: {e}"))?;
+            Ok((name.clone(), file))
+        })
+        .collect();
+    let mut good = Vec::new();
+    let mut damaged = Vec::new();
+    for r in results {
+        match r {
+            Ok(g) => good.push(g),
+            Err(d) => damaged.push(d),
+        }
+    }
+    (good, damaged)
+}
+
+/// The one name in `names` that `query` (a full ID or a prefix of at least
+/// 4 hex characters) names.
+fn unique_match(
+    backend: &Arc<dyn Backend>,
+    kind: FileKind,
+    names: &[String],
+    query: &str,
+) -> Result<String, RepoError> {
+    let lower = query.to_ascii_lowercase();
+    let valid = lower.len() >= 4 && lower.bytes().all(|b| b.is_ascii_hexdigit());
+    let matches: Vec<&String> = names
+        .iter()
+        .filter(|n| valid && n.starts_with(&lower))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(RepoError::NoSuchId {
+            noun: kind.noun(),
+            query: query.to_string(),
+            location: backend.location(),
+        }),
+        many => Err(RepoError::AmbiguousId {
+            noun: kind.noun(),
+            query: query.to_string(),
+            count: many.len(),
+            location: backend.location(),
+        }),
+    }
 }
 
 impl Repository {
@@ -192,11 +299,27 @@ impl Repository {
             index_files: Vec::new(),
             locks: Default::default(),
             lock_timing: LockTiming::from_env(),
+            warnings: Default::default(),
         })
     }
 
-    /// Opens a repository with a password, trying every key file.
+    /// Opens a repository with a password, trying key files as
+    /// [`Repository::open_with_hint`] does without a hint.
     pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Repository, RepoError> {
+        Repository::open_with_hint(backend, password, None)
+    }
+
+    /// Opens a repository with a password (spec §3.3). The key file named by
+    /// `key_hint` (a full ID or a unique prefix) is tried first; then the
+    /// others from the cheapest key derivation up, at most [`MAX_KEYS_TRIED`]
+    /// in all, skipping those dearer than snap tries unasked. Damaged key
+    /// files are skipped with a warning ([`Repository::warnings`]): one
+    /// planted or broken key file must neither stop nor stall the others.
+    pub fn open_with_hint(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        key_hint: Option<&str>,
+    ) -> Result<Repository, RepoError> {
         let config_bytes = match backend.read(FileKind::Config, "") {
             Ok(b) => b,
             Err(e) if e.is_not_found() => {
@@ -206,31 +329,53 @@ impl Repository {
             }
             Err(e) => return Err(e.into()),
         };
-        let keys = backend.list(FileKind::Key)?;
-        let mut damaged = Vec::new();
-        for info in &keys {
-            // One damaged key file must not stop another from opening.
-            let file = match backend.read(FileKind::Key, &info.name) {
-                Ok(bytes) if check_name(FileKind::Key, &info.name, &bytes).is_err() => {
-                    damaged.push(format!("{}: content does not match its name", info.name));
-                    continue;
-                }
-                Ok(bytes) => match KeyFile::decode(&bytes) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        damaged.push(format!("{}: {e}", info.name));
-                        continue;
-                    }
-                },
-                Err(e) => {
-                    damaged.push(e.to_string());
-                    continue;
-                }
-            };
+        let names: Vec<String> = backend
+            .list(FileKind::Key)?
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        let hinted = match key_hint {
+            Some(hint) => Some(unique_match(&backend, FileKind::Key, &names, hint)?),
+            None => None,
+        };
+        let (mut candidates, damaged) = read_key_files(&*backend, &names);
+        let mut warnings: Vec<String> = damaged
+            .iter()
+            .map(|d| format!("key file {d}; it was not tried"))
+            .collect();
+        candidates.sort_by(|(a, fa), (b, fb)| {
+            let first = |n: &String| Some(n) != hinted.as_ref();
+            (first(a), fa.kdf_params().cost(), a).cmp(&(first(b), fb.kdf_params().cost(), b))
+        });
+        let costly: Vec<&String> = candidates
+            .iter()
+            .filter(|(name, file)| {
+                Some(name) != hinted.as_ref() && !file.kdf_params().tried_unasked()
+            })
+            .map(|(name, _)| name)
+            .collect();
+        let mut tried = 0;
+        let mut untried = costly.len();
+        let mut problems = Vec::new();
+        for (name, file) in &candidates {
+            if costly.contains(&name) {
+                continue;
+            }
+            if tried >= MAX_KEYS_TRIED {
+                untried += 1;
+                continue;
+            }
+            tried += 1;
             match file.unwrap(password) {
                 Ok(key) => {
                     let config = Config::decode(&key, &config_bytes)?;
-                    let key_id = KeyId(parse_name(FileKind::Key, &info.name)?);
+                    let key_id = KeyId(parse_name(FileKind::Key, name)?);
+                    for name in costly {
+                        warnings.push(format!(
+                            "key file {name} asks for a key derivation dearer than snap tries unasked (spec §3.3) and was not tried; if nobody you know made it, remove it with `snap key remove {}`",
+                            &name[..name.len().min(8)]
+                        ));
+                    }
                     return Ok(Repository {
                         backend,
                         key,
@@ -240,21 +385,29 @@ impl Repository {
                         index_files: Vec::new(),
                         locks: Default::default(),
                         lock_timing: LockTiming::from_env(),
+                        warnings: Arc::new(Warnings::with(warnings)),
                     });
                 }
-                Err(CryptoError::WrongPassword) => continue,
-                Err(e) => damaged.push(format!("{}: {e}", info.name)),
+                Err(CryptoError::WrongPassword) => {}
+                Err(e) => problems.push(format!("{name}: {e}")),
             }
         }
-        if !damaged.is_empty() && damaged.len() == keys.len() {
+        if candidates.is_empty() || (tried == problems.len() && untried == 0) {
+            let mut all = damaged;
+            all.extend(problems);
             return Err(RepoError::NoUsableKey {
                 location: backend.location(),
-                problems: damaged.join("; "),
+                problems: if all.is_empty() {
+                    "there are no key files".to_string()
+                } else {
+                    all.join("; ")
+                },
             });
         }
         Err(RepoError::WrongPassword {
             location: backend.location(),
-            keys: keys.len(),
+            keys: tried,
+            untried,
         })
     }
 
@@ -278,9 +431,16 @@ impl Repository {
         self.key_id
     }
 
-    /// Loads every index file into memory; returns how many there are.
+    /// Loads every index file into memory; returns how many were used.
     /// Index files never change under a name, so when the listing names
     /// the files already loaded, nothing is read again.
+    ///
+    /// An index file that cannot be read or opened is skipped with a
+    /// warning (its blobs are unknown: backups store them again, restores
+    /// that need them fail naming them, `snap repair index` rebuilds it);
+    /// it is never trusted. Files that another present file supersedes are
+    /// ignored (spec §7.1), and a blob listed in several packs is looked up
+    /// in one that exists (§7.2).
     pub fn load_index(&mut self) -> Result<usize, RepoError> {
         let files = self.backend.list(FileKind::Index)?;
         let mut names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
@@ -288,25 +448,51 @@ impl Repository {
         if !names.is_empty() && names == self.index_files {
             return Ok(files.len());
         }
-        let results: Vec<Result<IndexFile, RepoError>> = {
+        let results: Vec<(String, Result<IndexFile, RepoError>)> = {
             use rayon::prelude::*;
-            files
+            names
                 .par_iter()
-                .map(|f| {
-                    let plain = self.load_file(FileKind::Index, &f.name, SealKind::Index)?;
-                    IndexFile::decode_plaintext(&plain)
-                        .map_err(|e| file_err(FileKind::Index, &f.name, e))
+                .map(|name| {
+                    let file = self
+                        .load_file(FileKind::Index, name, SealKind::Index)
+                        .and_then(|plain| {
+                            IndexFile::decode_plaintext(&plain)
+                                .map_err(|e| file_err(FileKind::Index, name, e))
+                        });
+                    (name.clone(), file)
                 })
                 .collect()
         };
-        let mut index = Index::new();
-        for r in results {
-            index.add_file(&r?);
+        let mut loaded = Vec::new();
+        for (name, result) in results {
+            match result {
+                Ok(file) => loaded.push((name, file)),
+                // Deleted since the listing (a prune superseded it).
+                Err(RepoError::Backend(e)) if e.is_not_found() => {}
+                // A backend that fails is not damage: stop.
+                Err(RepoError::Backend(e)) => return Err(RepoError::Backend(e)),
+                Err(e) => self.warn(format!(
+                    "{e}; it is ignored, so the blobs it lists count as not stored (run `snap repair index` to rebuild the index from the packs)"
+                )),
+            }
         }
-        index.sort();
+        let superseded: std::collections::HashSet<String> = loaded
+            .iter()
+            .flat_map(|(_, f)| f.supersedes.iter().map(|id| id.0.to_hex()))
+            .collect();
+        let mut index = Index::new();
+        let mut used = 0;
+        for (name, file) in &loaded {
+            if !superseded.contains(name) {
+                index.add_file(file);
+                used += 1;
+            }
+        }
+        let backend = Arc::clone(&self.backend);
+        index.sort_resolving(|contested| missing_packs(&*backend, contested));
         self.index = index;
         self.index_files = names;
-        Ok(files.len())
+        Ok(used)
     }
 
     /// Uses `index` instead of loading one: `check` builds it file by file,
@@ -319,6 +505,36 @@ impl Repository {
     /// The in-memory index (empty until [`Repository::load_index`]).
     pub fn index(&self) -> &Index {
         &self.index
+    }
+
+    /// Reports a problem that loses nothing: kept for [`Repository::warnings`]
+    /// and passed to the sink set by [`Repository::on_warning`].
+    pub fn warn(&self, message: String) {
+        if let Some(sink) = &*self.warnings.sink.lock().unwrap_or_else(|e| e.into_inner()) {
+            sink(&message);
+        }
+        self.warnings
+            .list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+    }
+
+    /// Every warning so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings
+            .list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sends warnings to `sink` as they come, starting with those so far.
+    pub fn on_warning(&self, sink: impl Fn(&str) + Send + Sync + 'static) {
+        for w in self.warnings() {
+            sink(&w);
+        }
+        *self.warnings.sink.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(sink));
     }
 
     /// The ages of the lock rules this process applies (spec §9).
@@ -387,34 +603,9 @@ impl Repository {
     /// The file of `kind` named by a full ID or a unique prefix of at least 4
     /// hex characters.
     pub fn find_id(&self, kind: FileKind, query: &str) -> Result<Id, RepoError> {
-        let location = self.backend.location();
-        let lower = query.to_ascii_lowercase();
-        if lower.len() < 4 || !lower.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(RepoError::NoSuchId {
-                noun: kind.noun(),
-                query: query.to_string(),
-                location,
-            });
-        }
-        let matches: Vec<Id> = self
-            .list_ids(kind)?
-            .into_iter()
-            .filter(|id| id.to_hex().starts_with(&lower))
-            .collect();
-        match matches.as_slice() {
-            [one] => Ok(*one),
-            [] => Err(RepoError::NoSuchId {
-                noun: kind.noun(),
-                query: query.to_string(),
-                location,
-            }),
-            many => Err(RepoError::AmbiguousId {
-                noun: kind.noun(),
-                query: query.to_string(),
-                count: many.len(),
-                location,
-            }),
-        }
+        let names: Vec<String> = self.list_ids(kind)?.iter().map(Id::to_hex).collect();
+        let name = unique_match(&self.backend, kind, &names, query)?;
+        parse_name(kind, &name)
     }
 
     /// Loads one blob through the index and verifies it.
@@ -440,6 +631,40 @@ impl Repository {
         .map_err(|e| blob_err(loc.pack, *id, e))
     }
 
+    /// Reads and opens a pack's header (spec §6.2), reading only the end of
+    /// the pack: one range read of its last 64 KiB, and a second one when
+    /// the header is longer. `size` is the pack's size from a listing.
+    pub fn load_pack_header(&self, pack: &PackId, size: u64) -> Result<Vec<PackEntry>, RepoError> {
+        const TAIL: u64 = 64 << 10;
+        let name = pack.to_hex();
+        let bad = |e: PackError| RepoError::PackHeader {
+            pack: *pack,
+            reason: e.to_string(),
+        };
+        let start = size.saturating_sub(TAIL);
+        let tail = self
+            .backend
+            .read_range(FileKind::Pack, &name, start, size - start)?;
+        let trailer: [u8; 4] = tail
+            .len()
+            .checked_sub(4)
+            .and_then(|at| tail[at..].try_into().ok())
+            .ok_or_else(|| {
+                bad(PackError::Header {
+                    reason: format!("the pack is {size} bytes, shorter than a pack can be"),
+                })
+            })?;
+        let (offset, len) = header_location(size, trailer).map_err(bad)?;
+        let sealed = if offset >= start {
+            let at = (offset - start) as usize;
+            tail[at..at + len as usize].to_vec()
+        } else {
+            self.backend
+                .read_range(FileKind::Pack, &name, offset, len)?
+        };
+        decode_header(&self.key, &sealed, offset).map_err(bad)
+    }
+
     /// A saver for new blobs; see [`BlobSaver`].
     pub fn blob_saver(&self, connections: usize) -> BlobSaver<'_> {
         BlobSaver::new(self, connections)
@@ -463,6 +688,32 @@ impl Repository {
     pub fn blob_kind(&self, id: &BlobId) -> Option<BlobKind> {
         self.index.get(id).map(|l| l.kind)
     }
+}
+
+/// Which of `packs` the backend no longer has: a stat each, or one listing
+/// when there are many. A pack that cannot be checked counts as present.
+fn missing_packs(backend: &dyn Backend, packs: &[PackId]) -> std::collections::HashSet<PackId> {
+    use rayon::prelude::*;
+    if packs.len() > 64 {
+        if let Ok(listed) = backend.list(FileKind::Pack) {
+            let listed: std::collections::HashSet<String> =
+                listed.into_iter().map(|f| f.name).collect();
+            return packs
+                .iter()
+                .filter(|p| !listed.contains(&p.to_hex()))
+                .copied()
+                .collect();
+        }
+    }
+    packs
+        .par_iter()
+        .filter(|p| {
+            backend
+                .stat(FileKind::Pack, &p.to_hex())
+                .is_err_and(|e| e.is_not_found())
+        })
+        .copied()
+        .collect()
 }
 
 fn add_key(

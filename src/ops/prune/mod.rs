@@ -191,7 +191,15 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
     for m in &marked {
         index.add_marked_pack(m.id, &m.blobs);
     }
-    index.sort();
+    // A blob listed in a pack that is gone and in one that is not (an old
+    // index file brought back) is read from the one that exists.
+    index.sort_resolving(|contested| {
+        contested
+            .iter()
+            .filter(|p| !listed.contains_key(p))
+            .copied()
+            .collect()
+    });
     repo.replace_index(index);
 
     // Every blob some snapshot reaches.
