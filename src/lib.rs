@@ -26,6 +26,7 @@ pub mod crypto;
 pub mod etcd;
 pub mod id;
 pub mod index;
+pub mod interrupt;
 pub mod ops;
 pub mod pack;
 pub mod pattern;

@@ -70,6 +70,14 @@ pub enum ArchiveError {
         /// The source kind.
         kind: String,
     },
+    /// Ctrl-C or SIGTERM stopped the backup; no snapshot was written.
+    #[error("interrupted: no snapshot was saved; {} in {packs} pack(s) were stored and indexed, and the next backup of these sources reuses them instead of uploading them again", crate::repo::bytes_text(*bytes))]
+    Interrupted {
+        /// Bytes stored (packs and index files).
+        bytes: u64,
+        /// Packs stored.
+        packs: u64,
+    },
     /// The worker pool could not start.
     #[error("cannot start worker threads: {0}")]
     Pool(String),
@@ -224,33 +232,47 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
     };
 
     // Sources in a fixed order: etcd first (one revision), then files.
-    let mut extra = Vec::new();
     let mut records = Vec::new();
-    if let Some(etcd_options) = &options.etcd {
-        let captured = pool.install(|| {
-            etcd::capture(
-                &archiver.saver,
-                &archiver.chunker,
-                etcd_options,
-                &archiver.counters,
-            )
-        })?;
-        extra.push(captured.node);
-        records.push(captured.record);
-    }
-    if let Some(git_options) = &options.git {
-        let captured = pool.install(|| {
-            git::capture(
-                &archiver.saver,
-                &archiver.chunker,
-                git_options,
-                &archiver.counters,
-            )
-        })?;
-        extra.push(captured.node);
-        records.push(captured.record);
-    }
-    let root = pool.install(|| archiver.archive_roots(&paths, parent_tree.as_ref(), extra))?;
+    let captured = (|| {
+        let mut extra = Vec::new();
+        if let Some(etcd_options) = &options.etcd {
+            let captured = pool.install(|| {
+                etcd::capture(
+                    &archiver.saver,
+                    &archiver.chunker,
+                    etcd_options,
+                    &archiver.counters,
+                )
+            })?;
+            extra.push(captured.node);
+            records.push(captured.record);
+        }
+        if let Some(git_options) = &options.git {
+            let captured = pool.install(|| {
+                git::capture(
+                    &archiver.saver,
+                    &archiver.chunker,
+                    git_options,
+                    &archiver.counters,
+                )
+            })?;
+            extra.push(captured.node);
+            records.push(captured.record);
+        }
+        pool.install(|| archiver.archive_roots(&paths, parent_tree.as_ref(), extra))
+    })();
+    let root = match captured {
+        Ok(root) => root,
+        // Ctrl-C: what was stored is indexed for the next backup to reuse.
+        Err(e) if is_interrupted(&e) => {
+            let stats = archiver.saver.finish()?;
+            return Err(ArchiveError::Interrupted {
+                bytes: stats.stored_bytes_added,
+                packs: stats.packs_written,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let Archiver {
         saver,
         counters,
@@ -676,6 +698,15 @@ impl Archiver<'_> {
             .map_err(|e| FileError::Fatal(e.into()))?;
         Ok(id)
     }
+}
+
+/// True when the error is Ctrl-C reaching the saver.
+fn is_interrupted(e: &ArchiveError) -> bool {
+    matches!(
+        e,
+        ArchiveError::Repo(RepoError::Interrupted)
+            | ArchiveError::Snapshot(SnapshotError::Repo(RepoError::Interrupted))
+    )
 }
 
 fn n_is_dir(node: Option<&Node>) -> bool {

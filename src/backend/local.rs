@@ -3,7 +3,7 @@
 //! Writes go to a hidden temporary file in the destination folder, are fsync'ed,
 //! then renamed into place and the folder fsync'ed, so a crash leaves either the
 //! whole file or nothing under the final name (leftover `.tmp-*` files are never
-//! listed and can be removed by hand).
+//! listed, and backups and prune remove those an hour old).
 
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -41,7 +41,9 @@ impl LocalBackend {
 
     fn write_new(&self, full: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
         let dir = full.parent().unwrap_or(&self.root);
-        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(super::TEMPORARY_PREFIX)
+            .tempfile_in(dir)?;
         for part in parts {
             tmp.write_all(part)?;
         }
@@ -166,6 +168,40 @@ impl Backend for LocalBackend {
             other => other,
         };
         result.map_err(|e| self.err("write", &path, e))
+    }
+
+    fn remove_stale_temporaries(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, BackendError> {
+        let mut removed = 0;
+        let mut folders: Vec<PathBuf> = FileKind::ALL
+            .iter()
+            .map(|k| self.root.join(k.dir()))
+            .collect();
+        while let Some(folder) = folders.pop() {
+            let Ok(entries) = fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(meta) = entry.metadata() else { continue };
+                let name = entry.file_name();
+                if meta.is_dir() {
+                    folders.push(entry.path());
+                    continue;
+                }
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age >= older_than);
+                let temporary = name.to_string_lossy().starts_with(super::TEMPORARY_PREFIX);
+                if temporary && old && fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 
     fn remove(&self, kind: FileKind, name: &str) -> Result<(), BackendError> {

@@ -285,4 +285,24 @@ pub trait Backend: Send + Sync {
 
     /// Deletes a file; deleting an absent file is not an error.
     fn remove(&self, kind: FileKind, name: &str) -> Result<(), BackendError>;
+
+    /// Deletes temporary files of writes that never finished (a killed
+    /// process's `.tmp-*` files) whose last change is older than
+    /// `older_than`: a write in progress keeps changing its file, so it is
+    /// never that old. Returns how many went. Stores whose uploads are
+    /// atomic by themselves (S3, REST) have none.
+    fn remove_stale_temporaries(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, BackendError> {
+        let _ = older_than;
+        Ok(0)
+    }
 }
+
+/// Temporary files younger than this are left alone by
+/// [`Backend::remove_stale_temporaries`] when backups and prune call it.
+pub const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The prefix of temporary files of local and SFTP writes.
+pub const TEMPORARY_PREFIX: &str = ".tmp-";

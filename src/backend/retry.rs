@@ -125,6 +125,12 @@ impl Backend for RetryBackend {
     fn remove(&self, kind: FileKind, name: &str) -> Result<(), BackendError> {
         self.retry(|| self.inner.remove(kind, name))
     }
+    fn remove_stale_temporaries(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, BackendError> {
+        self.retry(|| self.inner.remove_stale_temporaries(older_than))
+    }
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ pub fn restore(
     repo: &mut Repository,
     a: &RestoreArgs,
 ) -> Result<ExitCode> {
-    let report = restore_report(repo, a)?;
+    let report = restore_report(repo, a, false)?;
     render(out, json, quiet, &report)?;
     Ok(exit_code(&report))
 }
@@ -127,7 +127,13 @@ pub fn exit_code(report: &EtcdRestoreOpReport) -> ExitCode {
 }
 
 /// Restores into the cluster `--to` names, or one `--etcd-deploy` starts.
-pub fn restore_report(repo: &mut Repository, a: &RestoreArgs) -> Result<EtcdRestoreOpReport> {
+/// With `--dry-run` and `verify_values`, the values to put are read and
+/// authenticated too.
+pub fn restore_report(
+    repo: &mut Repository,
+    a: &RestoreArgs,
+    verify_values: bool,
+) -> Result<EtcdRestoreOpReport> {
     if a.dry_run && a.etcd_deploy {
         bail!("--dry-run changes nothing, but --etcd-deploy would start an etcd: preview against a running cluster with --to, or leave out --dry-run");
     }
@@ -158,6 +164,7 @@ pub fn restore_report(repo: &mut Repository, a: &RestoreArgs) -> Result<EtcdRest
         audit: a.audit.clone(),
         max_txn_ops: a.etcd_max_txn_ops,
         max_txn_bytes: a.etcd_max_txn_bytes,
+        verify_in_dry_run: verify_values,
     };
     let result = ops::etcd::restore_etcd(repo, &a.snapshot, &a.host, &options);
     let mut report = match result {

@@ -24,6 +24,8 @@ pub enum ExitCode {
     Locked = 11,
     /// Wrong password.
     WrongPassword = 12,
+    /// Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+    Interrupted = 130,
 }
 
 fn from_repo(e: &RepoError) -> Option<ExitCode> {
@@ -31,6 +33,7 @@ fn from_repo(e: &RepoError) -> Option<ExitCode> {
         RepoError::NoRepository { .. } => Some(ExitCode::NoRepository),
         RepoError::Locked { .. } | RepoError::LockLost { .. } => Some(ExitCode::Locked),
         RepoError::WrongPassword { .. } => Some(ExitCode::WrongPassword),
+        RepoError::Interrupted => Some(ExitCode::Interrupted),
         _ => None,
     }
 }
@@ -38,6 +41,12 @@ fn from_repo(e: &RepoError) -> Option<ExitCode> {
 /// The exit code for an error, from the first classified cause in its chain.
 pub fn classify(err: &anyhow::Error) -> ExitCode {
     for cause in err.chain() {
+        if cause
+            .downcast_ref::<OpError>()
+            .is_some_and(OpError::is_interrupted)
+        {
+            return ExitCode::Interrupted;
+        }
         if let Some(e) = cause.downcast_ref::<RepoError>() {
             if let Some(code) = from_repo(e) {
                 return code;

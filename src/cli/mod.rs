@@ -201,6 +201,12 @@ fn open_repo_with(
 
 fn dispatch(cli: &Cli) -> Result<ExitCode> {
     let out = &mut std::io::stdout().lock();
+    // Long writes stop cleanly on Ctrl-C (what was stored is kept and
+    // indexed, no partial file is left, the lock goes); other commands keep
+    // the default of ending at once.
+    if matches!(cli.command, Command::Backup(_) | Command::Restore(_)) {
+        crate::interrupt::install().context("cannot install the Ctrl-C handler")?;
+    }
     match &cli.command {
         Command::Init(a) => {
             let backend = open_backend(cli)?;

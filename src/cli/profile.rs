@@ -242,15 +242,24 @@ pub fn restore(
         }
     }
     // Files go first; a cluster that would refuse the restore (another
-    // cluster ID or version, a prefix wider than captured, unreachable)
-    // must stop it before any file changes.
+    // cluster ID or version, a prefix wider than captured, unreachable),
+    // a value or git object that cannot be read, must stop it before any
+    // file changes. (Each part also checks its own data before its first
+    // change: files and etcd values are read ahead, git repositories are
+    // recreated before any push.)
+    let later_parts = kinds.contains(&"files") as usize + kinds.contains(&"etcd") as usize;
     if !dry && !a.etcd_deploy && kinds.contains(&"files") && kinds.contains(&"etcd") {
         if let Some(mut ea) = etcd_restore_args(a, profile, &id_hex) {
             ea.dry_run = true;
             ea.audit = None;
-            etcd::restore_report(&mut repo, &ea)
+            etcd::restore_report(&mut repo, &ea, true)
                 .context("checking etcd before restoring anything")?;
         }
+    }
+    if !dry && kinds.contains(&"git") && later_parts > 0 {
+        repo.load_index()?;
+        crate::restore::git::verify_objects(&repo, &manifest, 8)
+            .context("checking the git repositories before restoring anything")?;
     }
     let mut doc = json!({"snapshot_id": id_hex, "dry_run": dry});
     let mut code = ExitCode::Ok;
@@ -290,7 +299,7 @@ pub fn restore(
                 let Some(ea) = etcd_restore_args(a, profile, &id_hex) else {
                     continue;
                 };
-                let report = etcd::restore_report(&mut repo, &ea)?;
+                let report = etcd::restore_report(&mut repo, &ea, false)?;
                 if !json {
                     etcd::render(out, false, quiet, &report)?;
                 }

@@ -7,18 +7,7 @@ use anyhow::Result;
 use crate::ops;
 
 fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
+    crate::repo::bytes_text(n)
 }
 
 pub fn json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {

@@ -28,6 +28,10 @@ pub struct BackupReport {
 /// Backs up under a shared lock; the index is loaded first.
 pub fn backup(repo: &mut Repository, options: &BackupOptions) -> Result<BackupReport, OpError> {
     let guard = repo.lock(LockKind::Shared)?;
+    // Leftovers of killed writes, never of running ones (spec §8).
+    let _ = repo
+        .backend()
+        .remove_stale_temporaries(crate::backend::STALE_TEMPORARY_AGE);
     repo.load_index()?;
     let result = archiver::backup(repo, options)?;
     Ok(BackupReport {

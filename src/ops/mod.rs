@@ -67,6 +67,21 @@ pub enum OpError {
 }
 
 impl OpError {
+    /// True when Ctrl-C or SIGTERM stopped the operation.
+    pub fn is_interrupted(&self) -> bool {
+        use crate::archiver::ArchiveError as A;
+        use crate::restore::RestoreError as R;
+        matches!(
+            self,
+            OpError::Archive(A::Interrupted { .. })
+                | OpError::Restore(
+                    R::Interrupted | R::InterruptedRestore { .. } | R::InterruptedEtcd { .. }
+                )
+        ) || self
+            .repo_error()
+            .is_some_and(|e| matches!(e, crate::repo::RepoError::Interrupted))
+    }
+
     /// The repository error underneath, if any, for exit codes.
     pub fn repo_error(&self) -> Option<&crate::repo::RepoError> {
         use crate::archiver::ArchiveError as A;

@@ -155,6 +155,8 @@ pub fn restore_in_place(
         return Ok(plans.into_iter().map(|p| p.changes).collect());
     }
     let threads = if threads == 0 { 4 } else { threads };
+    // Nothing on disk changes unless every blob to write has been read.
+    crate::restore::in_place::verify_plans(repo, &plans, threads)?;
     let progress = RestoreProgress::default();
     let mut out = Vec::new();
     for plan in plans {

@@ -115,6 +115,9 @@ pub enum RepoError {
         /// Why.
         reason: String,
     },
+    /// Ctrl-C or SIGTERM: stopped between blobs.
+    #[error("interrupted")]
+    Interrupted,
     /// A blob the snapshot needs is not in any index.
     #[error("blob {blob} is not in the index: the repository is incomplete; run `snap check`")]
     MissingBlob {
@@ -495,6 +498,12 @@ impl Repository {
         Ok(used)
     }
 
+    /// Which of `packs` the backend does not have: a `stat` each, or one
+    /// listing when there are many. Restores ask before their first write.
+    pub fn missing_packs(&self, packs: &[PackId]) -> std::collections::HashSet<PackId> {
+        missing_packs(&*self.backend, packs)
+    }
+
     /// Uses `index` instead of loading one: `check` builds it file by file,
     /// so one damaged index file does not hide the others.
     pub fn replace_index(&mut self, index: Index) {
@@ -564,15 +573,7 @@ impl Repository {
     /// during the write may find its lock lost afterwards, and then removes
     /// what it wrote, since maintenance may have started meanwhile.
     pub fn save_file(&self, kind: FileKind, seal: SealKind, plain: &[u8]) -> Result<Id, RepoError> {
-        self.check_locks()?;
-        let sealed = self.key.seal(seal, plain);
-        let id = Id::sha256(&sealed);
-        self.backend.write(kind, &id.to_hex(), &sealed)?;
-        if let Err(lost) = self.check_locks() {
-            let _ = self.backend.remove(kind, &id.to_hex());
-            return Err(lost);
-        }
-        Ok(id)
+        store_sealed(&*self.backend, &self.key, &self.locks, kind, seal, plain)
     }
 
     /// Reads a stored file, checks its name against its SHA-256, and opens it.
@@ -690,6 +691,27 @@ impl Repository {
     }
 }
 
+/// [`Repository::save_file`] for those that hold its parts, not the
+/// repository (the saver's upload threads).
+pub(crate) fn store_sealed(
+    backend: &dyn Backend,
+    key: &MasterKey,
+    locks: &lock::HeldLocks,
+    kind: FileKind,
+    seal: SealKind,
+    plain: &[u8],
+) -> Result<Id, RepoError> {
+    locks.check(|| backend.location())?;
+    let sealed = key.seal(seal, plain);
+    let id = Id::sha256(&sealed);
+    backend.write(kind, &id.to_hex(), &sealed)?;
+    if let Err(lost) = locks.check(|| backend.location()) {
+        let _ = backend.remove(kind, &id.to_hex());
+        return Err(lost);
+    }
+    Ok(id)
+}
+
 /// Which of `packs` the backend no longer has: a stat each, or one listing
 /// when there are many. A pack that cannot be checked counts as present.
 fn missing_packs(backend: &dyn Backend, packs: &[PackId]) -> std::collections::HashSet<PackId> {
@@ -765,6 +787,21 @@ pub fn blob_err(pack: PackId, blob: BlobId, e: PackError) -> RepoError {
         other => other.to_string(),
     };
     RepoError::Blob { pack, blob, reason }
+}
+
+/// "512 B", "3.4 MiB", "1.20 GiB", for messages.
+pub fn bytes_text(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", UNITS[unit])
 }
 
 /// "25 minutes", "1 minute 30 seconds", "12 seconds".

@@ -1,6 +1,16 @@
 //! `BlobSaver`: deduplicates, seals and packs new blobs, uploads finished packs
-//! on background threads, and at the end writes the index (spec §8: packs, then
-//! index, then snapshot).
+//! on background threads, and indexes them as they land (spec §8: packs,
+//! then index, then snapshot).
+//!
+//! Index files are written during the session, so an interrupted backup
+//! (Ctrl-C, a kill, a lost connection) leaves most of what it uploaded
+//! indexed, and the next backup reuses it instead of uploading it again
+//! (spec §8.1). The packs of one **generation** (up to
+//! [`MAX_BLOBS_PER_INDEX_FILE`] blobs) are listed in one cumulative file,
+//! rewritten when the packs not yet indexed reach an eighth of it (at least
+//! [`INDEX_EVERY_PACKS`]) or [`INDEX_EVERY`] has passed; each rewrite
+//! supersedes the one before, which is then deleted. So at most one index
+//! file per generation remains, and rewrites cost a few times its size.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +40,13 @@ pub struct SaveStats {
     /// Index files written.
     pub index_files: Vec<IndexId>,
 }
+
+/// Packs stored before the first index file of a generation is written
+/// (and the least between rewrites).
+pub const INDEX_EVERY_PACKS: usize = 4;
+
+/// Longest time packs wait to be indexed.
+pub const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Largest sealing buffer a slot keeps between blobs.
 const SEALED_KEEP: usize = 2 << 20;
@@ -76,9 +93,81 @@ struct Shared {
     /// Buffers of uploaded packs, reused for new ones: a fresh 16 MiB buffer
     /// costs thousands of page faults.
     spare: Mutex<Vec<Vec<u8>>>,
-    written: Mutex<Vec<IndexPack>>,
+    index: Mutex<IndexState>,
     error: Mutex<Option<RepoError>>,
     stored_bytes: AtomicU64,
+    packs_written: AtomicU64,
+    backend: Arc<dyn Backend>,
+    key: MasterKey,
+    locks: Arc<super::lock::HeldLocks>,
+}
+
+/// The index of the packs stored so far.
+struct IndexState {
+    /// The current generation's packs, all of them.
+    current: IndexFile,
+    /// Its blobs.
+    blobs: usize,
+    /// The file that lists the generation's packs so far, if written.
+    written: Option<IndexId>,
+    /// Packs of the generation not in `written` yet.
+    pending: usize,
+    /// When `written` was stored (or the generation began).
+    since: std::time::Instant,
+    /// Files of full generations.
+    done: Vec<IndexId>,
+}
+
+impl Shared {
+    /// Records a stored pack, and indexes what is pending when it is time.
+    fn stored(&self, pack: IndexPack) -> Result<(), RepoError> {
+        let mut state = lock(&self.index);
+        state.blobs += pack.blobs.len();
+        state.current.packs.push(pack);
+        state.pending += 1;
+        let full = state.blobs >= MAX_BLOBS_PER_INDEX_FILE;
+        let due = state.pending >= INDEX_EVERY_PACKS.max(state.current.packs.len() / 8)
+            || state.since.elapsed() >= INDEX_EVERY;
+        if full || due {
+            self.write_index(&mut state)?;
+        }
+        if full {
+            let id = state.written.take().expect("just written");
+            state.done.push(id);
+            state.current = IndexFile::default();
+            state.blobs = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes the generation's file, superseding the one before, then
+    /// deletes that one (spec §7.1 order).
+    fn write_index(&self, state: &mut IndexState) -> Result<(), RepoError> {
+        if state.pending == 0 {
+            return Ok(());
+        }
+        state.current.supersedes = state.written.into_iter().collect();
+        let plain = state.current.encode_plaintext();
+        let id = IndexId(super::store_sealed(
+            &*self.backend,
+            &self.key,
+            &self.locks,
+            FileKind::Index,
+            SealKind::Index,
+            &plain,
+        )?);
+        self.stored_bytes.fetch_add(
+            (plain.len() + crate::crypto::SEAL_OVERHEAD) as u64,
+            Ordering::Relaxed,
+        );
+        if let Some(old) = state.written.replace(id) {
+            // Superseded: harmless if left behind by a crash.
+            let _ = self.backend.remove(FileKind::Index, &old.to_hex());
+        }
+        state.pending = 0;
+        state.since = std::time::Instant::now();
+        Ok(())
+    }
 }
 
 /// Stores new blobs for one backup; see the module documentation.
@@ -106,18 +195,26 @@ impl<'r> BlobSaver<'r> {
         let (tx, rx) = crossbeam_channel::bounded::<PackWriter>(0);
         let shared = Arc::new(Shared {
             spare: Mutex::new(Vec::new()),
-            written: Mutex::new(Vec::new()),
+            index: Mutex::new(IndexState {
+                current: IndexFile::default(),
+                blobs: 0,
+                written: None,
+                pending: 0,
+                since: std::time::Instant::now(),
+                done: Vec::new(),
+            }),
             error: Mutex::new(None),
             stored_bytes: AtomicU64::new(0),
+            packs_written: AtomicU64::new(0),
+            backend: Arc::clone(&repo.backend),
+            key: repo.key.clone(),
+            locks: Arc::clone(&repo.locks),
         });
         let uploaders = (0..connections.max(1))
             .map(|_| {
                 let rx = rx.clone();
-                let backend = Arc::clone(&repo.backend);
-                let key = repo.key.clone();
                 let shared = Arc::clone(&shared);
-                let locks = Arc::clone(&repo.locks);
-                thread::spawn(move || upload_loop(rx, backend, key, shared, locks))
+                thread::spawn(move || upload_loop(rx, shared))
             })
             .collect();
         BlobSaver {
@@ -162,8 +259,12 @@ impl<'r> BlobSaver<'r> {
         id: BlobId,
         plain: &[u8],
     ) -> Result<bool, RepoError> {
-        // A lost lock stops the backup at its next blob, stored or not.
+        // A lost lock stops the backup at its next blob, stored or not, and
+        // so does Ctrl-C.
         self.repo.check_locks()?;
+        if crate::interrupt::requested() {
+            return Err(RepoError::Interrupted);
+        }
         if plain.len() > crate::pack::MAX_BLOB_SIZE as usize {
             return Err(RepoError::Config {
                 reason: format!(
@@ -264,7 +365,9 @@ impl<'r> BlobSaver<'r> {
         }
     }
 
-    /// Flushes open packs, waits for every upload, then writes index files.
+    /// Flushes open packs, waits for every upload, then indexes what is
+    /// not indexed yet. Also the way to end an interrupted session: what
+    /// was stored is indexed, for the next backup to reuse.
     pub fn finish(mut self) -> Result<SaveStats, RepoError> {
         self.repo.check_locks()?;
         for packer in [&self.data, &self.tree] {
@@ -278,41 +381,23 @@ impl<'r> BlobSaver<'r> {
             let _ = t.join();
         }
         self.check_error()?;
-        let written = std::mem::take(&mut *lock(&self.shared.written));
-        let packs_written = written.len() as u64;
-        let mut index_files = Vec::new();
-        let mut file = IndexFile::default();
-        let mut count = 0;
-        for pack in written {
-            count += pack.blobs.len();
-            file.packs.push(pack);
-            if count >= MAX_BLOBS_PER_INDEX_FILE {
-                index_files.push(self.write_index(&std::mem::take(&mut file))?);
-                count = 0;
-            }
-        }
-        if !file.packs.is_empty() {
-            index_files.push(self.write_index(&file)?);
-        }
+        let mut state = lock(&self.shared.index);
+        self.shared.write_index(&mut state)?;
+        let mut index_files = std::mem::take(&mut state.done);
+        index_files.extend(state.written);
+        drop(state);
         Ok(SaveStats {
             blobs_added: self.blobs_added.load(Ordering::Relaxed),
             raw_bytes_added: self.raw_bytes_added.load(Ordering::Relaxed),
             stored_bytes_added: self.shared.stored_bytes.load(Ordering::Relaxed),
-            packs_written,
+            packs_written: self.shared.packs_written.load(Ordering::Relaxed),
             index_files,
         })
     }
 
-    fn write_index(&self, file: &IndexFile) -> Result<IndexId, RepoError> {
-        let plain = file.encode_plaintext();
-        let id = self
-            .repo
-            .save_file(FileKind::Index, SealKind::Index, &plain)?;
-        self.shared.stored_bytes.fetch_add(
-            (plain.len() + crate::crypto::SEAL_OVERHEAD) as u64,
-            Ordering::Relaxed,
-        );
-        Ok(IndexId(id))
+    /// Bytes stored so far (packs and index files).
+    pub fn stored_bytes(&self) -> u64 {
+        self.shared.stored_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -325,40 +410,41 @@ impl Drop for BlobSaver<'_> {
     }
 }
 
-fn upload_loop(
-    rx: Receiver<PackWriter>,
-    backend: Arc<dyn Backend>,
-    key: MasterKey,
-    shared: Arc<Shared>,
-    locks: Arc<super::lock::HeldLocks>,
-) {
+fn upload_loop(rx: Receiver<PackWriter>, shared: Arc<Shared>) {
     for pack in rx {
         if lock(&shared.error).is_some() {
             continue;
         }
-        if let Err(lost) = locks.check(|| backend.location()) {
+        if let Err(lost) = shared.locks.check(|| shared.backend.location()) {
             lock(&shared.error).get_or_insert(lost);
             continue;
         }
-        let finished = pack.finish(&key);
+        let finished = pack.finish(&shared.key);
         let name = finished.id.to_hex();
-        match backend.write_parts(FileKind::Pack, &name, &finished.parts()) {
-            Ok(()) => {
+        let stored = shared
+            .backend
+            .write_parts(FileKind::Pack, &name, &finished.parts())
+            .map_err(RepoError::from)
+            .and_then(|()| {
                 shared
                     .stored_bytes
                     .fetch_add(finished.len(), Ordering::Relaxed);
+                shared.packs_written.fetch_add(1, Ordering::Relaxed);
                 let FinishedPack { id, entries, .. } = &finished;
-                lock(&shared.written).push(IndexPack {
+                shared.stored(IndexPack {
                     id: *id,
                     blobs: entries.clone(),
-                });
+                })
+            });
+        match stored {
+            Ok(()) => {
                 let mut spare = lock(&shared.spare);
                 if spare.is_empty() {
                     spare.push(finished.into_buffer());
                 }
             }
             Err(e) => {
-                lock(&shared.error).get_or_insert(e.into());
+                lock(&shared.error).get_or_insert(e);
             }
         }
     }

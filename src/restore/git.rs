@@ -56,10 +56,17 @@ pub fn restore_git(
     push: Option<&str>,
     dry_run: bool,
 ) -> Result<Vec<GitRepoRestored>, RestoreError> {
-    let mut out = Vec::new();
+    // Every repository is recreated (each object checked against its ID)
+    // before the first push, so a damaged object leaves every server as
+    // it was.
+    let mut restored = Vec::new();
     for (repo_name, meta, objects) in captured_repos(repo, manifest)? {
         let dest = destination(target, &repo_name, meta.bare)?;
         restore_one(repo, &meta, &objects, &dest)?;
+        restored.push((repo_name, meta, dest));
+    }
+    let mut out = Vec::new();
+    for (repo_name, meta, dest) in restored {
         let push = match push {
             Some(template) => Some(push_mirror(
                 &dest,
@@ -78,6 +85,59 @@ pub fn restore_git(
         });
     }
     Ok(out)
+}
+
+/// Reads and authenticates every object of the snapshot's repositories,
+/// writing nothing: a restore that changes other things first (a platform
+/// profile's files and etcd) checks that its git part can be done.
+pub fn verify_objects(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    threads: usize,
+) -> Result<(), RestoreError> {
+    let mut owner: Vec<(BlobId, String)> = Vec::new();
+    for (name, _, objects) in captured_repos(repo, manifest)? {
+        for_each_range_leaf(
+            repo,
+            &objects,
+            b"",
+            (NodeType::GitRange, NodeType::GitObject),
+            &mut |n| {
+                for id in n.content.iter().flatten() {
+                    owner.push((*id, name.clone()));
+                }
+                Ok(())
+            },
+        )?;
+    }
+    let failed: std::sync::Mutex<Option<(BlobId, String)>> = Default::default();
+    super::fetch::fetch_blobs(
+        repo,
+        owner.iter().map(|(id, _)| id),
+        threads,
+        &|id, plain| {
+            if let Err(why) = plain {
+                failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert((*id, why));
+            }
+            Ok(())
+        },
+    )?;
+    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        None => Ok(()),
+        Some((blob, why)) => {
+            let name = owner
+                .iter()
+                .find(|(b, _)| *b == blob)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default();
+            Err(RestoreError::Git(format!(
+                "git repository {name} of the snapshot cannot be restored ({why}); nothing was changed; `snap repair snapshots` saves a copy of the snapshot without it"
+            )))
+        }
+    }
 }
 
 /// Checks, writing nothing, that every repository of the snapshot can be

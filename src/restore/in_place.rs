@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::meta::apply_metadata;
 use super::plan::RestorePlan;
-use super::write::{apply_metadata, restore_to_dir, RestoreProgress};
+use super::write::{restore_to_dir, RestoreProgress};
 use super::RestoreError;
 use crate::chunker::Chunker;
 use crate::id::BlobId;
@@ -224,6 +225,61 @@ pub fn plan_in_place(
         root,
         plan,
         delete,
+    })
+}
+
+/// Reads and authenticates every blob the plans will write, before any of
+/// them changes anything: a damaged or missing blob stops the restore with
+/// every live file as it was, naming the file and the pack.
+pub fn verify_plans(
+    repo: &Repository,
+    plans: &[InPlacePlan],
+    threads: usize,
+) -> Result<(), RestoreError> {
+    for p in plans {
+        super::write::check_available(repo, &p.plan).map_err(|e| match e {
+            RestoreError::Unavailable { count, first } => RestoreError::DamagedInPlace {
+                path: p.changes.path.clone(),
+                count,
+                first: format!("{}{}", p.base.display(), first),
+            },
+            other => other,
+        })?;
+    }
+    let failed: std::sync::Mutex<Option<(BlobId, String)>> = Default::default();
+    let blobs = plans
+        .iter()
+        .flat_map(|p| p.plan.files.iter().flat_map(|f| f.content.iter()));
+    super::fetch::fetch_blobs(repo, blobs, threads, &|id, plain| {
+        if let Err(why) = plain {
+            failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert((*id, why));
+        }
+        Ok(())
+    })?;
+    let Some((blob, why)) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) else {
+        return Ok(());
+    };
+    for p in plans {
+        let users: Vec<&super::plan::PlannedFile> = p
+            .plan
+            .files
+            .iter()
+            .filter(|f| f.content.contains(&blob))
+            .collect();
+        if let Some(first) = users.first() {
+            return Err(RestoreError::DamagedInPlace {
+                path: p.changes.path.clone(),
+                count: users.len(),
+                first: format!("{}: {why}", p.base.join(&first.path).display()),
+            });
+        }
+    }
+    Err(RestoreError::Unsafe {
+        path: blob.to_hex(),
+        reason: why,
     })
 }
 

@@ -8,13 +8,19 @@
 //! damaged blob is deleted, never left looking complete.
 
 pub mod etcd;
+mod fetch;
 pub mod git;
 pub mod in_place;
+mod meta;
 pub mod plan;
+pub mod stage;
 mod write;
 
+pub use fetch::fetch_blobs;
 pub use plan::{RestoreFilter, RestorePlan};
-pub use write::{restore_to_dir, RestoreProgress, RestoreReport};
+pub use write::{
+    check_available, partial_path, restore_to_dir, RestoreProgress, RestoreReport, PARTIAL_PREFIX,
+};
 
 /// Errors of restore.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,26 @@ pub enum RestoreError {
         /// The first problem.
         first: String,
     },
+    /// Some files need blobs that are not indexed or whose packs are gone;
+    /// found before anything was written.
+    #[error("{count} file(s) need data the repository does not have (first: {first}); nothing was written; `snap check` names what is lost, and `snap repair snapshots` saves a copy of the snapshot without it (or leave those paths out with --exclude)")]
+    Unavailable {
+        /// How many files.
+        count: usize,
+        /// The first, with why.
+        first: String,
+    },
+    /// Ctrl-C or SIGTERM stopped the work.
+    #[error("interrupted")]
+    Interrupted,
+    /// Ctrl-C or SIGTERM stopped a restore into a folder.
+    #[error("interrupted: {complete} of {total} file(s) are complete under their names; the others were not written (no partial file is left); run the same restore again to finish: complete files are kept")]
+    InterruptedRestore {
+        /// Files complete.
+        complete: u64,
+        /// Files planned.
+        total: u64,
+    },
     /// Some blobs of files to restore in place were damaged or missing.
     #[error("restore of {path} stopped: {count} file(s) cannot be restored from the repository, so no file there was replaced: {first}; `snap check --read-data` lists what is damaged")]
     DamagedInPlace {
@@ -61,6 +87,26 @@ pub enum RestoreError {
     NotInSnapshot {
         /// The path.
         path: String,
+    },
+    /// A value to restore into etcd could not be read: nothing was changed.
+    #[error("nothing was changed in etcd at {cluster}: the snapshot's value of {key} cannot be read ({reason}; {count} blob(s) in all); `snap check --read-data` names what is damaged, and `snap repair snapshots` saves a copy of the snapshot without those keys")]
+    EtcdUnchanged {
+        /// The cluster.
+        cluster: String,
+        /// The first key whose value failed.
+        key: String,
+        /// Why.
+        reason: String,
+        /// Blobs that failed.
+        count: usize,
+    },
+    /// Ctrl-C or SIGTERM stopped a restore into etcd between transactions.
+    #[error("interrupted: the restore into etcd stopped between transactions; {applied} of {total} change(s) were applied, each transaction whole; run the same restore again to finish")]
+    InterruptedEtcd {
+        /// Changes applied.
+        applied: usize,
+        /// Changes planned.
+        total: usize,
     },
     /// Restoring into etcd failed or was refused.
     #[error("{0}")]

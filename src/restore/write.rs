@@ -1,26 +1,37 @@
 //! Writing a restore plan into a folder.
+//!
+//! Before the first write, every blob the plan needs must be indexed in a
+//! pack the backend has: a restore that could not finish does not start.
+//! Each file is written under a temporary name beside its place
+//! (`.snap-partial-` and 16 hex digits of the name's hash), pack by pack, and
+//! renamed into place the moment its last blob is written; its metadata
+//! follows at once. So a restore cut off at any point (Ctrl-C, a kill, a
+//! full disk) leaves under the real names only complete, correct files; a
+//! re-run removes the temporary leftovers and keeps files already complete
+//! and correct (same size and, cut and hashed with the repository key, the
+//! same blobs). Blobs of zeros are not written: the file keeps a hole there,
+//! so sparse files come back sparse.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::plan::{Meta, RestorePlan};
+use super::fetch::fetch_blobs;
+use super::meta::{apply_metadata, create_special};
+use super::plan::{Meta, PlannedFile, RestorePlan};
 use super::RestoreError;
-use crate::id::{BlobId, FileKind, PackId};
-use crate::index::BlobLocation;
-use crate::pack::open_blob_into;
-use crate::repo::{blob_err, RepoError, Repository};
-use crate::snapshot::{Node, NodeType};
+use crate::chunker::Chunker;
+use crate::id::{BlobId, PackId};
+use crate::repo::Repository;
 
-/// Largest single read from a pack; neighbouring blobs are fetched together
-/// up to this size, so most packs are read in a few requests.
-const MAX_READ: u64 = 4 << 20;
+/// The prefix of a file being written.
+pub const PARTIAL_PREFIX: &str = ".snap-partial-";
 
 /// Live counts of a running restore, for progress displays.
 #[derive(Debug, Default)]
@@ -29,6 +40,10 @@ pub struct RestoreProgress {
     pub total: AtomicU64,
     /// Content bytes written so far.
     pub done: AtomicU64,
+    /// Files to write.
+    pub files_total: AtomicU64,
+    /// Files complete so far.
+    pub files_done: AtomicU64,
 }
 
 /// What a restore did.
@@ -36,6 +51,8 @@ pub struct RestoreProgress {
 pub struct RestoreReport {
     /// Files written.
     pub files: u64,
+    /// Files already complete and correct in the target, left as they were.
+    pub files_kept: u64,
     /// Folders created.
     pub dirs: u64,
     /// Symlinks, devices and fifos created.
@@ -51,28 +68,18 @@ pub struct RestoreReport {
 /// Where each blob goes: (blob, file number in the plan, offset), sorted by
 /// blob. Flat and small (48 bytes per occurrence) so restores of millions of
 /// files stay lean; paths are built only when writing.
-struct Targets<'a> {
+struct Targets {
     list: Vec<(BlobId, u32, u64)>,
-    plan: &'a RestorePlan,
-    root: &'a Path,
 }
 
-struct Target {
-    path: PathBuf,
-    offset: u64,
-}
-
-impl Targets<'_> {
-    fn of(&self, id: &BlobId) -> impl Iterator<Item = Target> + '_ {
+impl Targets {
+    fn of(&self, id: &BlobId) -> impl Iterator<Item = (u32, u64)> + '_ {
         let id = *id;
         let start = self.list.partition_point(|(b, _, _)| *b < id);
         self.list[start..]
             .iter()
             .take_while(move |(b, _, _)| *b == id)
-            .map(|&(_, file, offset)| Target {
-                path: self.root.join(&self.plan.files[file as usize].path),
-                offset,
-            })
+            .map(|&(_, file, offset)| (file, offset))
     }
 
     fn blobs(&self) -> impl Iterator<Item = &BlobId> + '_ {
@@ -93,6 +100,143 @@ fn io(action: &'static str, path: &Path, source: std::io::Error) -> RestoreError
     }
 }
 
+/// The temporary name a file is written under, beside its place.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+    let hash = blake3::hash(name);
+    path.with_file_name(format!("{PARTIAL_PREFIX}{}", &hash.to_hex()[..16]))
+}
+
+/// The files of one restore and how far each is.
+struct Files<'a> {
+    plan: &'a RestorePlan,
+    root: &'a Path,
+    /// Blob occurrences still to write, per file.
+    remaining: Vec<AtomicU32>,
+    /// A blob of the file failed: it is not renamed into place.
+    damaged: Vec<AtomicBool>,
+    /// Why, for the first few and the count.
+    failures: Mutex<Vec<(PathBuf, String)>>,
+    warnings: Mutex<Vec<String>>,
+    complete: AtomicU64,
+    progress: &'a RestoreProgress,
+}
+
+impl Files<'_> {
+    fn path(&self, file: u32) -> PathBuf {
+        self.root.join(&self.plan.files[file as usize].path)
+    }
+
+    fn fail(&self, file: u32, why: String) {
+        if !self.damaged[file as usize].swap(true, Ordering::AcqRel) {
+            lock(&self.failures).push((self.path(file), why));
+        }
+    }
+
+    /// One blob occurrence of `file` is written (or failed); the last one
+    /// completes the file.
+    fn done(&self, file: u32) -> Result<(), RestoreError> {
+        if self.remaining[file as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.finish(file)?;
+        }
+        Ok(())
+    }
+
+    /// Renames a complete file into place and sets its metadata; a damaged
+    /// one is removed, and so is whatever stood at its name, so nothing
+    /// there looks restored.
+    fn finish(&self, file: u32) -> Result<(), RestoreError> {
+        let f: &PlannedFile = &self.plan.files[file as usize];
+        let path = self.path(file);
+        let partial = partial_path(&path);
+        if self.damaged[file as usize].load(Ordering::Acquire) {
+            let _ = fs::remove_file(&partial);
+            if fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir()) {
+                let _ = fs::remove_file(&path);
+            }
+            return Ok(());
+        }
+        let out = open_partial(&partial)?;
+        // Holes left for blobs of zeros, up to the end too.
+        let len = out.metadata().map_err(|e| io("stat", &partial, e))?.len();
+        if len != f.size {
+            out.set_len(f.size).map_err(|e| io("size", &partial, e))?;
+        }
+        drop(out);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                fs::remove_dir_all(&path).map_err(|e| io("replace", &path, e))?
+            }
+            _ => {}
+        }
+        fs::rename(&partial, &path).map_err(|e| io("rename into place", &path, e))?;
+        let mut warnings = Vec::new();
+        apply_metadata(&path, &f.meta, &mut warnings)?;
+        if !warnings.is_empty() {
+            lock(&self.warnings).extend(warnings);
+        }
+        self.complete.fetch_add(1, Ordering::Relaxed);
+        self.progress.files_done.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Removes the temporary files of every file not finished (after a
+    /// fatal error or an interruption).
+    fn discard_unfinished(&self) {
+        for (i, r) in self.remaining.iter().enumerate() {
+            if r.load(Ordering::Acquire) > 0 {
+                let _ = fs::remove_file(partial_path(&self.path(i as u32)));
+            }
+        }
+    }
+}
+
+/// Checks, writing nothing, that every blob the plan's files need is
+/// indexed and in a pack the backend has; names the first file that
+/// cannot be restored and how many cannot.
+pub fn check_available(repo: &Repository, plan: &RestorePlan) -> Result<(), RestoreError> {
+    let mut packs: HashSet<PackId> = HashSet::new();
+    for f in &plan.files {
+        for id in f.content.iter() {
+            match repo.index().get(id) {
+                Some(loc) => {
+                    packs.insert(loc.pack);
+                }
+                None => return Err(unavailable(repo, plan, &HashSet::new())),
+            }
+        }
+    }
+    let packs: Vec<PackId> = packs.into_iter().collect();
+    let gone = repo.missing_packs(&packs);
+    if gone.is_empty() {
+        return Ok(());
+    }
+    Err(unavailable(repo, plan, &gone))
+}
+
+fn unavailable(repo: &Repository, plan: &RestorePlan, gone: &HashSet<PackId>) -> RestoreError {
+    let why = |id: &BlobId| match repo.index().get(id) {
+        None => Some(format!("blob {} is in no index", id.short())),
+        Some(loc) if gone.contains(&loc.pack) => Some(format!(
+            "blob {} is in pack {}, which is missing",
+            id.short(),
+            loc.pack.short()
+        )),
+        Some(_) => None,
+    };
+    let mut count = 0;
+    let mut first = String::new();
+    for f in &plan.files {
+        if let Some(reason) = f.content.iter().find_map(why) {
+            if count == 0 {
+                first = format!("/{}: {reason}", f.path.display());
+            }
+            count += 1;
+        }
+    }
+    RestoreError::Unavailable { count, first }
+}
+
 /// Restores `plan` under `target`; `threads` pack readers run in parallel.
 pub fn restore_to_dir(
     repo: &Repository,
@@ -101,9 +245,9 @@ pub fn restore_to_dir(
     threads: usize,
     progress: &RestoreProgress,
 ) -> Result<RestoreReport, RestoreError> {
+    check_available(repo, plan)?;
     let mut report = RestoreReport::default();
-    // Into a new or empty folder nothing can be in the way, so files are
-    // created by their first write; otherwise each path is checked first.
+    // Into a new or empty folder nothing can be in the way, nor left over.
     let fresh = fs::read_dir(target)
         .map(|mut d| d.next().is_none())
         .unwrap_or(true);
@@ -123,102 +267,109 @@ pub fn restore_to_dir(
         fs::create_dir(&path).map_err(|e| io("create folder", &path, e))?;
         report.dirs += 1;
     }
-
-    // Create every file at full size, and collect where each blob goes.
-    let failed: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
-    let mut list = Vec::new();
-    for (number, f) in plan.files.iter().enumerate() {
-        let path = target.join(&f.path);
-        if !fresh || f.size == 0 {
-            create_file(&path, f.size)?;
-        }
-        let mut offset = 0u64;
-        for id in f.content.iter() {
-            let loc = repo.index().get(id);
-            list.push((*id, number as u32, offset));
-            offset += loc.map(|l| l.raw_len as u64).unwrap_or(0);
-        }
-        if offset != f.size && f.content.iter().all(|id| repo.index().contains(id)) {
-            let why = format!(
-                "its blobs hold {offset} bytes but the snapshot records {}",
-                f.size
-            );
-            failed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((path, why));
-        }
+    if !fresh {
+        remove_partials(target, plan);
     }
 
-    list.sort_unstable();
-    let targets = Targets {
-        list,
+    // Files already complete and correct (a re-run) are kept.
+    let kept: Vec<bool> = if fresh {
+        Vec::new()
+    } else {
+        let chunker = Chunker::new(repo.config().chunker, repo.key().chunker_seed())?;
+        plan.files
+            .par_iter()
+            .map(|f| already_restored(repo, &chunker, &target.join(&f.path), f))
+            .collect()
+    };
+    let files = Files {
         plan,
         root: target,
+        remaining: plan
+            .files
+            .iter()
+            .map(|f| AtomicU32::new(f.content.len() as u32))
+            .collect(),
+        damaged: plan.files.iter().map(|_| AtomicBool::new(false)).collect(),
+        failures: Mutex::new(Vec::new()),
+        warnings: Mutex::new(Vec::new()),
+        complete: AtomicU64::new(0),
+        progress,
     };
-
-    // Group blobs by pack; a blob missing from the index damages its files.
-    let mut by_pack: BTreeMap<PackId, Vec<(BlobId, BlobLocation)>> = BTreeMap::new();
-    for id in targets.blobs() {
-        match repo.index().get(id) {
-            Some(loc) => by_pack.entry(loc.pack).or_default().push((*id, loc)),
-            None => {
-                let why = RepoError::MissingBlob { blob: *id }.to_string();
-                let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
-                for t in targets.of(id) {
-                    f.push((t.path, why.clone()));
-                }
-            }
-        }
-    }
-    progress.total.store(plan.total_bytes, Ordering::Relaxed);
-    let bytes = &progress.done;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-        .map_err(|e| {
-            io(
-                "start threads",
-                target,
-                std::io::Error::other(e.to_string()),
-            )
-        })?;
-    let fatal: Mutex<Option<RestoreError>> = Mutex::new(None);
-    pool.install(|| {
-        by_pack.par_iter_mut().for_each(|(pack, blobs)| {
-            blobs.sort_by_key(|(_, l)| l.offset);
-            if let Err(e) = restore_pack(repo, pack, blobs, &targets, &failed, bytes) {
-                fatal
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert(e);
-            }
-        })
-    });
-    if let Some(e) = fatal.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
-    }
-    report.bytes = bytes.load(Ordering::Relaxed);
-
-    // Files that got a bad blob are removed, never left looking complete.
-    let failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
-    let bad: HashSet<&PathBuf> = failed.iter().map(|(p, _)| p).collect();
-    for p in &bad {
-        let _ = fs::remove_file(p);
-    }
-
-    for f in &plan.files {
-        let path = target.join(&f.path);
-        if bad.contains(&path) {
+    let mut list = Vec::new();
+    let mut total = 0;
+    for (number, f) in plan.files.iter().enumerate() {
+        let number = number as u32;
+        if kept.get(number as usize).copied().unwrap_or(false) {
+            let path = files.path(number);
+            apply_metadata(&path, &f.meta, &mut report.warnings)?;
+            files.remaining[number as usize].store(0, Ordering::Relaxed);
+            report.files_kept += 1;
             continue;
         }
-        apply_metadata(&path, &f.meta, &mut report.warnings)?;
-        report.files += 1;
+        total += f.size;
+        let mut offset = 0u64;
+        for id in f.content.iter() {
+            list.push((*id, number, offset));
+            offset += repo.index().get(id).map_or(0, |l| l.raw_len as u64);
+        }
+        if offset != f.size {
+            files.fail(
+                number,
+                format!(
+                    "its blobs hold {offset} bytes but the snapshot records {}",
+                    f.size
+                ),
+            );
+        }
+        if f.content.is_empty() {
+            files.finish(number)?;
+        }
     }
+    list.sort_unstable();
+    let targets = Targets { list };
+
+    progress.total.store(total, Ordering::Relaxed);
+    progress.files_total.store(
+        plan.files.len() as u64 - report.files_kept,
+        Ordering::Relaxed,
+    );
+    let fetched = fetch_blobs(repo, targets.blobs(), threads, &|id, plain| match plain {
+        Ok(plain) => write_blob(&targets, &files, id, plain),
+        Err(why) => {
+            for (file, _) in targets.of(id) {
+                files.fail(file, why.clone());
+                files.done(file)?;
+            }
+            Ok(())
+        }
+    });
+    if let Err(e) = fetched {
+        files.discard_unfinished();
+        return Err(match e {
+            RestoreError::Interrupted => RestoreError::InterruptedRestore {
+                complete: files.complete.load(Ordering::Relaxed) + report.files_kept,
+                total: plan.files.len() as u64,
+            },
+            other => other,
+        });
+    }
+    report.bytes = progress.done.load(Ordering::Relaxed);
+    report.files = files.complete.load(Ordering::Relaxed);
+    report.warnings.extend(
+        files
+            .warnings
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
+
+    let damaged: HashSet<PathBuf> = lock(&files.failures)
+        .iter()
+        .map(|(p, _)| p.clone())
+        .collect();
     let mut damaged_links = 0;
     for (rel, first, _) in &plan.hardlinks {
         let (path, existing) = (target.join(rel), target.join(first));
-        if bad.contains(&existing) {
+        if damaged.contains(&existing) {
             damaged_links += 1;
             continue;
         }
@@ -237,220 +388,99 @@ pub fn restore_to_dir(
     for (rel, node) in plan.dirs.iter().rev() {
         apply_metadata(&target.join(rel), &Meta::from(node), &mut report.warnings)?;
     }
-    if let Some((path, why)) = failed.first() {
+    let failures = files
+        .failures
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((path, why)) = failures.first() {
         return Err(RestoreError::Damaged {
-            count: bad.len() + damaged_links,
+            count: failures.len() + damaged_links,
             first: format!("{}: {why}", path.display()),
         });
     }
     Ok(report)
 }
 
-fn create_file(path: &Path, size: u64) -> Result<(), RestoreError> {
-    // Never write through something already at this name (a symlink, say).
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(|e| io("replace", path, e))?,
-        Ok(_) => fs::remove_file(path).map_err(|e| io("replace", path, e))?,
-        Err(_) => {}
-    }
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| io("create", path, e))?;
-    file.set_len(size).map_err(|e| io("size", path, e))
-}
-
-/// Reads one pack's needed blobs in ranges and writes them out.
-fn restore_pack(
-    repo: &Repository,
-    pack: &PackId,
-    blobs: &[(BlobId, BlobLocation)],
-    targets: &Targets<'_>,
-    failed: &Mutex<Vec<(PathBuf, String)>>,
-    bytes: &AtomicU64,
-) -> Result<(), RestoreError> {
-    let name = pack.to_hex();
-    let mut i = 0;
-    while i < blobs.len() {
-        // Extend the range while blobs are close together and it stays small.
-        let start = blobs[i].1.offset as u64;
-        let mut end = start + blobs[i].1.stored_len as u64;
-        let mut j = i + 1;
-        while j < blobs.len() {
-            let l = &blobs[j].1;
-            let next_end = l.offset as u64 + l.stored_len as u64;
-            if (l.offset as u64) > end + (256 << 10) || next_end - start > MAX_READ {
-                break;
-            }
-            end = end.max(next_end);
-            j += 1;
-        }
-        // A missing or truncated pack damages only the files that need it.
-        let mut buf = RANGE.with(|c| std::mem::take(&mut *c.borrow_mut()));
-        let data = repo
-            .backend()
-            .read_range_into(FileKind::Pack, &name, start, end - start, &mut buf)
-            .map(|_| buf)
-            .map_err(|e| e.to_string());
-        for (id, loc) in &blobs[i..j] {
-            let plain = match &data {
-                Ok(d) => {
-                    let from = (loc.offset as u64 - start) as usize;
-                    let sealed = &d[from..from + loc.stored_len as usize];
-                    PLAIN.with(|cell| {
-                        let mut plain = cell.borrow_mut();
-                        let opened = open_blob_into(
-                            repo.key(),
-                            loc.kind,
-                            loc.compression,
-                            loc.raw_len,
-                            id,
-                            sealed,
-                            &mut plain,
-                        );
-                        let result = match opened {
-                            Ok(()) => targets
-                                .of(id)
-                                .try_for_each(|t| {
-                                    bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
-                                    write_at(&t.path, t.offset, &plain)
-                                })
-                                .map(Ok),
-                            Err(e) => Ok(Err(blob_err(*pack, *id, e).to_string())),
-                        };
-                        if plain.capacity() > PLAIN_KEEP {
-                            *plain = Vec::new();
-                        }
-                        result
-                    })?
-                }
-                Err(why) => Err(format!("blob {id} in pack {pack} cannot be read: {why}")),
-            };
-            match plain {
-                Ok(()) => {}
-                Err(why) => {
-                    let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
-                    for t in targets.of(id) {
-                        f.push((t.path, why.clone()));
-                    }
-                }
+/// Removes temporary files a cut-off restore left in the planned folders.
+fn remove_partials(target: &Path, plan: &RestorePlan) {
+    let dirs =
+        std::iter::once(target.to_path_buf()).chain(plan.dirs.iter().map(|(r, _)| target.join(r)));
+    for dir in dirs {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let partial = e
+                .file_name()
+                .as_bytes()
+                .starts_with(PARTIAL_PREFIX.as_bytes());
+            if partial && e.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = fs::remove_file(e.path());
             }
         }
-        if let Ok(buf) = data {
-            RANGE.with(|c| *c.borrow_mut() = buf);
-        }
-        i = j;
     }
-    Ok(())
 }
 
-/// Largest plaintext buffer a restore thread keeps between blobs.
-const PLAIN_KEEP: usize = 2 << 20;
-
-thread_local! {
-    static PLAIN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    // One pack range per restore thread, at most MAX_READ bytes (or one blob).
-    static RANGE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+/// True when `path` is a regular file of the planned size whose content,
+/// cut and hashed as a backup would, is the planned blobs.
+fn already_restored(repo: &Repository, chunker: &Chunker, path: &Path, f: &PlannedFile) -> bool {
+    let Ok(m) = fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !m.is_file() || m.len() != f.size {
+        return false;
+    }
+    let Ok(file) = fs::File::open(path) else {
+        return false;
+    };
+    let mut at = 0;
+    let same = chunker.for_each_chunk::<_, std::io::Error>(file, |chunk| {
+        let ok = f.content.get(at) == Some(&repo.key().blob_id(chunk));
+        at += 1;
+        if ok {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("differs"))
+        }
+    });
+    same.is_ok() && at == f.content.len()
 }
 
-/// Writes `data` at `offset`, creating the file on first write (into a
-/// fresh target) without ever following a symlink at its name.
-fn write_at(path: &Path, offset: u64, data: &[u8]) -> Result<(), RestoreError> {
-    let file = fs::OpenOptions::new()
+fn open_partial(path: &Path) -> Result<fs::File, RestoreError> {
+    fs::OpenOptions::new()
         .write(true)
         .create(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| io("open", path, e))?;
-    file.write_all_at(data, offset)
-        .map_err(|e| io("write", path, e))
+        .map_err(|e| io("open", path, e))
 }
 
-fn cpath(path: &Path) -> Result<std::ffi::CString, RestoreError> {
-    std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io("encode", path, std::io::Error::other("path contains NUL")))
-}
-
-fn create_special(path: &Path, node: &Node) -> Result<(), RestoreError> {
-    if fs::symlink_metadata(path).is_ok() {
-        fs::remove_file(path).map_err(|e| io("replace", path, e))?;
-    }
-    match node.node_type {
-        NodeType::Symlink => {
-            let target = node.link_target.clone().unwrap_or_default();
-            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target.as_bytes()), path)
-                .map_err(|e| io("create symlink", path, e))
-        }
-        NodeType::Fifo | NodeType::Chardev | NodeType::Blockdev => {
-            let kind = match node.node_type {
-                NodeType::Fifo => libc::S_IFIFO,
-                NodeType::Chardev => libc::S_IFCHR,
-                _ => libc::S_IFBLK,
-            };
-            let c = cpath(path)?;
-            // SAFETY: c is a valid NUL-terminated path.
-            let rc = unsafe {
-                libc::mknod(
-                    c.as_ptr(),
-                    kind | (node.mode & 0o7777),
-                    node.rdev as libc::dev_t,
-                )
-            };
-            if rc != 0 {
-                return Err(io("create", path, std::io::Error::last_os_error()));
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Ownership (when permitted), mode and times. Symlinks get ownership and
-/// times only, without following them.
-pub(super) fn apply_metadata(
-    path: &Path,
-    node: &Meta,
-    warnings: &mut Vec<String>,
+/// Writes one verified blob to every place it occurs; blobs of zeros stay
+/// holes.
+fn write_blob(
+    targets: &Targets,
+    files: &Files<'_>,
+    id: &BlobId,
+    plain: &[u8],
 ) -> Result<(), RestoreError> {
-    let c = cpath(path)?;
-    let is_link = node.node_type == NodeType::Symlink;
-    // SAFETY: c is a valid NUL-terminated path; lchown does not follow links.
-    let rc = unsafe { libc::lchown(c.as_ptr(), node.uid, node.gid) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        // Unprivileged restores cannot give files away; that is expected.
-        if err.raw_os_error() != Some(libc::EPERM) {
-            warnings.push(format!("cannot set owner of {}: {err}", path.display()));
+    let zeros = plain.iter().all(|&b| b == 0);
+    for (file, offset) in targets.of(id) {
+        if !zeros && !files.damaged[file as usize].load(Ordering::Relaxed) {
+            let partial = partial_path(&files.path(file));
+            open_partial(&partial)?
+                .write_all_at(plain, offset)
+                .map_err(|e| io("write", &partial, e))?;
         }
-    }
-    if !is_link {
-        fs::set_permissions(path, fs::Permissions::from_mode(node.mode))
-            .map_err(|e| io("set mode of", path, e))?;
-    }
-    let ts = |ns: i64| libc::timespec {
-        tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
-        tv_nsec: ns.rem_euclid(1_000_000_000) as libc::c_long,
-    };
-    let times = [ts(node.mtime_ns), ts(node.mtime_ns)];
-    // SAFETY: c is valid and times points to two timespecs.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
-        warnings.push(format!(
-            "cannot set times of {}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        ));
+        files
+            .progress
+            .done
+            .fetch_add(plain.len() as u64, Ordering::Relaxed);
+        files.done(file)?;
     }
     Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -86,6 +86,25 @@ impl Fixture {
     }
 }
 
+/// [`dir_size`] of a folder something else is writing to: entries that
+/// vanish meanwhile count as nothing, a missing folder as 0.
+pub fn dir_size_if_exists(path: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+        .map(|(p, m)| {
+            if m.is_dir() {
+                dir_size_if_exists(&p)
+            } else {
+                m.len()
+            }
+        })
+        .sum()
+}
+
 pub fn dir_size(path: &Path) -> u64 {
     let mut total = 0;
     for e in fs::read_dir(path).unwrap() {

@@ -342,7 +342,11 @@ impl Backend for SftpBackend {
         let rel = kind.path(name);
         let full = self.full(&rel);
         let dir = full.parent().unwrap_or(&self.root).to_path_buf();
-        let tmp = dir.join(format!(".tmp-{:016x}", rand::random::<u64>()));
+        let tmp = dir.join(format!(
+            "{}{:016x}",
+            super::TEMPORARY_PREFIX,
+            rand::random::<u64>()
+        ));
         self.with_sftp("write", &rel, |sftp| {
             let open = |sftp: &Sftp| {
                 sftp.open_mode(
@@ -400,5 +404,40 @@ impl Backend for SftpBackend {
             Err(e) if e.is_not_found() => Ok(()),
             other => other,
         }
+    }
+
+    fn remove_stale_temporaries(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, BackendError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.with_sftp("clean up", "/", |sftp| {
+            let mut removed = 0;
+            let mut folders: Vec<PathBuf> =
+                FileKind::ALL.iter().map(|k| self.full(k.dir())).collect();
+            while let Some(folder) = folders.pop() {
+                let Ok(entries) = sftp.readdir(&folder) else {
+                    continue;
+                };
+                for (path, stat) in entries {
+                    if stat.is_dir() {
+                        folders.push(path);
+                        continue;
+                    }
+                    let temporary = path
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(super::TEMPORARY_PREFIX));
+                    let old = stat
+                        .mtime
+                        .is_some_and(|m| now.saturating_sub(m) >= older_than.as_secs());
+                    if temporary && old && sftp.unlink(&path).is_ok() {
+                        removed += 1;
+                    }
+                }
+            }
+            Ok(removed)
+        })
     }
 }

@@ -115,6 +115,8 @@ pub struct PruneReport {
     pub packs_deleted: usize,
     /// Their bytes.
     pub bytes_deleted: u64,
+    /// Temporary files of killed writes (an hour old or more) removed.
+    pub temporaries_removed: usize,
     /// Things worth knowing that lose nothing.
     pub warnings: Vec<String>,
 }
@@ -133,6 +135,13 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
         grace_seconds: options.grace.as_secs(),
         ..Default::default()
     };
+    if !options.dry_run {
+        // Leftovers of killed writes, never of running ones (spec §8).
+        report.temporaries_removed = repo
+            .backend()
+            .remove_stale_temporaries(crate::backend::STALE_TEMPORARY_AGE)
+            .map_err(RepoError::from)?;
+    }
 
     // Index files: every one must open, or the plan could drop live packs.
     let index_names = repo.list_ids(FileKind::Index)?;

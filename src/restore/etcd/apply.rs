@@ -15,16 +15,16 @@ use serde::Serialize;
 use super::{etcd_err, Planned, SnapKey};
 use crate::etcd::{EtcdClient, EtcdError, Op};
 use crate::id::Id;
-use crate::repo::Repository;
+use crate::restore::stage::BlobStage;
 use crate::restore::RestoreError;
-use crate::snapshot::{value_hash, NodeName};
+use crate::snapshot::NodeName;
 
 /// Transactions in flight at once.
 const IN_FLIGHT: usize = 4;
 
 /// What applies the plan.
 pub(super) struct Applier<'a> {
-    pub repo: &'a Repository,
+    pub stage: &'a BlobStage,
     pub client: &'a EtcdClient,
     pub snap: &'a [SnapKey],
     pub lease_map: &'a BTreeMap<i64, i64>,
@@ -63,6 +63,7 @@ struct Outcome {
 
 struct Shared<'a> {
     audit: AuditSink<'a>,
+    applied: usize,
     conflicts: Vec<Vec<u8>>,
     revision: i64,
     error: Option<RestoreError>,
@@ -81,6 +82,7 @@ impl Applier<'_> {
         let failed = AtomicBool::new(false);
         let shared = Mutex::new(Shared {
             audit,
+            applied: 0,
             conflicts: Vec::new(),
             revision,
             error: None,
@@ -93,10 +95,22 @@ impl Applier<'_> {
                     if i >= batches.len() || failed.load(Ordering::Relaxed) {
                         return;
                     }
+                    // Ctrl-C stops between transactions, each applied whole.
+                    if crate::interrupt::requested() {
+                        failed.store(true, Ordering::Relaxed);
+                        let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                        let applied = s.applied;
+                        s.error.get_or_insert(RestoreError::InterruptedEtcd {
+                            applied,
+                            total: plan.len(),
+                        });
+                        return;
+                    }
                     let batch = &plan[batches[i].clone()];
                     let result = this.apply_batch(batch).and_then(|outcome| {
                         let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
                         s.revision = s.revision.max(outcome.revision);
+                        s.applied += outcome.applied.len();
                         s.conflicts.extend(outcome.conflicts);
                         if let Some((w, path)) = s.audit.as_mut() {
                             for &j in &outcome.applied {
@@ -115,8 +129,16 @@ impl Applier<'_> {
             }
         });
         let s = shared.into_inner().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = s.error {
-            return Err(e);
+        match s.error {
+            // Batches in flight when the signal came have landed since.
+            Some(RestoreError::InterruptedEtcd { total, .. }) => {
+                return Err(RestoreError::InterruptedEtcd {
+                    applied: s.applied,
+                    total,
+                })
+            }
+            Some(e) => return Err(e),
+            None => {}
         }
         let mut conflicts = s.conflicts;
         conflicts.sort();
@@ -156,7 +178,7 @@ impl Applier<'_> {
             .par_iter()
             .map(|p| {
                 p.index
-                    .map(|i| snap_value(self.repo, &self.snap[i]))
+                    .map(|i| super::staged_value(self.stage, &self.snap[i]))
                     .transpose()
             })
             .collect::<Result<_, _>>()?;
@@ -279,21 +301,6 @@ impl Applier<'_> {
             source: e,
         })
     }
-}
-
-/// A snapshot key's value, checked against its recorded hash.
-fn snap_value(repo: &Repository, k: &SnapKey) -> Result<Vec<u8>, RestoreError> {
-    let mut value = Vec::with_capacity(k.size as usize);
-    for id in &k.content {
-        value.extend(repo.load_blob(id)?);
-    }
-    if value_hash(&value) != k.hash {
-        return Err(RestoreError::Etcd(format!(
-            "the snapshot's value of {:?} does not match its recorded hash; run `snap check --read-data`",
-            String::from_utf8_lossy(&k.key)
-        )));
-    }
-    Ok(value)
 }
 
 fn is_too_big(message: &str) -> bool {

@@ -18,6 +18,7 @@ mod apply;
 
 use apply::Applier;
 
+use super::stage::BlobStage;
 use super::RestoreError;
 use crate::etcd::{self, EtcdClient, EtcdError, EtcdOptions, KeyValue};
 use crate::id::{BlobId, Id};
@@ -57,6 +58,9 @@ pub struct EtcdRestoreOptions {
     pub max_txn_ops: usize,
     /// Key and value bytes per transaction.
     pub max_txn_bytes: usize,
+    /// With `dry_run`: also read and authenticate every value to put (a
+    /// platform restore checks so before it changes anything).
+    pub verify_in_dry_run: bool,
 }
 
 /// One planned or applied change.
@@ -123,6 +127,9 @@ pub struct EtcdRestoreReport {
     /// Whether the cluster's keyspace under the prefix ended equal to the
     /// snapshot's (count and digest); not checked in a dry run.
     pub verified: bool,
+    /// Bytes of values read and authenticated before the first change.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub staged_bytes: u64,
 }
 
 /// A key of the snapshot.
@@ -209,77 +216,15 @@ pub fn restore_to_etcd(
     })?;
     let (live, revision_before) = read_live(&client, &prefix)?;
 
-    // Leases: same ID where free, reused where it exists.
-    let lease_ttls: BTreeMap<i64, i64> = capture.leases.iter().map(|l| (l.id, l.ttl)).collect();
-    let wanted_leases: BTreeSet<i64> = snap.iter().map(|k| k.lease).filter(|&l| l != 0).collect();
-    let mut lease_map: BTreeMap<i64, i64> = wanted_leases.iter().map(|&l| (l, l)).collect();
-    let mut leases_granted = 0;
-    let mut leases_reused = 0;
-    if !options.dry_run && !wanted_leases.is_empty() {
-        let existing: BTreeSet<i64> = client.leases().map_err(etcd_err)?.into_iter().collect();
-        for &id in &wanted_leases {
-            if existing.contains(&id) {
-                leases_reused += 1;
-                continue;
-            }
-            let ttl = lease_ttls.get(&id).copied().unwrap_or(EXPIRED_LEASE_TTL);
-            let granted = match client.grant_lease(id, ttl) {
-                Ok(g) => g,
-                // Taken between the listing and now: a new ID.
-                Err(EtcdError::Refused { .. }) => client.grant_lease(0, ttl).map_err(etcd_err)?,
-                Err(e) => return Err(etcd_err(e)),
-            };
-            lease_map.insert(id, granted);
-            leases_granted += 1;
-        }
-    }
-
-    // The plan.
-    let mut plan = Vec::new();
-    let mut changes = Vec::new();
-    let mut unchanged = 0;
-    for (i, k) in snap.iter().enumerate() {
-        let lease = lease_map.get(&k.lease).copied().unwrap_or(0);
-        match live.get(&k.key) {
-            Some(l) if l.hash == k.hash && l.lease == lease => unchanged += 1,
-            other => {
-                let old_hash = other.map(|l| l.hash);
-                plan.push(Planned {
-                    index: Some(i),
-                    key: k.key.clone(),
-                    expect_mod: other.map_or(0, |l| l.mod_revision),
-                    old_hash,
-                });
-                changes.push(EtcdChange {
-                    key: NodeName(k.key.clone()),
-                    action: "put",
-                    old_hash,
-                    new_hash: Some(k.hash),
-                    size: k.size,
-                    lease,
-                });
-            }
-        }
-    }
-    let in_snapshot: BTreeSet<&[u8]> = snap.iter().map(|k| k.key.as_slice()).collect();
-    for (key, l) in &live {
-        if !in_snapshot.contains(key.as_slice()) {
-            plan.push(Planned {
-                index: None,
-                key: key.clone(),
-                expect_mod: l.mod_revision,
-                old_hash: Some(l.hash),
-            });
-            changes.push(EtcdChange {
-                key: NodeName(key.clone()),
-                action: "delete",
-                old_hash: Some(l.hash),
-                new_hash: None,
-                size: 0,
-                lease: 0,
-            });
-        }
-    }
+    // The plan, with the snapshot's lease IDs: a lease taken since is given
+    // a new ID below, which can only add puts of keys whose lease was
+    // remapped, and those are planned already (their live lease differs).
+    let identity: BTreeMap<i64, i64> = snap
+        .iter()
+        .filter(|k| k.lease != 0)
+        .map(|k| (k.lease, k.lease))
+        .collect();
+    let (plan, changes, unchanged) = plan_changes(&snap, &live, &identity);
     let puts = changes.iter().filter(|c| c.action == "put").count() as u64;
     let mut report = EtcdRestoreReport {
         cluster_id,
@@ -291,18 +236,85 @@ pub fn restore_to_etcd(
         puts,
         deletes: changes.len() as u64 - puts,
         unchanged,
-        leases_granted,
-        leases_reused,
+        leases_granted: 0,
+        leases_reused: 0,
         conflicts: Vec::new(),
         dry_run: options.dry_run,
         changes,
         keys: digest.count(),
         digest: digest.finish(),
         verified: false,
+        staged_bytes: 0,
     };
+    if options.dry_run && !options.verify_in_dry_run {
+        return Ok(report);
+    }
+
+    // Every value to put is read and authenticated before the first change
+    // (a lease grant included): a damaged blob leaves the cluster as it was.
+    let blobs: Vec<BlobId> = plan
+        .iter()
+        .filter_map(|p| p.index)
+        .flat_map(|i| snap[i].content.iter().copied())
+        .collect();
+    let stage = match BlobStage::fill(repo, &blobs, 8)? {
+        Ok(stage) => stage,
+        Err(failure) => {
+            let key = plan
+                .iter()
+                .filter_map(|p| p.index)
+                .find(|&i| snap[i].content.contains(&failure.blob))
+                .map(|i| NodeName(snap[i].key.clone()).display())
+                .unwrap_or_default();
+            return Err(RestoreError::EtcdUnchanged {
+                cluster: options.location.text.clone(),
+                key,
+                reason: failure.reason,
+                count: failure.count,
+            });
+        }
+    };
+    for p in &plan {
+        if let Some(i) = p.index {
+            staged_value(&stage, &snap[i])?;
+        }
+    }
+    report.staged_bytes = stage.bytes;
     if options.dry_run {
         return Ok(report);
     }
+
+    // Leases: same ID where free, reused where it exists.
+    let lease_ttls: BTreeMap<i64, i64> = capture.leases.iter().map(|l| (l.id, l.ttl)).collect();
+    let wanted_leases: BTreeSet<i64> = identity.keys().copied().collect();
+    let mut lease_map = identity.clone();
+    if !wanted_leases.is_empty() {
+        let existing: BTreeSet<i64> = client.leases().map_err(etcd_err)?.into_iter().collect();
+        for &id in &wanted_leases {
+            if existing.contains(&id) {
+                report.leases_reused += 1;
+                continue;
+            }
+            let ttl = lease_ttls.get(&id).copied().unwrap_or(EXPIRED_LEASE_TTL);
+            let granted = match client.grant_lease(id, ttl) {
+                Ok(g) => g,
+                // Taken between the listing and now: a new ID.
+                Err(EtcdError::Refused { .. }) => client.grant_lease(0, ttl).map_err(etcd_err)?,
+                Err(e) => return Err(etcd_err(e)),
+            };
+            lease_map.insert(id, granted);
+            report.leases_granted += 1;
+        }
+    }
+    let (plan, changes, unchanged) = if lease_map == identity {
+        (plan, std::mem::take(&mut report.changes), report.unchanged)
+    } else {
+        plan_changes(&snap, &live, &lease_map)
+    };
+    report.changes = changes;
+    report.unchanged = unchanged;
+    report.puts = report.changes.iter().filter(|c| c.action == "put").count() as u64;
+    report.deletes = report.changes.len() as u64 - report.puts;
 
     let mut audit = match &options.audit {
         Some(path) => Some(std::io::BufWriter::new(
@@ -315,7 +327,7 @@ pub fn restore_to_etcd(
         None => None,
     };
     let applier = Applier {
-        repo,
+        stage: &stage,
         client: &client,
         snap: &snap,
         lease_map: &lease_map,
@@ -347,6 +359,77 @@ pub fn restore_to_etcd(
     }
     report.verified = live_digest.count() == report.keys && live_digest.finish() == report.digest;
     Ok(report)
+}
+
+/// What to change: a put of each snapshot key that is missing or differs
+/// (value hash, or lease under `lease_map`), a delete of each live key the
+/// snapshot lacks; the changes for the report; how many keys are equal.
+fn plan_changes(
+    snap: &[SnapKey],
+    live: &BTreeMap<Vec<u8>, LiveKey>,
+    lease_map: &BTreeMap<i64, i64>,
+) -> (Vec<Planned>, Vec<EtcdChange>, u64) {
+    let mut plan = Vec::new();
+    let mut changes = Vec::new();
+    let mut unchanged = 0;
+    for (i, k) in snap.iter().enumerate() {
+        let lease = lease_map.get(&k.lease).copied().unwrap_or(0);
+        match live.get(&k.key) {
+            Some(l) if l.hash == k.hash && l.lease == lease => unchanged += 1,
+            other => {
+                let old_hash = other.map(|l| l.hash);
+                plan.push(Planned {
+                    index: Some(i),
+                    key: k.key.clone(),
+                    expect_mod: other.map_or(0, |l| l.mod_revision),
+                    old_hash,
+                });
+                changes.push(EtcdChange {
+                    key: NodeName(k.key.clone()),
+                    action: "put",
+                    old_hash,
+                    new_hash: Some(k.hash),
+                    size: k.size,
+                    lease,
+                });
+            }
+        }
+    }
+    let in_snapshot: BTreeSet<&[u8]> = snap.iter().map(|k| k.key.as_slice()).collect();
+    for (key, l) in live {
+        if !in_snapshot.contains(key.as_slice()) {
+            plan.push(Planned {
+                index: None,
+                key: key.clone(),
+                expect_mod: l.mod_revision,
+                old_hash: Some(l.hash),
+            });
+            changes.push(EtcdChange {
+                key: NodeName(key.clone()),
+                action: "delete",
+                old_hash: Some(l.hash),
+                new_hash: None,
+                size: 0,
+                lease: 0,
+            });
+        }
+    }
+    (plan, changes, unchanged)
+}
+
+/// A snapshot key's value from the stage, checked against its recorded hash.
+fn staged_value(stage: &BlobStage, k: &SnapKey) -> Result<Vec<u8>, RestoreError> {
+    let mut value = Vec::with_capacity(k.size as usize);
+    for id in &k.content {
+        stage.append(id, &mut value)?;
+    }
+    if value_hash(&value) != k.hash {
+        return Err(RestoreError::Etcd(format!(
+            "the snapshot's value of {:?} does not match its recorded hash; run `snap check --read-data`",
+            String::from_utf8_lossy(&k.key)
+        )));
+    }
+    Ok(value)
 }
 
 /// The cluster's keys under `prefix` at one revision: mod revision, value
