@@ -713,15 +713,25 @@ fn a_damaged_blob_leaves_live_files_and_etcd_exactly_as_they_were() {
     );
     assert!(err.contains("pack "), "the message names the pack: {err}");
     assert_eq!(std::fs::read(root.join("conf/a")).unwrap(), b"live config");
-    assert_eq!(std::fs::read(root.join("conf/extra")).unwrap(), b"added since");
+    assert_eq!(
+        std::fs::read(root.join("conf/extra")).unwrap(),
+        b"added since"
+    );
     let mut names: Vec<String> = std::fs::read_dir(root.join("conf"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
     assert_eq!(names, ["a", "extra"], "no temporary file is left");
-    assert!(keyspace(&c) == keys_before, "the cluster's keys are as they were");
-    assert_eq!(c.status().unwrap().revision, revision_before, "not one write");
+    assert!(
+        keyspace(&c) == keys_before,
+        "the cluster's keys are as they were"
+    );
+    assert_eq!(
+        c.status().unwrap().revision,
+        revision_before,
+        "not one write"
+    );
 
     // The etcd part alone refuses the same way (the damaged byte is among
     // the values: they fill most of the pack, captured before the files).
@@ -735,7 +745,10 @@ fn a_damaged_blob_leaves_live_files_and_etcd_exactly_as_they_were() {
     assert!(err.contains("nothing was changed in etcd"), "{err}");
     assert!(keyspace(&c) == keys_before);
     assert_eq!(c.status().unwrap().revision, revision_before);
-    assert_eq!(std::fs::read(root.join("conf/extra")).unwrap(), b"added since");
+    assert_eq!(
+        std::fs::read(root.join("conf/extra")).unwrap(),
+        b"added since"
+    );
 }
 
 #[test]
@@ -761,7 +774,10 @@ fn a_damaged_file_blob_stops_an_in_place_restore_before_any_deletion() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("conf/a") && err.contains("pack "), "{err}");
     assert_eq!(std::fs::read(root.join("conf/a")).unwrap(), b"live config");
-    assert_eq!(std::fs::read(root.join("conf/extra")).unwrap(), b"would be deleted");
+    assert_eq!(
+        std::fs::read(root.join("conf/extra")).unwrap(),
+        b"would be deleted"
+    );
     assert_eq!(
         std::fs::read(root.join("conf/sub")).unwrap(),
         b"a file where a folder was"

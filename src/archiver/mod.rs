@@ -117,8 +117,11 @@ pub struct BackupResult {
     pub id: SnapshotId,
     /// Its manifest.
     pub manifest: SnapshotManifest,
-    /// Files that could not be read, with why.
+    /// Files that could not be read, or changed while read, with why.
     pub warnings: Vec<String>,
+    /// Things worth knowing that left nothing out (a parent snapshot that
+    /// could not be used, a time that cannot be stored exactly).
+    pub notes: Vec<String>,
 }
 
 /// Live counts of a running backup, for progress displays; the final
@@ -162,6 +165,7 @@ struct Archiver<'r> {
     budget: ByteBudget,
     counters: Arc<BackupProgress>,
     warnings: Mutex<Vec<String>>,
+    notes: Mutex<Vec<String>>,
     stream_buffers: Mutex<Vec<Vec<u8>>>,
     /// The given paths, and how many files, folders and links each holds.
     roots: Vec<(PathBuf, AtomicU64)>,
@@ -192,9 +196,20 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         .unwrap_or_else(crate::repo::hostname);
     let path_strings: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
 
+    let mut early_notes = Vec::new();
     let parent = find_parent(repo, options, &hostname, &path_strings)?;
     let parent_tree = match &parent {
-        Some((_, m)) if !options.force => Some(snapshot::load_tree(repo, &m.tree)?),
+        Some((id, m)) if !options.force => match snapshot::load_tree(repo, &m.tree) {
+            Ok(tree) => Some(tree),
+            // A concurrent prune, or damage: read everything instead.
+            Err(e) => {
+                early_notes.push(format!(
+                    "the parent snapshot {} cannot be read ({e}): every file is read again",
+                    id.short()
+                ));
+                None
+            }
+        },
         _ => None,
     };
 
@@ -224,6 +239,7 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         budget: ByteBudget::new(budget_bytes),
         counters: options.progress.clone().unwrap_or_default(),
         warnings: Mutex::new(Vec::new()),
+        notes: Mutex::new(early_notes),
         stream_buffers: Mutex::new(Vec::new()),
         roots: paths
             .iter()
@@ -277,6 +293,7 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         saver,
         counters,
         warnings,
+        notes,
         roots,
         ..
     } = archiver;
@@ -332,6 +349,7 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         id,
         manifest,
         warnings: warnings.into_inner().unwrap_or_else(|e| e.into_inner()),
+        notes: notes.into_inner().unwrap_or_else(|e| e.into_inner()),
     })
 }
 
@@ -482,16 +500,42 @@ impl Archiver<'_> {
         Ok(snapshot::save_tree(&self.saver, &tree)?)
     }
 
+    /// The parent's tree of a folder; one that cannot be read (a prune
+    /// deleted its pack meanwhile, or damage) means reading the folder's
+    /// files again, with a note, not failing the backup.
     fn parent_subtree(&self, parent: Option<&Node>) -> Result<Option<Tree>, ArchiveError> {
         match parent.and_then(|n| n.subtree) {
-            Some(id) if n_is_dir(parent) => Ok(Some(snapshot::load_tree(self.repo, &id)?)),
+            Some(id) if n_is_dir(parent) => match snapshot::load_tree(self.repo, &id) {
+                Ok(tree) => Ok(Some(tree)),
+                Err(e) => {
+                    self.note(format!(
+                        "a folder's tree in the parent snapshot cannot be read ({e}): its files are read again"
+                    ));
+                    Ok(None)
+                }
+            },
             _ => Ok(None),
         }
     }
 
+    /// A file or folder left out: counted as unreadable, and a warning.
     fn warn(&self, message: String) {
         self.counters.unreadable.fetch_add(1, Ordering::Relaxed);
+        self.inconsistent(message);
+    }
+
+    /// A file stored, but perhaps not as any one moment saw it: a warning
+    /// (exit 3), as for files left out.
+    fn inconsistent(&self, message: String) {
         self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+    }
+
+    /// Something worth knowing that left nothing out.
+    fn note(&self, message: String) {
+        self.notes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(message);
@@ -522,15 +566,24 @@ impl Archiver<'_> {
                 return Ok(None);
             }
         };
+        if let Some(note) = files::time_note(path, &node) {
+            self.note(note);
+        }
         match node.node_type {
             NodeType::File => {
                 self.counters
                     .total_bytes
                     .fetch_add(node.size, Ordering::Relaxed);
                 match self.archive_file(path, &node, parent) {
-                    Ok((content, size)) => {
+                    Ok((content, size, changed)) => {
                         // The file may have changed size since lstat: record
                         // what was actually stored.
+                        if changed {
+                            self.inconsistent(format!(
+                                "{} changed while it was read: the snapshot holds the {size} bytes read, which may mix old and new content; back it up again once it is quiet (or snapshot the file system first)",
+                                path.display()
+                            ));
+                        }
                         node.size = size;
                         node.content = Some(content);
                     }
@@ -589,13 +642,14 @@ impl Archiver<'_> {
             .collect::<Result<_, _>>()
     }
 
-    /// The file's content blobs and the number of bytes they hold.
+    /// The file's content blobs, the number of bytes they hold, and whether
+    /// the file changed while it was read.
     fn archive_file(
         &self,
         path: &Path,
         node: &Node,
         parent: Option<&Node>,
-    ) -> Result<(Vec<BlobId>, u64), FileError> {
+    ) -> Result<(Vec<BlobId>, u64, bool), FileError> {
         if let Some(p) = parent {
             let same = p.node_type == NodeType::File
                 && p.size == node.size
@@ -608,7 +662,7 @@ impl Archiver<'_> {
                         self.counters
                             .files_unchanged
                             .fetch_add(1, Ordering::Relaxed);
-                        return Ok((content.clone(), p.size));
+                        return Ok((content.clone(), p.size, false));
                     }
                 }
             }
@@ -646,17 +700,21 @@ impl Archiver<'_> {
                 Ok::<_, FileError>(Some(size))
             })?;
             match result {
-                Some(size) => Ok((content, size)),
+                Some(size) => Ok((
+                    content,
+                    size,
+                    size != node.size || changed_since(&file, node),
+                )),
                 // It grew while we looked: go the streaming way.
-                None => self.stream_file(path),
+                None => self.stream_file(path, node),
             }
         } else {
             drop(file);
-            self.stream_file(path)
+            self.stream_file(path, node)
         }
     }
 
-    fn stream_file(&self, path: &Path) -> Result<(Vec<BlobId>, u64), FileError> {
+    fn stream_file(&self, path: &Path, node: &Node) -> Result<(Vec<BlobId>, u64, bool), FileError> {
         let file = files::open_file(path)?;
         let _permit = self.budget.acquire(self.chunker.params().max_size as u64);
         let mut content = Vec::new();
@@ -670,7 +728,7 @@ impl Archiver<'_> {
             .unwrap_or_default();
         let read = self
             .chunker
-            .for_each_chunk_in::<_, FileError>(file, &mut buf, |chunk| {
+            .for_each_chunk_in::<_, FileError>(&file, &mut buf, |chunk| {
                 content.push(self.save_chunk(chunk)?);
                 Ok(())
             });
@@ -688,7 +746,11 @@ impl Archiver<'_> {
             other => other,
         })?;
         self.counters.bytes_read.fetch_add(read, Ordering::Relaxed);
-        Ok((content, read))
+        Ok((
+            content,
+            read,
+            read != node.size || changed_since(&file, node),
+        ))
     }
 
     fn save_chunk(&self, chunk: &[u8]) -> Result<BlobId, FileError> {
@@ -698,6 +760,17 @@ impl Archiver<'_> {
             .map_err(|e| FileError::Fatal(e.into()))?;
         Ok(id)
     }
+}
+
+/// True when the open file's size, mtime or ctime differ from `node`'s
+/// (taken before reading): someone wrote to it while it was read.
+fn changed_since(file: &std::fs::File, node: &Node) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().is_ok_and(|m| {
+        m.len() != node.size
+            || files::nanos(m.mtime(), m.mtime_nsec()) != node.mtime_ns
+            || files::nanos(m.ctime(), m.ctime_nsec()) != node.ctime_ns
+    })
 }
 
 /// True when the error is Ctrl-C reaching the saver.

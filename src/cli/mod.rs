@@ -268,6 +268,9 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             for w in &report.warnings {
                 eprintln!("snap: warning: {w}");
             }
+            for n in &report.notes {
+                eprintln!("snap: note: {n}");
+            }
             for l in &report.stale_locks {
                 eprintln!("snap: note: ignored a stale lock held {l}; `snap unlock` removes it");
             }

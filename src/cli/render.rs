@@ -10,6 +10,28 @@ fn bytes(n: u64) -> String {
     crate::repo::bytes_text(n)
 }
 
+/// A name or path as a terminal shows it safely: control characters
+/// (newlines, escape sequences that could rewrite the screen) and
+/// backslashes are escaped C-style when there are any; plain names are
+/// shown as they are. JSON output carries the exact bytes instead.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() || c == '\\') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
@@ -180,10 +202,21 @@ pub fn ls<W: Write>(
     let line = |out: &mut W, e: &ops::ls::LsEntry| {
         let kind = format!("{:?}", e.node_type).to_lowercase();
         if let Some(git) = &e.git {
-            writeln!(out, "gitrepo  {:>8} objects {}", git.objects, e.path)?;
+            writeln!(
+                out,
+                "gitrepo  {:>8} objects {}",
+                git.objects,
+                shown(&e.path)
+            )?;
             for r in &git.refs {
                 let arrow = if r.symbolic { "=>" } else { "->" };
-                writeln!(out, "gitref   {}  {} {arrow} {}", e.path, r.name, r.target)?;
+                writeln!(
+                    out,
+                    "gitref   {}  {} {arrow} {}",
+                    shown(&e.path),
+                    shown(&r.name),
+                    shown(&r.target)
+                )?;
             }
             return Ok(());
         }
@@ -192,23 +225,27 @@ pub fn ls<W: Write>(
             let mut what = String::new();
             if let Some(k) = &e.kubernetes {
                 what = match &k.namespace {
-                    Some(ns) => format!("  {} {ns}/{}", k.resource, k.name),
-                    None => format!("  {} {}", k.resource, k.name),
+                    Some(ns) => {
+                        format!("  {} {}/{}", shown(&k.resource), shown(ns), shown(&k.name))
+                    }
+                    None => format!("  {} {}", shown(&k.resource), shown(&k.name)),
                 };
             }
             if let (Some(api), Some(k)) = (&meta.api_version, &meta.kind) {
-                what.push_str(&format!(" ({api} {k})"));
+                what.push_str(&format!(" ({} {})", shown(api), shown(k)));
             }
             return writeln!(
                 out,
                 "{kind:<8} rev {:<10} {:>12} {}{what}",
-                meta.mod_revision, e.size, e.path
+                meta.mod_revision,
+                e.size,
+                shown(&e.path)
             );
         }
         let link = e
             .link_target
             .as_deref()
-            .map(|t| format!(" -> {t}"))
+            .map(|t| format!(" -> {}", shown(t)))
             .unwrap_or_default();
         writeln!(
             out,
@@ -216,7 +253,7 @@ pub fn ls<W: Write>(
             e.mode,
             e.size,
             &e.mtime[..19],
-            e.path
+            shown(&e.path)
         )
     };
     let (id, _) = stream(out, as_json, line, run)?;
@@ -239,8 +276,9 @@ pub fn diff<W: Write>(
             emit(d)
         })
     };
-    let line =
-        |out: &mut W, d: &ops::diff::Difference| writeln!(out, "{}  {}", d.change.mark(), d.path);
+    let line = |out: &mut W, d: &ops::diff::Difference| {
+        writeln!(out, "{}  {}", d.change.mark(), shown(&d.path))
+    };
     let (old, new) = stream(out, as_json, line, counted)?;
     if !as_json {
         writeln!(out, "{count} change(s) from {} to {}", &old[..8], &new[..8])?;
@@ -261,7 +299,7 @@ pub fn find<W: Write>(
             &f.snapshot[..8],
             short_time(&f.time),
             f.size,
-            f.path
+            shown(&f.path)
         )
     };
     let count = stream(out, as_json, line, run)?;
@@ -694,4 +732,18 @@ pub fn copy(
         bytes(r.data_added_stored)
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn control_characters_are_escaped_and_plain_names_kept() {
+        assert_eq!(shown("/etc/hosts"), "/etc/hosts");
+        assert_eq!(shown("/tmp/a\nb"), "/tmp/a\\nb");
+        assert_eq!(shown("/x\u{1b}[2J"), "/x\\u{1b}[2J");
+        assert_eq!(shown("/back\\slash\t"), "/back\\\\slash\\t");
+        assert_eq!(shown("/é/\u{9b}"), "/é/\\u{9b}");
+    }
 }

@@ -19,8 +19,11 @@ pub struct BackupReport {
     pub summary: Summary,
     /// What was captured from where (etcd: cluster, revision, key count).
     pub sources: Vec<SourceRecord>,
-    /// Files that could not be read.
+    /// Files that could not be read, or changed while read.
     pub warnings: Vec<String>,
+    /// Things worth knowing that left nothing out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Stale locks of other processes that were ignored.
     pub stale_locks: Vec<String>,
 }
@@ -40,6 +43,7 @@ pub fn backup(repo: &mut Repository, options: &BackupOptions) -> Result<BackupRe
         summary: result.manifest.summary,
         sources: result.manifest.sources,
         warnings: result.warnings,
+        notes: result.notes,
         stale_locks: guard.stale.iter().map(|(_, d)| d.clone()).collect(),
     })
 }

@@ -88,9 +88,22 @@ pub fn node_from_metadata(
     })
 }
 
+/// A note for a file whose modification time lies beyond what a node holds
+/// (nanoseconds in 64 bits: 1677-09-21 to 2262-04-11): it is stored as the
+/// nearest time that fits.
+pub fn time_note(path: &Path, node: &Node) -> Option<String> {
+    (node.mtime_ns == i64::MAX || node.mtime_ns == i64::MIN).then(|| {
+        format!(
+            "{} has a modification time outside 1677-2262, which a snapshot cannot hold: it is stored as {}",
+            path.display(),
+            if node.mtime_ns == i64::MAX { "2262-04-11" } else { "1677-09-21" }
+        )
+    })
+}
+
 /// Seconds and nanoseconds as nanoseconds since the epoch, saturating for
 /// times outside the years 1677-2262 rather than overflowing.
-fn nanos(secs: i64, nsec: i64) -> i64 {
+pub fn nanos(secs: i64, nsec: i64) -> i64 {
     secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
