@@ -213,12 +213,14 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
         _ => None,
     };
 
+    // Mostly waiting on reads when small files are cold in the cache: many
+    // in flight keep the disk busy (the byte budget bounds their memory).
     let threads = if options.threads == 0 {
         (std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
-            * 4)
-        .max(8)
+            * 8)
+        .max(16)
     } else {
         options.threads
     };

@@ -64,8 +64,10 @@ impl Backend for LocalBackend {
         self.root.display().to_string()
     }
 
+    /// Two: hashing, writing and fsync-ing one pack while the next is
+    /// finished keeps a first backup from waiting on the disk's flushes.
     fn preferred_connections(&self) -> usize {
-        1
+        2
     }
 
     fn create(&self) -> Result<(), BackendError> {

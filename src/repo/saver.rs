@@ -170,6 +170,36 @@ impl Shared {
     }
 }
 
+/// The blobs saved in this session: a sorted vector (32 bytes a blob, so a
+/// backup of millions of new files stays lean) and a small hash set of the
+/// latest, merged into the vector when it grows.
+#[derive(Default)]
+struct SeenBlobs {
+    sorted: Vec<BlobId>,
+    recent: HashSet<BlobId>,
+}
+
+/// Blobs kept in the hash set before a merge.
+const SEEN_RECENT: usize = 1 << 16;
+
+impl SeenBlobs {
+    fn contains(&self, id: &BlobId) -> bool {
+        self.recent.contains(id) || self.sorted.binary_search(id).is_ok()
+    }
+
+    /// Adds `id`; false if it was there.
+    fn insert(&mut self, id: BlobId) -> bool {
+        if self.sorted.binary_search(&id).is_ok() || !self.recent.insert(id) {
+            return false;
+        }
+        if self.recent.len() >= SEEN_RECENT {
+            self.sorted.extend(self.recent.drain());
+            self.sorted.sort_unstable();
+        }
+        true
+    }
+}
+
 /// Stores new blobs for one backup; see the module documentation.
 ///
 /// Blobs already in the loaded index, or saved earlier in this session, are
@@ -177,7 +207,7 @@ impl Shared {
 /// leaves only unindexed packs, which are harmless (spec §8).
 pub struct BlobSaver<'r> {
     repo: &'r Repository,
-    seen: Mutex<HashSet<BlobId>>,
+    seen: Mutex<SeenBlobs>,
     slots: SealSlots,
     data: Mutex<PackWriter>,
     tree: Mutex<PackWriter>,
@@ -219,7 +249,7 @@ impl<'r> BlobSaver<'r> {
             .collect();
         BlobSaver {
             repo,
-            seen: Mutex::new(HashSet::new()),
+            seen: Mutex::new(SeenBlobs::default()),
             slots: SealSlots::new(
                 std::thread::available_parallelism()
                     .map(|n| n.get())
@@ -454,4 +484,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A worker that panicked holding the lock left consistent data behind:
     // every critical section here is a single insert or swap.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::Id;
+
+    fn blob(n: u32) -> BlobId {
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&n.to_le_bytes());
+        BlobId(Id(id))
+    }
+
+    #[test]
+    fn seen_blobs_stay_found_across_merges() {
+        let mut seen = SeenBlobs::default();
+        let n = SEEN_RECENT as u32 * 2 + 17;
+        for i in 0..n {
+            assert!(seen.insert(blob(i)), "{i} is new");
+        }
+        assert!(seen.recent.len() < SEEN_RECENT, "merged into the vector");
+        for i in (0..n).step_by(97) {
+            assert!(seen.contains(&blob(i)));
+            assert!(!seen.insert(blob(i)), "{i} was seen");
+        }
+        assert!(!seen.contains(&blob(n)));
+    }
 }
