@@ -511,3 +511,126 @@ fn a_full_disk_answers_507_and_keeps_what_was_stored() {
     assert!(!root.join("r/index").join(&second_name).exists());
     no_temp_files(&root);
 }
+
+/// One answer read off a connection: status, head (lowercased) and body.
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim())
+        })
+    }
+}
+
+/// Reads one answer: the head, then `Content-Length` bytes of body (none
+/// for HEAD requests, whose answers declare a length they do not send).
+fn read_answer(s: &mut TcpStream, head_only: bool) -> Answer {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "connection closed mid-head");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_lowercase();
+    let status = head[9..12].parse().unwrap();
+    let mut a = Answer {
+        status,
+        head,
+        body: Vec::new(),
+    };
+    let len: usize = match a.header("content-length") {
+        Some(n) if !head_only => n.parse().unwrap(),
+        _ => 0,
+    };
+    a.body = vec![0u8; len];
+    s.read_exact(&mut a.body).unwrap();
+    a
+}
+
+/// Sends one request (`Connection: close`) with extra header lines and reads the answer.
+fn exchange(addr: &str, method: &str, path: &str, headers: &[&str], body: &[u8]) -> Answer {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    read_answer(&mut s, method == "HEAD")
+}
+
+#[test]
+fn ranges_follow_rfc_9110() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = snap_serve(&root, &["--no-auth"]);
+    let a = &server.addr;
+    assert_eq!(raw(a, &request("POST", "/r/?create=true", None, b"")), 200);
+    let data: Vec<u8> = (0..100u8).collect();
+    let path = format!("/r/keys/{}", Id::sha256(&data).to_hex());
+    assert_eq!(raw(a, &request("POST", &path, None, &data)), 200);
+    let get = |range: &str| exchange(a, "GET", &path, &[&format!("Range: {range}")], b"");
+    // `-0` asks for no bytes at all: unsatisfiable, never a 206.
+    for unsatisfiable in [
+        "bytes=-0",
+        "bytes=100-",
+        "bytes=100-200",
+        "bytes=99999999999999999999-",
+    ] {
+        let r = get(unsatisfiable);
+        assert_eq!(r.status, 416, "{unsatisfiable}");
+        assert_eq!(
+            r.header("content-range"),
+            Some("bytes */100"),
+            "{unsatisfiable}"
+        );
+    }
+    for (range, first, last) in [
+        ("bytes=-5", 95, 99),
+        ("bytes=-500", 0, 99),
+        ("bytes=90-200", 90, 99),
+        ("bytes=90-", 90, 99),
+        ("bytes=0-0", 0, 0),
+        ("Bytes=10-19", 10, 19),
+        ("bytes=10-99999999999999999999", 10, 99),
+    ] {
+        let r = get(range);
+        assert_eq!(r.status, 206, "{range}");
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes {first}-{last}/100").as_str()),
+            "{range}"
+        );
+        assert_eq!(r.body, &data[first..=last], "{range}");
+    }
+    // Malformed, multiple or foreign ranges are ignored: the whole file.
+    for ignored in [
+        "bytes=5-2",
+        "bytes=0-1,4-5",
+        "items=0-1",
+        "bytes=+5-",
+        "bytes=-",
+        "bytes=a-b",
+        "bytes= 1-2",
+    ] {
+        let r = get(ignored);
+        assert_eq!((r.status, r.body.len()), (200, 100), "{ignored}");
+        assert_eq!(r.header("content-range"), None, "{ignored}");
+    }
+    // Ranges apply to GET only.
+    let r = exchange(a, "HEAD", &path, &["Range: bytes=-0"], b"");
+    assert_eq!(r.status, 200);
+}

@@ -19,6 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use super::range::{self, RangeAnswer};
 use super::routes::{self, Route};
 use super::State;
 
@@ -272,47 +273,31 @@ async fn list(repo: &Path, kind: &str, req: &Request<Incoming>) -> std::io::Resu
     Ok(r)
 }
 
-/// `bytes=FIRST-LAST` or `bytes=FIRST-` against a file of `size` bytes:
-/// the offset and length, or `Err` for a range past the end.
-fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (first, last) = spec.split_once('-')?;
-    if first.is_empty() {
-        let n: u64 = last.parse().ok()?;
-        let n = n.min(size);
-        return Some(Ok((size - n, n)));
-    }
-    let first: u64 = first.parse().ok()?;
-    if first >= size {
-        return Some(Err(()));
-    }
-    let last = if last.is_empty() {
-        size - 1
-    } else {
-        last.parse::<u64>().ok()?.min(size - 1)
-    };
-    if last < first {
-        return None;
-    }
-    Some(Ok((first, last - first + 1)))
-}
-
 async fn read(path: &Path, req: &Request<Incoming>) -> std::io::Result<Response<Body>> {
     let mut file = tokio::fs::File::open(path).await?;
-    let size = file.metadata().await?.len();
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_range(v, size));
+    let meta = file.metadata().await?;
+    if !meta.is_file() {
+        // A folder opens fine but cannot be read: there is no file here.
+        return Ok(text(StatusCode::NOT_FOUND, "not found"));
+    }
+    let size = meta.len();
+    // RFC 9110 §14.2: ranges apply to GET only, and an If-Range condition
+    // cannot hold here (no validators are sent), so both get the whole file.
+    let range = match req.headers().get(header::RANGE) {
+        Some(v) if req.method() == Method::GET && !req.headers().contains_key(header::IF_RANGE) => {
+            v.to_str()
+                .map_or(RangeAnswer::Full, |v| range::parse(v, size))
+        }
+        _ => RangeAnswer::Full,
+    };
     let (status, offset, len) = match range {
-        None => (StatusCode::OK, 0, size),
-        Some(Ok((offset, len))) => (StatusCode::PARTIAL_CONTENT, offset, len),
-        Some(Err(())) => {
-            let mut r = text(StatusCode::RANGE_NOT_SATISFIABLE, "range past the end");
+        RangeAnswer::Full => (StatusCode::OK, 0, size),
+        RangeAnswer::Partial { offset, len } => (StatusCode::PARTIAL_CONTENT, offset, len),
+        RangeAnswer::Unsatisfiable => {
+            let mut r = text(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "the range holds no byte of the file",
+            );
             r.headers_mut().insert(
                 header::CONTENT_RANGE,
                 HeaderValue::from_str(&format!("bytes */{size}")).map_err(std::io::Error::other)?,
@@ -447,22 +432,5 @@ fn exists(state: &State) -> Response<Body> {
             StatusCode::FORBIDDEN,
             "the file exists already; files are never overwritten",
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_range;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 10))));
-        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 10))));
-        assert_eq!(parse_range("bytes=90-200", 100), Some(Ok((90, 10))));
-        assert_eq!(parse_range("bytes=-5", 100), Some(Ok((95, 5))));
-        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
-        assert_eq!(parse_range("bytes=5-2", 100), None);
-        assert_eq!(parse_range("bytes=0-1,4-5", 100), None);
-        assert_eq!(parse_range("items=0-1", 100), None);
     }
 }

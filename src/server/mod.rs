@@ -9,6 +9,7 @@
 mod auth;
 mod handler;
 mod metrics;
+mod range;
 mod routes;
 
 pub use auth::{Htpasswd, HtpasswdError};
