@@ -634,3 +634,66 @@ fn ranges_follow_rfc_9110() {
     let r = exchange(a, "HEAD", &path, &["Range: bytes=-0"], b"");
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn over_long_and_odd_names_get_4xx_never_500() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = snap_serve(&root, &["--no-auth"]);
+    let a = &server.addr;
+    assert_eq!(raw(a, &request("POST", "/r/?create=true", None, b"")), 200);
+    let long = "a".repeat(256);
+    let name = Id::sha256(b"x").to_hex();
+    for path in [
+        format!("/{long}/config"),
+        format!("/{long}/?create=true"),
+        format!("/r/{long}/keys/"),
+        format!("/{long}/keys/{name}"),
+        format!("/r/keys/{long}"),
+        format!("/{}/", "a".repeat(5000)),
+    ] {
+        for method in ["GET", "HEAD", "POST", "DELETE"] {
+            assert_eq!(
+                raw(a, &request(method, &path, None, b"")),
+                400,
+                "{method} {path}"
+            );
+        }
+    }
+    // 255 bytes is a legal file name.
+    let longest = "b".repeat(255);
+    assert_eq!(
+        raw(
+            a,
+            &request(
+                "POST",
+                &format!("/{longest}/{longest}/?create=true"),
+                None,
+                b""
+            )
+        ),
+        200
+    );
+    // A file where a repository folder should be, a folder where a file should be.
+    std::fs::write(root.join("notes"), "not a repository").unwrap();
+    std::fs::create_dir_all(root.join("r/keys").join(&name)).unwrap();
+    for (method, path, status) in [
+        ("GET", "/notes/config".to_string(), 404),
+        ("HEAD", "/notes/config".to_string(), 404),
+        ("GET", "/notes/keys/".to_string(), 404),
+        ("POST", format!("/notes/keys/{name}"), 404),
+        ("DELETE", format!("/notes/keys/{name}"), 404),
+        ("POST", "/notes/?create=true".to_string(), 409),
+        ("POST", "/notes/sub/?create=true".to_string(), 409),
+        ("GET", format!("/r/keys/{name}"), 404),
+        ("HEAD", format!("/r/keys/{name}"), 404),
+        ("DELETE", format!("/r/keys/{name}"), 409),
+    ] {
+        assert_eq!(
+            raw(a, &request(method, &path, None, b"x")),
+            status,
+            "{method} {path}"
+        );
+    }
+}

@@ -125,12 +125,31 @@ async fn authorized(
     }
 }
 
+/// The answer for a failed file operation. Only faults of the server
+/// (permissions, I/O errors) are 500: whatever a request's path can cause
+/// is the client's (4xx), so a probe cannot fill the log either.
 fn io_error(e: &std::io::Error) -> Response<Body> {
     match e.kind() {
-        ErrorKind::NotFound => text(StatusCode::NOT_FOUND, "not found"),
+        // A file where a folder of the path should be: nothing is there.
+        ErrorKind::NotFound | ErrorKind::NotADirectory => text(StatusCode::NOT_FOUND, "not found"),
+        // Only a file where a folder should be makes creating one fail so.
+        ErrorKind::AlreadyExists => text(
+            StatusCode::CONFLICT,
+            "a file stands where a folder should be; nothing was changed",
+        ),
+        ErrorKind::IsADirectory => text(
+            StatusCode::CONFLICT,
+            "a folder stands where the file should be; nothing was changed",
+        ),
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded => text(
             StatusCode::INSUFFICIENT_STORAGE,
             "the server's disk is full; nothing was stored",
+        ),
+        // Segments are at most 255 bytes (routes), so only a served
+        // folder with a very long path gets here: still the path's fault.
+        _ if e.raw_os_error() == Some(libc::ENAMETOOLONG) => text(
+            StatusCode::BAD_REQUEST,
+            "the path is too long for the server's file system",
         ),
         _ => {
             eprintln!("snap serve: {e}");
@@ -159,8 +178,17 @@ async fn dispatch(
                 .query()
                 .is_some_and(|q| q.split('&').any(|p| p == "create=true")) =>
         {
-            create_repo(&repo_dir).await?;
-            text(StatusCode::OK, "created")
+            match create_repo(&repo_dir).await {
+                Ok(()) => text(StatusCode::OK, "created"),
+                // A file stands where a folder of the repository should.
+                Err(e) if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::NotADirectory) => {
+                    text(
+                        StatusCode::CONFLICT,
+                        "a file stands where the repository's folders should be; nothing was created",
+                    )
+                }
+                Err(e) => return Err(e),
+            }
         }
         (Route::Config { .. }, &Method::HEAD | &Method::GET) => {
             read(&repo_dir.join("config"), &req).await?
@@ -432,5 +460,24 @@ fn exists(state: &State) -> Response<Body> {
             StatusCode::FORBIDDEN,
             "the file exists already; files are never overwritten",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_system_errors_a_path_can_cause_are_not_500() {
+        let status = |e: std::io::Error| io_error(&e).status();
+        let os = std::io::Error::from_raw_os_error;
+        assert_eq!(status(os(libc::ENOENT)), StatusCode::NOT_FOUND);
+        assert_eq!(status(os(libc::ENOTDIR)), StatusCode::NOT_FOUND);
+        assert_eq!(status(os(libc::EISDIR)), StatusCode::CONFLICT);
+        assert_eq!(status(os(libc::EEXIST)), StatusCode::CONFLICT);
+        assert_eq!(status(os(libc::ENAMETOOLONG)), StatusCode::BAD_REQUEST);
+        assert_eq!(status(os(libc::ENOSPC)), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(status(os(libc::EDQUOT)), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(status(os(libc::EIO)), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
