@@ -222,11 +222,17 @@ fn append_only_refuses_deletes_and_overwrites_but_backups_work() {
     let r: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     std::fs::write(src.join("a"), "two").unwrap();
     snap().arg("backup").arg(&src).assert().success();
-    // Deleting a snapshot is refused; both still restore.
+    // Deleting a snapshot is refused, and the client says why (a 403 is
+    // the server's policy, not a credentials problem); both still restore.
     snap()
         .args(["forget", r["snapshot_id"].as_str().unwrap()])
         .assert()
-        .failure();
+        .failure()
+        .stderr(
+            predicate::str::contains("forbidden by the server")
+                .and(predicate::str::contains("append-only"))
+                .and(predicate::str::contains("check the user and password").not()),
+        );
     snap()
         .args(["restore", r["snapshot_id"].as_str().unwrap(), "--target"])
         .arg(&first)
