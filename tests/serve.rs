@@ -703,3 +703,148 @@ fn over_long_and_odd_names_get_4xx_never_500() {
         );
     }
 }
+
+#[test]
+fn metrics_stay_small_and_name_only_existing_repositories() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = snap_serve(&root, &["--no-auth", "--metrics-no-auth"]);
+    let a = &server.addr;
+    assert_eq!(
+        raw(a, &request("POST", "/real/?create=true", None, b"")),
+        200
+    );
+    let name = Id::sha256(b"k").to_hex();
+    assert_eq!(
+        raw(
+            a,
+            &request("POST", &format!("/real/keys/{name}"), None, b"k")
+        ),
+        200
+    );
+    let metrics = || exchange(a, "GET", "/metrics", &[], b"");
+    let before = metrics().body.len();
+    // Many requests to paths that name no repository, or no valid one.
+    for i in 0..300 {
+        let path = match i % 4 {
+            0 => format!("/junk{i}/config"),
+            1 => format!("/junk{i}/x/keys/"),
+            2 => format!("/junk%{i}/"),
+            _ => format!("/junk{i}/data/{name}"),
+        };
+        let method = ["GET", "DELETE", "POST", "PUT"][i % 4];
+        raw(a, &request(method, &path, None, b""));
+    }
+    let text = String::from_utf8(metrics().body).unwrap();
+    assert!(!text.contains("junk"), "{text}");
+    assert!(
+        text.contains("snap_serve_requests_total{repo=\"real\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "snap_serve_http_requests_total{route=\"config\",method=\"GET\",status=\"4xx\"} 75"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "snap_serve_http_requests_total{route=\"other\",method=\"POST\",status=\"4xx\"} 75"
+        ),
+        "{text}"
+    );
+    // Bounded by the routes, methods and status classes, not the paths.
+    assert!(
+        text.len() < before + 4000,
+        "{} -> {}\n{text}",
+        before,
+        text.len()
+    );
+}
+
+#[test]
+fn private_repositories_show_each_user_only_their_own_metrics() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let users = htpasswd(
+        f.dir.path(),
+        &[("alice", "a-pw"), ("bob", "b-pw"), ("prometheus", "p-pw")],
+    );
+    let server = snap_serve(
+        &root,
+        &[
+            "--htpasswd",
+            users.to_str().unwrap(),
+            "--private-repos",
+            "--metrics-admin",
+            "prometheus",
+        ],
+    );
+    let a = &server.addr;
+    for (user, pw) in [("alice", "a-pw"), ("bob", "b-pw")] {
+        let create = format!("/{user}/prod/?create=true");
+        assert_eq!(
+            raw(a, &request("POST", &create, Some((user, pw)), b"")),
+            200
+        );
+        let list = format!("/{user}/prod/keys/");
+        assert_eq!(raw(a, &request("GET", &list, Some((user, pw)), b"")), 200);
+    }
+    // bob probing alice's repository is refused and counted nowhere she sees.
+    assert_eq!(
+        raw(
+            a,
+            &request("GET", "/alice/prod/keys/", Some(("bob", "b-pw")), b"")
+        ),
+        403
+    );
+    let metrics = |auth: Option<(&str, &str)>| {
+        let mut s = TcpStream::connect(a).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&request("GET", "/metrics", auth, b"")).unwrap();
+        let r = read_answer(&mut s, false);
+        (r.status, String::from_utf8(r.body).unwrap())
+    };
+    assert_eq!(metrics(None).0, 401);
+    let (status, alice) = metrics(Some(("alice", "a-pw")));
+    assert_eq!(status, 200);
+    assert!(
+        alice.contains("snap_serve_requests_total{repo=\"alice/prod\"} 2"),
+        "{alice}"
+    );
+    assert!(!alice.contains("bob"), "{alice}");
+    // Server-wide counters mix every user's traffic: not for users.
+    assert!(
+        !alice.contains("snap_serve_http_requests_total{"),
+        "{alice}"
+    );
+    let (_, bob) = metrics(Some(("bob", "b-pw")));
+    assert!(bob.contains("repo=\"bob/prod\""), "{bob}");
+    assert!(!bob.contains("alice"), "{bob}");
+    let (_, admin) = metrics(Some(("prometheus", "p-pw")));
+    assert!(
+        admin.contains("repo=\"alice/prod\"") && admin.contains("repo=\"bob/prod\""),
+        "{admin}"
+    );
+    assert!(admin.contains("snap_serve_http_requests_total{"), "{admin}");
+    drop(server);
+
+    // --metrics-no-auth with private repositories: anyone sees the
+    // server-wide counters, nobody's repository names.
+    let server = snap_serve(
+        &root,
+        &[
+            "--htpasswd",
+            users.to_str().unwrap(),
+            "--private-repos",
+            "--metrics-no-auth",
+        ],
+    );
+    let r = exchange(&server.addr, "GET", "/metrics", &[], b"");
+    let text = String::from_utf8(r.body).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(!text.contains("repo=\""), "{text}");
+    assert!(text.contains("snap_serve_http_requests_total"), "{text}");
+}

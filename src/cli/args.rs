@@ -446,9 +446,15 @@ pub struct ServeArgs {
     /// PEM private key for HTTPS (with --tls-cert).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
-    /// Serve /metrics without authentication.
+    /// Serve /metrics without authentication (with --private-repos an
+    /// anonymous request sees server-wide counters only, no repository).
     #[arg(long)]
     pub metrics_no_auth: bool,
+    /// With --private-repos, this user sees all of /metrics (for a
+    /// Prometheus scraper); other users see only their own repositories.
+    /// Repeatable.
+    #[arg(long, value_name = "USER", conflicts_with = "no_auth")]
+    pub metrics_admin: Vec<String>,
     /// Refuse request bodies larger than this many bytes (413).
     #[arg(long, value_name = "BYTES")]
     pub max_size: Option<u64>,

@@ -110,6 +110,7 @@ fn serve(cli: &Cli, a: &args::ServeArgs) -> Result<()> {
         append_only: a.append_only,
         tls: a.tls_cert.clone().zip(a.tls_key.clone()),
         metrics_no_auth: a.metrics_no_auth,
+        metrics_admins: a.metrics_admin.clone(),
         max_size: a.max_size,
     };
     let quiet = cli.quiet;

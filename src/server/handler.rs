@@ -19,6 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use super::metrics::{self, View};
 use super::range::{self, RangeAnswer};
 use super::routes::{self, Route};
 use super::State;
@@ -54,25 +55,55 @@ fn bytes(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Respo
     r
 }
 
+/// Who a request was answered for.
+#[derive(PartialEq, Eq)]
+enum Access {
+    /// Refused by auth or by `--private-repos`: counted server-wide only,
+    /// never in a repository's series (strangers' probes are not its traffic).
+    Refused,
+    /// No credentials were needed.
+    Anonymous,
+    /// An authenticated user.
+    User(String),
+}
+
 /// Handles a request and records it in the metrics.
 pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let mut received = 0u64;
-    let (route, response) = match routes::parse(req.uri().path()) {
+    let method = metrics::method_label(req.method());
+    let parsed = routes::parse(req.uri().path());
+    let kind = metrics::route_kind(parsed.as_ref().ok());
+    let (response, repo) = match parsed {
         Ok(route) => {
-            let response = authorized(&state, &route, req, &mut received).await;
-            (route.repo().to_string(), response)
+            let (response, access) = authorized(&state, &route, req, &mut received).await;
+            let repo = (access != Access::Refused && route != Route::Metrics)
+                .then(|| route.repo().to_string());
+            (response, repo)
         }
-        Err(why) => ("/".to_string(), text(StatusCode::BAD_REQUEST, why)),
+        Err(why) => (text(StatusCode::BAD_REQUEST, why), None),
     };
-    let sent = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .unwrap_or(0);
-    state
-        .metrics
-        .record(&route, response.status().as_u16(), received, sent);
+    let status = response.status().as_u16();
+    state.metrics.record_request(kind, method, status);
+    if let Some(repo) = repo {
+        // Only repositories that exist get series: a request to any name
+        // would otherwise add one.
+        if state.metrics.has_repo(&repo) || is_repository(&state.root.join(&repo)).await {
+            let sent = response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(0);
+            state.metrics.record_repo(&repo, status, received, sent);
+        }
+    }
     response
+}
+
+/// A repository is a folder with a `keys/` folder (made by `?create=true`).
+async fn is_repository(dir: &Path) -> bool {
+    tokio::fs::metadata(dir.join("keys"))
+        .await
+        .is_ok_and(|m| m.is_dir())
 }
 
 async fn authorized(
@@ -80,9 +111,14 @@ async fn authorized(
     route: &Route,
     req: Request<Incoming>,
     received: &mut u64,
-) -> Response<Body> {
-    let needs_auth = state.auth.is_some() && !(*route == Route::Metrics && state.metrics_no_auth);
-    let mut user = None;
+) -> (Response<Body>, Access) {
+    // With --metrics-no-auth, credentials sent anyway still count: they
+    // choose what /metrics shows (and wrong ones are refused as anywhere).
+    let needs_auth = state.auth.is_some()
+        && (*route != Route::Metrics
+            || !state.metrics_no_auth
+            || req.headers().contains_key(header::AUTHORIZATION));
+    let mut access = Access::Anonymous;
     if needs_auth {
         let header = req
             .headers()
@@ -97,31 +133,64 @@ async fn authorized(
         .ok()
         .flatten();
         match checked {
-            Some(u) => user = Some(u),
+            Some(u) => access = Access::User(u),
             None => {
                 let mut r = text(StatusCode::UNAUTHORIZED, "authentication required");
                 r.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"snap\""),
                 );
-                return r;
+                return (r, Access::Refused);
             }
         }
     }
-    if state.private_repos && *route != Route::Metrics {
-        let own = user
-            .as_deref()
-            .is_some_and(|u| route.repo() == u || route.repo().starts_with(&format!("{u}/")));
+    let user = match &access {
+        Access::User(u) => Some(u.as_str()),
+        _ => None,
+    };
+    if *route == Route::Metrics {
+        if req.method() != Method::GET {
+            let r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here");
+            return (r, access);
+        }
+        let view = metrics_view(state, user);
+        let body = state.metrics.render(view).into_bytes();
+        return (
+            bytes(StatusCode::OK, body, "text/plain; version=0.0.4"),
+            access,
+        );
+    }
+    if state.private_repos {
+        let own =
+            user.is_some_and(|u| route.repo() == u || route.repo().starts_with(&format!("{u}/")));
         if !own {
-            return text(
+            let r = text(
                 StatusCode::FORBIDDEN,
                 "private repositories: each user may only use repositories under /USER/",
             );
+            return (r, Access::Refused);
         }
     }
-    match dispatch(state, route, req, received).await {
+    let response = match dispatch(state, route, req, received).await {
         Ok(r) => r,
         Err(e) => io_error(&e),
+    };
+    (response, access)
+}
+
+/// What `/metrics` shows `user` (format-spec/rest-protocol.md): with
+/// private repositories, a user only their own repositories, an anonymous
+/// request (possible with --metrics-no-auth) only server-wide counters, and
+/// a --metrics-admin user everything; otherwise every user may use every
+/// repository, so everything.
+fn metrics_view<'a>(state: &State, user: Option<&'a str>) -> View<'a> {
+    if !state.private_repos {
+        return View::All;
+    }
+    match user {
+        Some(u) if state.metrics_admins.iter().any(|a| a == u) => View::All,
+        Some(u) => View::User(u),
+        None => View::Server,
     }
 }
 
@@ -167,11 +236,6 @@ async fn dispatch(
     let method = req.method().clone();
     let repo_dir = state.root.join(route.repo());
     Ok(match (route, &method) {
-        (Route::Metrics, &Method::GET) => bytes(
-            StatusCode::OK,
-            state.metrics.render().into_bytes(),
-            "text/plain; version=0.0.4",
-        ),
         (Route::Repo { .. }, &Method::POST)
             if req
                 .uri()

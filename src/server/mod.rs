@@ -44,6 +44,9 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `/metrics` without authentication.
     pub metrics_no_auth: bool,
+    /// Users who see all of `/metrics` with `private_repos` (others see
+    /// only their own repositories).
+    pub metrics_admins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_size: Option<u64>,
 }
@@ -83,6 +86,7 @@ pub(crate) struct State {
     private_repos: bool,
     append_only: bool,
     metrics_no_auth: bool,
+    metrics_admins: Vec<String>,
     max_size: Option<u64>,
     metrics: metrics::Metrics,
 }
@@ -114,6 +118,7 @@ pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()
         private_repos: options.private_repos,
         append_only: options.append_only,
         metrics_no_auth: options.metrics_no_auth,
+        metrics_admins: options.metrics_admins,
         max_size: options.max_size,
         metrics: metrics::Metrics::default(),
     });
