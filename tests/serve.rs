@@ -848,3 +848,41 @@ fn private_repositories_show_each_user_only_their_own_metrics() {
     assert!(!text.contains("repo=\""), "{text}");
     assert!(text.contains("snap_serve_http_requests_total"), "{text}");
 }
+
+#[test]
+fn htpasswd_changes_apply_on_sighup_and_by_themselves() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let users = htpasswd(f.dir.path(), &[("alice", "a-pw")]);
+    let server = snap_serve(&root, &["--htpasswd", users.to_str().unwrap()]);
+    let a = &server.addr;
+    let status = |user: &str, pw: &str| raw(a, &request("GET", "/", Some((user, pw)), b""));
+    let hup = || {
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGHUP) };
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(status("alice", "a-pw"), 405);
+    assert_eq!(status("bob", "b-pw"), 401);
+    // SIGHUP right after a request: the periodic check has just run, so the
+    // signal is what reloads (and it no longer stops the server).
+    htpasswd(f.dir.path(), &[("alice", "a-pw"), ("bob", "b-pw")]);
+    hup();
+    assert_eq!(status("bob", "b-pw"), 405);
+    // A broken file keeps the users loaded before.
+    std::fs::write(&users, "bob:{SHA}not-bcrypt\n").unwrap();
+    hup();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(status("alice", "a-pw"), 405);
+    assert_eq!(status("bob", "b-pw"), 405);
+    // Without a signal: seen within about a second of the change.
+    htpasswd(f.dir.path(), &[("bob", "new-pw")]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while status("alice", "a-pw") != 401 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status("alice", "a-pw"), 401);
+    assert_eq!(status("bob", "b-pw"), 401);
+    assert_eq!(status("bob", "new-pw"), 405);
+}

@@ -1,7 +1,8 @@
 //! `snap serve`: serves repositories under one folder over restic's REST
 //! protocol v2 (format-spec/rest-protocol.md), so snap and restic clients can
 //! both use it. Optional htpasswd auth, per-user private repositories,
-//! append-only mode, TLS, Prometheus metrics, and a graceful stop on SIGTERM
+//! append-only mode, TLS, Prometheus metrics, users reloaded on SIGHUP or
+//! when their file changes (see `auth`), and a graceful stop on SIGTERM
 //! or SIGINT: the listener closes, requests in flight get up to
 //! [`DRAIN_TIMEOUT`] to finish, and an upload cut off then is discarded, never
 //! stored half.
@@ -12,7 +13,7 @@ mod metrics;
 mod range;
 mod routes;
 
-pub use auth::{Htpasswd, HtpasswdError};
+pub use auth::{Htpasswd, HtpasswdError, Users};
 pub use routes::{parse as parse_route, Route};
 
 use std::net::SocketAddr;
@@ -82,7 +83,7 @@ pub enum ServeError {
 /// Shared by every request.
 pub(crate) struct State {
     root: PathBuf,
-    auth: Option<Htpasswd>,
+    auth: Option<Users>,
     private_repos: bool,
     append_only: bool,
     metrics_no_auth: bool,
@@ -114,7 +115,7 @@ pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()
         .map_err(ServeError::Start)?;
     let state = Arc::new(State {
         root: options.root,
-        auth: options.auth,
+        auth: options.auth.map(Users::new),
         private_repos: options.private_repos,
         append_only: options.append_only,
         metrics_no_auth: options.metrics_no_auth,
@@ -143,6 +144,7 @@ async fn run(
     let addr = listener.local_addr().map_err(ServeError::Start)?;
     let mut term = signal(SignalKind::terminate()).map_err(ServeError::Start)?;
     let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Start)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(ServeError::Start)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     ready(addr);
@@ -166,6 +168,11 @@ async fn run(
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = hup.recv() => {
+                let state = Arc::clone(&state);
+                // A file read: off the async threads, and never in the way of accepting.
+                tokio::task::spawn_blocking(move || reload_users(&state));
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -177,6 +184,19 @@ async fn run(
         eprintln!("snap serve: requests still running after {DRAIN_TIMEOUT:?} were cut off; their uploads were discarded");
     }
     Ok(())
+}
+
+/// SIGHUP: reads the htpasswd file again; a broken one keeps the users.
+fn reload_users(state: &State) {
+    match &state.auth {
+        Some(users) => match users.reload() {
+            Ok(n) => eprintln!("snap serve: SIGHUP: users reloaded, {n} user(s)"),
+            Err(e) => eprintln!("snap serve: SIGHUP: {e}; keeping the users loaded before"),
+        },
+        None => {
+            eprintln!("snap serve: SIGHUP: serving without users (--no-auth), nothing to reload")
+        }
+    }
 }
 
 async fn connection<I>(
