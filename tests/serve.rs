@@ -2,8 +2,11 @@
 //! conformance suite against it, the snap CLI and restic back up and restore
 //! through it, and the server refuses what it must (no or wrong credentials,
 //! other users' repositories, deletes and overwrites in append-only mode,
-//! path traversal, bodies whose hash is not their name, bodies too large),
-//! keeps concurrent uploads, speaks TLS, and stops gracefully on SIGTERM.
+//! path traversal, bodies whose hash is not their name, bodies too large,
+//! over-long names), keeps concurrent uploads, speaks TLS, and stops
+//! gracefully on SIGTERM; ranges follow RFC 9110, /metrics stays bounded and
+//! private, htpasswd changes apply without a restart, and slow, idle or
+//! surplus connections are cut off while real clients are served.
 
 mod common;
 
@@ -577,6 +580,20 @@ fn exchange(addr: &str, method: &str, path: &str, headers: &[&str], body: &[u8])
     read_answer(&mut s, method == "HEAD")
 }
 
+/// True once the server has closed `s`: a read ends (EOF or reset) within
+/// `within` instead of timing out.
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut sink = Vec::new();
+    match s.read_to_end(&mut sink) {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
 #[test]
 fn ranges_follow_rfc_9110() {
     let f = common::Fixture::empty();
@@ -885,4 +902,142 @@ fn htpasswd_changes_apply_on_sighup_and_by_themselves() {
     assert_eq!(status("alice", "a-pw"), 401);
     assert_eq!(status("bob", "b-pw"), 401);
     assert_eq!(status("bob", "new-pw"), 405);
+}
+
+#[test]
+fn slow_and_idle_connections_are_closed_while_real_clients_are_served() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = snap_serve(
+        &root,
+        &[
+            "--no-auth",
+            "--header-timeout",
+            "2s",
+            "--idle-timeout",
+            "1s",
+            "--max-connections",
+            "64",
+        ],
+    );
+    let a = server.addr.clone();
+    // Half a header, then a byte every 200 ms: never idle, never done.
+    let dribbling = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            let mut slow: Vec<TcpStream> = (0..10)
+                .map(|_| {
+                    let mut s = TcpStream::connect(&a).unwrap();
+                    s.write_all(b"GET /r/config HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                        .unwrap();
+                    s
+                })
+                .collect();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !slow.is_empty() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+                slow.retain_mut(|s| s.write_all(b"a").is_ok());
+            }
+            slow.len()
+        })
+    };
+    // Connections that send nothing, and one kept alive after a request.
+    let mut idle: Vec<TcpStream> = (0..10).map(|_| TcpStream::connect(&a).unwrap()).collect();
+    let mut kept = TcpStream::connect(&a).unwrap();
+    kept.write_all(b"POST /r/?create=true HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_answer(&mut kept, false).status, 200);
+    // Real clients are served meanwhile.
+    let repo = format!("rest:http://{a}/cli/");
+    common::snap(&repo)
+        .args(common::FAST_INIT)
+        .assert()
+        .success();
+    common::snap(&repo).arg("snapshots").assert().success();
+    for s in idle.iter_mut().chain([&mut kept]) {
+        assert!(
+            closed_within(s, Duration::from_secs(5)),
+            "an idle connection stayed open"
+        );
+    }
+    assert_eq!(
+        dribbling.join().unwrap(),
+        0,
+        "slow headers were not cut off"
+    );
+    assert_eq!(raw(&a, &request("HEAD", "/cli/config", None, b"")), 200);
+}
+
+#[test]
+fn stalled_transfers_are_cut_off_and_leave_nothing() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = snap_serve(&root, &["--no-auth", "--body-timeout", "1s"]);
+    let a = &server.addr;
+    assert_eq!(raw(a, &request("POST", "/r/?create=true", None, b"")), 200);
+    // An upload that stops sending.
+    let body = common::noise(9, 100_000);
+    let name = Id::sha256(&body).to_hex();
+    let mut s = TcpStream::connect(a).unwrap();
+    let req = request("POST", &format!("/r/data/{name}"), None, &body);
+    s.write_all(&req[..req.len() - 50_000]).unwrap();
+    assert!(
+        closed_within(&mut s, Duration::from_secs(8)),
+        "a stalled upload stayed open"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    no_temp_files(&root);
+    assert_eq!(
+        raw(a, &request("HEAD", &format!("/r/data/{name}"), None, b"")),
+        404
+    );
+    // A download that the client stops reading, past what socket buffers hold.
+    let big = common::noise(10, 48 << 20);
+    let big_name = Id::sha256(&big).to_hex();
+    assert_eq!(
+        raw(
+            a,
+            &request("POST", &format!("/r/data/{big_name}"), None, &big)
+        ),
+        200
+    );
+    let mut s = TcpStream::connect(a).unwrap();
+    s.write_all(&request("GET", &format!("/r/data/{big_name}"), None, b""))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(got.len() < big.len(), "a stalled download was kept open");
+}
+
+#[test]
+fn connections_past_the_cap_are_refused_at_once() {
+    let f = common::Fixture::empty();
+    let root = f.path("served");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = snap_serve(
+        &root,
+        &[
+            "--no-auth",
+            "--max-connections",
+            "4",
+            "--idle-timeout",
+            "2s",
+        ],
+    );
+    let a = &server.addr;
+    let held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(a).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let r = exchange(a, "GET", "/", &[], b"");
+    assert_eq!(r.status, 503);
+    assert!(r.header("retry-after").is_some());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Once the idle ones are closed, the server takes new clients again.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(raw(a, &request("POST", "/r/?create=true", None, b"")), 200);
+    drop(held);
 }

@@ -19,7 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::metrics::{self, View};
+use super::metrics::{self, Cut, View};
 use super::range::{self, RangeAnswer};
 use super::routes::{self, Route};
 use super::State;
@@ -466,7 +466,20 @@ async fn upload(
     let mut file = tokio::fs::File::from_std(file);
     let mut hasher = sha2::Sha256::new();
     let mut body = req.into_body();
-    while let Some(frame) = body.frame().await {
+    loop {
+        // A client that stops sending holds a connection and a temporary
+        // file: past --body-timeout without a byte, the upload is dropped.
+        let frame = match tokio::time::timeout(state.limits.body_timeout, body.frame()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) => {
+                state.metrics.cut(Cut::Body);
+                return Ok(text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the upload stalled (--body-timeout); nothing was stored",
+                ));
+            }
+        };
         let frame = match frame {
             Ok(f) => f,
             // The client went away or sent garbage: discard.

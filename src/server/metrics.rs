@@ -61,12 +61,39 @@ const REPO_FAMILIES: [Family; 4] = [
     ),
 ];
 
+/// Why the server closed a connection itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cut {
+    /// The request header did not arrive in time (`--header-timeout`).
+    Header,
+    /// Nothing arrived on an idle connection (`--idle-timeout`).
+    Idle,
+    /// A request body or a response stalled (`--body-timeout`).
+    Body,
+    /// The TLS handshake did not finish in time.
+    Tls,
+}
+
+impl Cut {
+    fn label(self) -> &'static str {
+        match self {
+            Cut::Header => "header",
+            Cut::Idle => "idle",
+            Cut::Body => "body",
+            Cut::Tls => "tls",
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     /// (route kind, method, status class) → requests.
     http: BTreeMap<(&'static str, &'static str, &'static str), u64>,
     repos: BTreeMap<String, Counters>,
     untracked: u64,
+    open: u64,
+    refused: u64,
+    cut: BTreeMap<Cut, u64>,
 }
 
 /// The counters of one server.
@@ -147,6 +174,26 @@ impl Metrics {
         c.bytes_out += bytes_out;
     }
 
+    /// A connection was accepted (`true`) or has ended (`false`).
+    pub fn connection(&self, opened: bool) {
+        let mut inner = self.lock();
+        if opened {
+            inner.open += 1;
+        } else {
+            inner.open = inner.open.saturating_sub(1);
+        }
+    }
+
+    /// A connection was refused for `--max-connections`.
+    pub fn refused(&self) {
+        self.lock().refused += 1;
+    }
+
+    /// The server closed a connection for a timeout.
+    pub fn cut(&self, why: Cut) {
+        *self.lock().cut.entry(why).or_default() += 1;
+    }
+
     /// The text exposition of what `view` may see.
     pub fn render(&self, view: View<'_>) -> String {
         let inner = self.lock();
@@ -181,12 +228,38 @@ impl Metrics {
                 "{name}{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
             );
         }
-        let name = "snap_serve_untracked_requests_total";
+        let mut single = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        single(
+            "snap_serve_untracked_requests_total",
+            "counter",
+            "Requests to repositories past the first 1000, which have no series of their own.",
+            inner.untracked,
+        );
+        single(
+            "snap_serve_connections_open",
+            "gauge",
+            "Connections open now.",
+            inner.open,
+        );
+        single(
+            "snap_serve_connections_refused_total",
+            "counter",
+            "Connections refused because --max-connections were open.",
+            inner.refused,
+        );
+        let name = "snap_serve_connections_cut_total";
         let _ = writeln!(
             out,
-            "# HELP {name} Requests to repositories past the first 1000, which have no series of their own.\n# TYPE {name} counter\n{name} {}",
-            inner.untracked
+            "# HELP {name} Connections the server closed for a timeout, by which.\n# TYPE {name} counter"
         );
+        for (why, n) in &inner.cut {
+            let _ = writeln!(out, "{name}{{timeout=\"{}\"}} {n}", why.label());
+        }
         out
     }
 }

@@ -2,18 +2,21 @@
 //! protocol v2 (format-spec/rest-protocol.md), so snap and restic clients can
 //! both use it. Optional htpasswd auth, per-user private repositories,
 //! append-only mode, TLS, Prometheus metrics, users reloaded on SIGHUP or
-//! when their file changes (see `auth`), and a graceful stop on SIGTERM
-//! or SIGINT: the listener closes, requests in flight get up to
-//! [`DRAIN_TIMEOUT`] to finish, and an upload cut off then is discarded, never
-//! stored half.
+//! when their file changes (see `auth`), connections bounded in number and
+//! in time (see `conn`: slow or silent clients are cut off), and a graceful
+//! stop on SIGTERM or SIGINT: the listener closes, requests in flight get up
+//! to [`DRAIN_TIMEOUT`] to finish, and an upload cut off then is discarded,
+//! never stored half.
 
 mod auth;
+mod conn;
 mod handler;
 mod metrics;
 mod range;
 mod routes;
 
 pub use auth::{Htpasswd, HtpasswdError, Users};
+pub use conn::Limits;
 pub use routes::{parse as parse_route, Route};
 
 use std::net::SocketAddr;
@@ -22,8 +25,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use metrics::Cut;
 use tokio::signal::unix::{signal, SignalKind};
 
 /// How long requests in flight may take to finish after SIGTERM.
@@ -50,6 +56,8 @@ pub struct ServeOptions {
     pub metrics_admins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_size: Option<u64>,
+    /// Connection cap and timeouts.
+    pub limits: Limits,
 }
 
 /// Errors that stop the server from starting.
@@ -89,6 +97,7 @@ pub(crate) struct State {
     metrics_no_auth: bool,
     metrics_admins: Vec<String>,
     max_size: Option<u64>,
+    limits: Limits,
     metrics: metrics::Metrics,
 }
 
@@ -109,6 +118,7 @@ pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
     };
+    conn::ensure_fd_limit(options.limits.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,6 +131,7 @@ pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()
         metrics_no_auth: options.metrics_no_auth,
         metrics_admins: options.metrics_admins,
         max_size: options.max_size,
+        limits: options.limits,
         metrics: metrics::Metrics::default(),
     });
     let result = runtime.block_on(run(state, &options.listen, tls, ready));
@@ -148,23 +159,58 @@ async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     ready(addr);
+    let limits = state.limits;
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let refusing = Arc::new(Semaphore::new(conn::MAX_REFUSING));
+    let mut accept_failed: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else { continue };
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors (or another passing failure):
+                        // accepting again at once would spin; say so now and then.
+                        if accept_failed.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                            eprintln!("snap serve: cannot accept a connection: {e}");
+                            accept_failed = Some(tokio::time::Instant::now());
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    state.metrics.refused();
+                    if tls.is_none() {
+                        if let Ok(permit) = Arc::clone(&refusing).try_acquire_owned() {
+                            connections.spawn(async move {
+                                conn::refuse(stream).await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                    continue;
+                };
                 let state = Arc::clone(&state);
                 let tls = tls.clone();
                 let stop = stop_rx.clone();
                 connections.spawn(async move {
+                    state.metrics.connection(true);
+                    let activity = conn::Activity::new();
                     match tls {
                         Some(acceptor) => {
-                            if let Ok(s) = acceptor.accept(stream).await {
-                                connection(state, TokioIo::new(s), stop).await;
+                            let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
+                            match handshake.await {
+                                Ok(Ok(s)) => connection(&state, s, activity, stop).await,
+                                Ok(Err(_)) => {}
+                                Err(_) => state.metrics.cut(Cut::Tls),
                             }
                         }
-                        None => connection(state, TokioIo::new(stream), stop).await,
+                        None => connection(&state, stream, activity, stop).await,
                     }
+                    state.metrics.connection(false);
+                    drop(slot);
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -199,29 +245,61 @@ fn reload_users(state: &State) {
     }
 }
 
-async fn connection<I>(
-    state: Arc<State>,
-    io: TokioIo<I>,
+/// Serves one connection until the client closes it, a timeout cuts it
+/// (see `conn`), or the server stops (the request in flight finishes first).
+async fn connection<S>(
+    state: &Arc<State>,
+    stream: S,
+    activity: Arc<conn::Activity>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| {
-        let state = Arc::clone(&state);
-        async move { Ok::<_, std::convert::Infallible>(handler::handle(state, req).await) }
-    });
+    let io = TokioIo::new(conn::TrackedIo::new(stream, Arc::clone(&activity)));
+    let service = {
+        let (state, activity) = (Arc::clone(state), Arc::clone(&activity));
+        service_fn(move |req| {
+            let state = Arc::clone(&state);
+            let request = activity.begin();
+            async move {
+                let response = handler::handle(state, req).await;
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| conn::TrackedBody::new(body, request)),
+                )
+            }
+        })
+    };
     let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.limits.header_timeout)
         .keep_alive(true)
         .serve_connection(io, service);
     tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
+    let watchdog = activity.watch(state.limits);
+    tokio::pin!(watchdog);
+    let cut = tokio::select! {
+        done = conn.as_mut() => header_timeout(done),
+        cut = watchdog.as_mut() => Some(cut),
         _ = stop.changed() => {
             // Finish the request in flight, then close.
             conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+            tokio::select! {
+                done = conn.as_mut() => header_timeout(done),
+                cut = watchdog.as_mut() => Some(cut),
+            }
         }
+    };
+    // Returning drops the connection: the socket closes, and an upload
+    // cut off with it discards its temporary file.
+    if let Some(cut) = cut {
+        state.metrics.cut(cut);
     }
+}
+
+fn header_timeout(done: Result<(), hyper::Error>) -> Option<Cut> {
+    done.err()
+        .filter(hyper::Error::is_timeout)
+        .map(|_| Cut::Header)
 }
 
 fn tls_acceptor(
