@@ -159,8 +159,7 @@ async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     ready(addr);
-    let limits = state.limits;
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Arc::new(Semaphore::new(state.limits.max_connections));
     let refusing = Arc::new(Semaphore::new(conn::MAX_REFUSING));
     let mut accept_failed: Option<tokio::time::Instant> = None;
     loop {
@@ -192,23 +191,10 @@ async fn run(
                     }
                     continue;
                 };
-                let state = Arc::clone(&state);
-                let tls = tls.clone();
-                let stop = stop_rx.clone();
+                let (state, tls, stop) = (Arc::clone(&state), tls.clone(), stop_rx.clone());
                 connections.spawn(async move {
                     state.metrics.connection(true);
-                    let activity = conn::Activity::new();
-                    match tls {
-                        Some(acceptor) => {
-                            let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
-                            match handshake.await {
-                                Ok(Ok(s)) => connection(&state, s, activity, stop).await,
-                                Ok(Err(_)) => {}
-                                Err(_) => state.metrics.cut(Cut::Tls),
-                            }
-                        }
-                        None => connection(&state, stream, activity, stop).await,
-                    }
+                    serve_connection(&state, stream, tls, stop).await;
                     state.metrics.connection(false);
                     drop(slot);
                 });
@@ -230,6 +216,25 @@ async fn run(
         eprintln!("snap serve: requests still running after {DRAIN_TIMEOUT:?} were cut off; their uploads were discarded");
     }
     Ok(())
+}
+
+/// A connection that has a slot: the TLS handshake (bounded by the header
+/// timeout), then HTTP.
+async fn serve_connection(
+    state: &Arc<State>,
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let activity = conn::Activity::new();
+    let Some(acceptor) = tls else {
+        return connection(state, stream, activity, stop).await;
+    };
+    match tokio::time::timeout(state.limits.header_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => connection(state, s, activity, stop).await,
+        Ok(Err(_)) => {}
+        Err(_) => state.metrics.cut(Cut::Tls),
+    }
 }
 
 /// SIGHUP: reads the htpasswd file again; a broken one keeps the users.
