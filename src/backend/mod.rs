@@ -160,6 +160,20 @@ pub enum BackendError {
         /// The status, the server's words and what to check.
         message: String,
     },
+    /// The server accepted the credentials but its policy forbids the
+    /// request (HTTP 403): an append-only server refusing a delete or an
+    /// overwrite, or another user's private repository. Never retried.
+    #[error("{location}: cannot {action} {path}: forbidden by the server (HTTP 403): {message}")]
+    Forbidden {
+        /// The repository location.
+        location: String,
+        /// What was being done.
+        action: &'static str,
+        /// The file's path in the repository.
+        path: String,
+        /// The server's words and what to do.
+        message: String,
+    },
     /// A ranged read asked for bytes past the end of the file.
     #[error("{location}: {path} is {size} bytes, shorter than the range {offset}+{len} asked for; the file is truncated")]
     ShortRead {

@@ -106,13 +106,38 @@ impl RestBackend {
             });
         }
         let body: String = resp.text().unwrap_or_default().chars().take(200).collect();
-        Err(BackendError::Http {
+        Err(self.status_error(status, action, path, body.trim()))
+    }
+
+    /// The error for an answer that is neither a success nor a 404.
+    fn status_error(
+        &self,
+        status: StatusCode,
+        action: &'static str,
+        path: &str,
+        body: &str,
+    ) -> BackendError {
+        // 401 is about the credentials, 403 about what they may do: telling
+        // a user of an append-only server to check the password would send
+        // them the wrong way.
+        if status == StatusCode::FORBIDDEN {
+            let words = if body.is_empty() { "" } else { ": " };
+            return BackendError::Forbidden {
+                location: self.location(),
+                action,
+                path: path.to_string(),
+                message: format!("{body}{words}{FORBIDDEN_HINT}")
+                    .trim_start_matches(": ")
+                    .to_string(),
+            };
+        }
+        BackendError::Http {
             location: self.location(),
             action,
             path: path.to_string(),
             status: status.as_u16(),
-            message: http_hint(status, body.trim()),
-        })
+            message: http_hint(status, body),
+        }
     }
 
     fn transport(&self, action: &'static str, path: &str, e: reqwest::Error) -> BackendError {
@@ -136,9 +161,12 @@ impl RestBackend {
     }
 }
 
+/// What a 403 means and what to do about it.
+const FORBIDDEN_HINT: &str = "the credentials were accepted, but the server's policy does not allow this: an append-only server (snap serve or rest-server with --append-only) refuses deletes and overwrites, so run forget, prune and key remove against the repository where it is writable (its folder, or a server without --append-only); a server with private repositories lets each user use only repositories under /USER/";
+
 fn http_hint(status: StatusCode, body: &str) -> String {
     let hint = match status.as_u16() {
-        401 | 403 => "the server refused the credentials: check the user and password",
+        401 => "the server refused the credentials: check the user and password",
         413 => "the server refused the size of the upload",
         507 => "the server has no space left",
         429 | 500..=599 => "the server is overloaded or failing; snap retries such errors",
@@ -328,5 +356,48 @@ impl Backend for RestBackend {
             Err(e) if e.is_not_found() => Ok(()),
             other => other.map(|_| ()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthorized_and_forbidden_say_different_things() {
+        let b = RestBackend::new("http://user:pw@127.0.0.1:1/r/").unwrap();
+        let e = b.status_error(
+            StatusCode::UNAUTHORIZED,
+            "list",
+            "keys/",
+            "authentication required",
+        );
+        assert!(matches!(e, BackendError::Http { status: 401, .. }), "{e}");
+        assert!(e.to_string().contains("check the user and password"), "{e}");
+        assert!(!e.is_transient());
+        let e = b.status_error(
+            StatusCode::FORBIDDEN,
+            "delete",
+            "snapshots/ab",
+            "append-only: files may be added but not deleted",
+        );
+        assert!(matches!(e, BackendError::Forbidden { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("forbidden by the server (HTTP 403): append-only: files may be added"),
+            "{text}"
+        );
+        assert!(text.contains("without --append-only"), "{text}");
+        assert!(
+            !text.contains("check the user and password") && !text.contains("pw@"),
+            "{text}"
+        );
+        assert!(!e.is_transient());
+        let e = b.status_error(StatusCode::FORBIDDEN, "read", "config", "");
+        assert!(
+            e.to_string()
+                .contains("(HTTP 403): the credentials were accepted"),
+            "{e}"
+        );
     }
 }

@@ -488,12 +488,44 @@ pub struct ServeArgs {
     /// PEM private key for HTTPS (with --tls-cert).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
-    /// Serve /metrics without authentication.
+    /// Serve /metrics without authentication (with --private-repos an
+    /// anonymous request sees server-wide counters only, no repository).
     #[arg(long)]
     pub metrics_no_auth: bool,
+    /// With --private-repos, this user sees all of /metrics (for a
+    /// Prometheus scraper); other users see only their own repositories.
+    /// Repeatable.
+    #[arg(long, value_name = "USER", conflicts_with = "no_auth")]
+    pub metrics_admin: Vec<String>,
     /// Refuse request bodies larger than this many bytes (413).
     #[arg(long, value_name = "BYTES")]
     pub max_size: Option<u64>,
+    /// Close a connection whose request header is not complete this long
+    /// after the server began waiting for it (also bounds TLS handshakes).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Close a connection that sends and receives nothing this long while no
+    /// request is in progress (idle keep-alive connections).
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = positive_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// Cut a request whose body pauses this long (408), or a response the
+    /// client stops reading for this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    pub body_timeout: std::time::Duration,
+    /// Most connections open at once; past it new ones get 503 with
+    /// Retry-After at once (TLS ones are closed).
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+}
+
+/// A duration such as `30s`, `2m` or `500ms`, more than zero.
+#[cfg(feature = "serve")]
+fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 30s, 2m, 500ms)"))?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
 }
 
 /// `snap copy`.

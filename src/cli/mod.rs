@@ -111,7 +111,14 @@ fn serve(cli: &Cli, a: &args::ServeArgs) -> Result<()> {
         append_only: a.append_only,
         tls: a.tls_cert.clone().zip(a.tls_key.clone()),
         metrics_no_auth: a.metrics_no_auth,
+        metrics_admins: a.metrics_admin.clone(),
         max_size: a.max_size,
+        limits: crate::server::Limits {
+            header_timeout: a.header_timeout,
+            idle_timeout: a.idle_timeout,
+            body_timeout: a.body_timeout,
+            max_connections: a.max_connections as usize,
+        },
     };
     let quiet = cli.quiet;
     let root = a.path.display().to_string();

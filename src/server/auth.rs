@@ -1,10 +1,22 @@
 //! HTTP basic auth against an htpasswd file of bcrypt entries, as Apache's
 //! `htpasswd -B` writes them. A bcrypt check costs tens of milliseconds, so a
 //! password that passed is remembered (as its SHA-256) for that user.
+//!
+//! [`Users`] keeps the file current without a restart: it is read again on
+//! SIGHUP ([`Users::reload`]) and when it changed on disk. The change is
+//! noticed on requests, by comparing the file's inode, size, mtime and ctime
+//! at most once per [`RECHECK`], rather than by a watcher thread: it needs
+//! no inotify dependency, follows editors and tools that replace the file by
+//! a rename (the path is what is checked), costs one `stat` per second under
+//! load and nothing when idle, and the users matter only when a request
+//! comes. A file that no longer loads keeps the users loaded before, and the
+//! error is logged once per change.
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sha2::Digest;
@@ -133,6 +145,129 @@ impl Htpasswd {
     }
 }
 
+impl Htpasswd {
+    /// Keeps what `old` verified for the users whose hash is unchanged, so
+    /// a reload does not cost every user a bcrypt check again.
+    fn adopt_verified(&self, old: &Htpasswd) {
+        let known = old.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let mut mine = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        for (user, digest) in known.iter() {
+            if old
+                .users
+                .get(user)
+                .is_some_and(|h| self.users.get(user) == Some(h))
+            {
+                mine.insert(user.clone(), *digest);
+            }
+        }
+    }
+}
+
+/// How often, at most, requests check whether the htpasswd file changed.
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+/// What identifies one version of the file: a rewrite changes the mtime
+/// and ctime, a rename over it the inode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    })
+}
+
+struct Watch {
+    /// The version last loaded or last found broken (`None`: missing).
+    seen: Option<Stamp>,
+    checked: Instant,
+}
+
+/// The users of an htpasswd file, reloaded when it changes (see the module
+/// documentation). Blocking (file reads, bcrypt): use it off async threads.
+pub struct Users {
+    current: RwLock<Arc<Htpasswd>>,
+    watch: Mutex<Watch>,
+}
+
+impl Users {
+    /// Watches the file `loaded` was read from, as it is now (the server
+    /// starts right after loading it).
+    pub fn new(loaded: Htpasswd) -> Users {
+        let seen = stamp(&loaded.path);
+        Users {
+            current: RwLock::new(Arc::new(loaded)),
+            watch: Mutex::new(Watch {
+                seen,
+                checked: Instant::now(),
+            }),
+        }
+    }
+
+    fn current(&self) -> Arc<Htpasswd> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The user an `Authorization` header authenticates, with the file
+    /// reloaded first if it changed.
+    pub fn check(&self, header: Option<&str>) -> Option<String> {
+        self.reload_if_changed();
+        self.current().check(header)
+    }
+
+    /// Reads the file again now (SIGHUP): the number of users, or the
+    /// error, in which case the users loaded before stay.
+    pub fn reload(&self) -> Result<usize, HtpasswdError> {
+        let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+        watch.checked = Instant::now();
+        self.load_into(&mut watch)
+    }
+
+    fn reload_if_changed(&self) {
+        // One request checks; the others go on with the users they have.
+        let Ok(mut watch) = self.watch.try_lock() else {
+            return;
+        };
+        if watch.checked.elapsed() < RECHECK {
+            return;
+        }
+        watch.checked = Instant::now();
+        let path = self.current().path.clone();
+        if stamp(&path) == watch.seen {
+            return;
+        }
+        match self.load_into(&mut watch) {
+            Ok(n) => eprintln!(
+                "snap serve: {} changed: reloaded, {n} user(s)",
+                path.display()
+            ),
+            Err(e) => eprintln!("snap serve: {e}; keeping the users loaded before"),
+        }
+    }
+
+    fn load_into(&self, watch: &mut Watch) -> Result<usize, HtpasswdError> {
+        let old = self.current();
+        // The stamp before the read: a change during the read is seen next time.
+        watch.seen = stamp(&old.path);
+        let new = Htpasswd::load(&old.path)?;
+        new.adopt_verified(&old);
+        let n = new.len();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +308,55 @@ mod tests {
             Htpasswd::load(&path),
             Err(HtpasswdError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn users_follow_the_file_and_keep_the_last_good_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        let entry = |u: &str, p: &str| format!("{u}:{}\n", bcrypt::hash(p, 4).unwrap());
+        let alice = entry("alice", "a");
+        std::fs::write(&path, &alice).unwrap();
+        let users = Users::new(Htpasswd::load(&path).unwrap());
+        assert_eq!(
+            users.check(Some(&header("alice", "a"))).as_deref(),
+            Some("alice")
+        );
+        // Replaced by a rename, as editors do: seen after RECHECK.
+        let next = dir.path().join("next");
+        std::fs::write(&next, alice + &entry("bob", "b")).unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        assert_eq!(
+            users.check(Some(&header("bob", "b"))),
+            None,
+            "checked at most once per RECHECK"
+        );
+        std::thread::sleep(RECHECK + Duration::from_millis(50));
+        assert_eq!(
+            users.check(Some(&header("bob", "b"))).as_deref(),
+            Some("bob")
+        );
+        // The cache survives for an unchanged entry.
+        let cached = users
+            .current()
+            .verified
+            .lock()
+            .unwrap()
+            .contains_key("alice");
+        assert!(cached);
+        // A broken file: the error, and the users before stay.
+        std::fs::write(&path, "bob:{SHA}x\n").unwrap();
+        assert!(users.reload().is_err());
+        assert_eq!(
+            users.check(Some(&header("bob", "b"))).as_deref(),
+            Some("bob")
+        );
+        std::fs::write(&path, entry("carol", "c")).unwrap();
+        assert_eq!(users.reload().unwrap(), 1);
+        assert_eq!(users.check(Some(&header("bob", "b"))), None);
+        assert_eq!(
+            users.check(Some(&header("carol", "c"))).as_deref(),
+            Some("carol")
+        );
     }
 }

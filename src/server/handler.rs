@@ -19,6 +19,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use super::metrics::{self, Cut, View};
+use super::range::{self, RangeAnswer};
 use super::routes::{self, Route};
 use super::State;
 
@@ -53,25 +55,55 @@ fn bytes(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Respo
     r
 }
 
+/// Who a request was answered for.
+#[derive(PartialEq, Eq)]
+enum Access {
+    /// Refused by auth or by `--private-repos`: counted server-wide only,
+    /// never in a repository's series (strangers' probes are not its traffic).
+    Refused,
+    /// No credentials were needed.
+    Anonymous,
+    /// An authenticated user.
+    User(String),
+}
+
 /// Handles a request and records it in the metrics.
 pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let mut received = 0u64;
-    let (route, response) = match routes::parse(req.uri().path()) {
+    let method = metrics::method_label(req.method());
+    let parsed = routes::parse(req.uri().path());
+    let kind = metrics::route_kind(parsed.as_ref().ok());
+    let (response, repo) = match parsed {
         Ok(route) => {
-            let response = authorized(&state, &route, req, &mut received).await;
-            (route.repo().to_string(), response)
+            let (response, access) = authorized(&state, &route, req, &mut received).await;
+            let repo = (access != Access::Refused && route != Route::Metrics)
+                .then(|| route.repo().to_string());
+            (response, repo)
         }
-        Err(why) => ("/".to_string(), text(StatusCode::BAD_REQUEST, why)),
+        Err(why) => (text(StatusCode::BAD_REQUEST, why), None),
     };
-    let sent = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .unwrap_or(0);
-    state
-        .metrics
-        .record(&route, response.status().as_u16(), received, sent);
+    let status = response.status().as_u16();
+    state.metrics.record_request(kind, method, status);
+    if let Some(repo) = repo {
+        // Only repositories that exist get series: a request to any name
+        // would otherwise add one.
+        if state.metrics.has_repo(&repo) || is_repository(&state.root.join(&repo)).await {
+            let sent = response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(0);
+            state.metrics.record_repo(&repo, status, received, sent);
+        }
+    }
     response
+}
+
+/// A repository is a folder with a `keys/` folder (made by `?create=true`).
+async fn is_repository(dir: &Path) -> bool {
+    tokio::fs::metadata(dir.join("keys"))
+        .await
+        .is_ok_and(|m| m.is_dir())
 }
 
 async fn authorized(
@@ -79,9 +111,14 @@ async fn authorized(
     route: &Route,
     req: Request<Incoming>,
     received: &mut u64,
-) -> Response<Body> {
-    let needs_auth = state.auth.is_some() && !(*route == Route::Metrics && state.metrics_no_auth);
-    let mut user = None;
+) -> (Response<Body>, Access) {
+    // With --metrics-no-auth, credentials sent anyway still count: they
+    // choose what /metrics shows (and wrong ones are refused as anywhere).
+    let needs_auth = state.auth.is_some()
+        && (*route != Route::Metrics
+            || !state.metrics_no_auth
+            || req.headers().contains_key(header::AUTHORIZATION));
+    let mut access = Access::Anonymous;
     if needs_auth {
         let header = req
             .headers()
@@ -96,40 +133,92 @@ async fn authorized(
         .ok()
         .flatten();
         match checked {
-            Some(u) => user = Some(u),
+            Some(u) => access = Access::User(u),
             None => {
                 let mut r = text(StatusCode::UNAUTHORIZED, "authentication required");
                 r.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"snap\""),
                 );
-                return r;
+                return (r, Access::Refused);
             }
         }
     }
-    if state.private_repos && *route != Route::Metrics {
-        let own = user
-            .as_deref()
-            .is_some_and(|u| route.repo() == u || route.repo().starts_with(&format!("{u}/")));
+    let user = match &access {
+        Access::User(u) => Some(u.as_str()),
+        _ => None,
+    };
+    if *route == Route::Metrics {
+        if req.method() != Method::GET {
+            let r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here");
+            return (r, access);
+        }
+        let view = metrics_view(state, user);
+        let body = state.metrics.render(view).into_bytes();
+        return (
+            bytes(StatusCode::OK, body, "text/plain; version=0.0.4"),
+            access,
+        );
+    }
+    if state.private_repos {
+        let own =
+            user.is_some_and(|u| route.repo() == u || route.repo().starts_with(&format!("{u}/")));
         if !own {
-            return text(
+            let r = text(
                 StatusCode::FORBIDDEN,
                 "private repositories: each user may only use repositories under /USER/",
             );
+            return (r, Access::Refused);
         }
     }
-    match dispatch(state, route, req, received).await {
+    let response = match dispatch(state, route, req, received).await {
         Ok(r) => r,
         Err(e) => io_error(&e),
+    };
+    (response, access)
+}
+
+/// What `/metrics` shows `user` (format-spec/rest-protocol.md): with
+/// private repositories, a user only their own repositories, an anonymous
+/// request (possible with --metrics-no-auth) only server-wide counters, and
+/// a --metrics-admin user everything; otherwise every user may use every
+/// repository, so everything.
+fn metrics_view<'a>(state: &State, user: Option<&'a str>) -> View<'a> {
+    if !state.private_repos {
+        return View::All;
+    }
+    match user {
+        Some(u) if state.metrics_admins.iter().any(|a| a == u) => View::All,
+        Some(u) => View::User(u),
+        None => View::Server,
     }
 }
 
+/// The answer for a failed file operation. Only faults of the server
+/// (permissions, I/O errors) are 500: whatever a request's path can cause
+/// is the client's (4xx), so a probe cannot fill the log either.
 fn io_error(e: &std::io::Error) -> Response<Body> {
     match e.kind() {
-        ErrorKind::NotFound => text(StatusCode::NOT_FOUND, "not found"),
+        // A file where a folder of the path should be: nothing is there.
+        ErrorKind::NotFound | ErrorKind::NotADirectory => text(StatusCode::NOT_FOUND, "not found"),
+        // Only a file where a folder should be makes creating one fail so.
+        ErrorKind::AlreadyExists => text(
+            StatusCode::CONFLICT,
+            "a file stands where a folder should be; nothing was changed",
+        ),
+        ErrorKind::IsADirectory => text(
+            StatusCode::CONFLICT,
+            "a folder stands where the file should be; nothing was changed",
+        ),
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded => text(
             StatusCode::INSUFFICIENT_STORAGE,
             "the server's disk is full; nothing was stored",
+        ),
+        // Segments are at most 255 bytes (routes), so only a served
+        // folder with a very long path gets here: still the path's fault.
+        _ if e.raw_os_error() == Some(libc::ENAMETOOLONG) => text(
+            StatusCode::BAD_REQUEST,
+            "the path is too long for the server's file system",
         ),
         _ => {
             eprintln!("snap serve: {e}");
@@ -147,19 +236,23 @@ async fn dispatch(
     let method = req.method().clone();
     let repo_dir = state.root.join(route.repo());
     Ok(match (route, &method) {
-        (Route::Metrics, &Method::GET) => bytes(
-            StatusCode::OK,
-            state.metrics.render().into_bytes(),
-            "text/plain; version=0.0.4",
-        ),
         (Route::Repo { .. }, &Method::POST)
             if req
                 .uri()
                 .query()
                 .is_some_and(|q| q.split('&').any(|p| p == "create=true")) =>
         {
-            create_repo(&repo_dir).await?;
-            text(StatusCode::OK, "created")
+            match create_repo(&repo_dir).await {
+                Ok(()) => text(StatusCode::OK, "created"),
+                // A file stands where a folder of the repository should.
+                Err(e) if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::NotADirectory) => {
+                    text(
+                        StatusCode::CONFLICT,
+                        "a file stands where the repository's folders should be; nothing was created",
+                    )
+                }
+                Err(e) => return Err(e),
+            }
         }
         (Route::Config { .. }, &Method::HEAD | &Method::GET) => {
             read(&repo_dir.join("config"), &req).await?
@@ -272,47 +365,31 @@ async fn list(repo: &Path, kind: &str, req: &Request<Incoming>) -> std::io::Resu
     Ok(r)
 }
 
-/// `bytes=FIRST-LAST` or `bytes=FIRST-` against a file of `size` bytes:
-/// the offset and length, or `Err` for a range past the end.
-fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (first, last) = spec.split_once('-')?;
-    if first.is_empty() {
-        let n: u64 = last.parse().ok()?;
-        let n = n.min(size);
-        return Some(Ok((size - n, n)));
-    }
-    let first: u64 = first.parse().ok()?;
-    if first >= size {
-        return Some(Err(()));
-    }
-    let last = if last.is_empty() {
-        size - 1
-    } else {
-        last.parse::<u64>().ok()?.min(size - 1)
-    };
-    if last < first {
-        return None;
-    }
-    Some(Ok((first, last - first + 1)))
-}
-
 async fn read(path: &Path, req: &Request<Incoming>) -> std::io::Result<Response<Body>> {
     let mut file = tokio::fs::File::open(path).await?;
-    let size = file.metadata().await?.len();
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_range(v, size));
+    let meta = file.metadata().await?;
+    if !meta.is_file() {
+        // A folder opens fine but cannot be read: there is no file here.
+        return Ok(text(StatusCode::NOT_FOUND, "not found"));
+    }
+    let size = meta.len();
+    // RFC 9110 §14.2: ranges apply to GET only, and an If-Range condition
+    // cannot hold here (no validators are sent), so both get the whole file.
+    let range = match req.headers().get(header::RANGE) {
+        Some(v) if req.method() == Method::GET && !req.headers().contains_key(header::IF_RANGE) => {
+            v.to_str()
+                .map_or(RangeAnswer::Full, |v| range::parse(v, size))
+        }
+        _ => RangeAnswer::Full,
+    };
     let (status, offset, len) = match range {
-        None => (StatusCode::OK, 0, size),
-        Some(Ok((offset, len))) => (StatusCode::PARTIAL_CONTENT, offset, len),
-        Some(Err(())) => {
-            let mut r = text(StatusCode::RANGE_NOT_SATISFIABLE, "range past the end");
+        RangeAnswer::Full => (StatusCode::OK, 0, size),
+        RangeAnswer::Partial { offset, len } => (StatusCode::PARTIAL_CONTENT, offset, len),
+        RangeAnswer::Unsatisfiable => {
+            let mut r = text(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "the range holds no byte of the file",
+            );
             r.headers_mut().insert(
                 header::CONTENT_RANGE,
                 HeaderValue::from_str(&format!("bytes */{size}")).map_err(std::io::Error::other)?,
@@ -389,7 +466,20 @@ async fn upload(
     let mut file = tokio::fs::File::from_std(file);
     let mut hasher = sha2::Sha256::new();
     let mut body = req.into_body();
-    while let Some(frame) = body.frame().await {
+    loop {
+        // A client that stops sending holds a connection and a temporary
+        // file: past --body-timeout without a byte, the upload is dropped.
+        let frame = match tokio::time::timeout(state.limits.body_timeout, body.frame()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) => {
+                state.metrics.cut(Cut::Body);
+                return Ok(text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the upload stalled (--body-timeout); nothing was stored",
+                ));
+            }
+        };
         let frame = match frame {
             Ok(f) => f,
             // The client went away or sent garbage: discard.
@@ -452,17 +542,19 @@ fn exists(state: &State) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::*;
 
     #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 10))));
-        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 10))));
-        assert_eq!(parse_range("bytes=90-200", 100), Some(Ok((90, 10))));
-        assert_eq!(parse_range("bytes=-5", 100), Some(Ok((95, 5))));
-        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
-        assert_eq!(parse_range("bytes=5-2", 100), None);
-        assert_eq!(parse_range("bytes=0-1,4-5", 100), None);
-        assert_eq!(parse_range("items=0-1", 100), None);
+    fn file_system_errors_a_path_can_cause_are_not_500() {
+        let status = |e: std::io::Error| io_error(&e).status();
+        let os = std::io::Error::from_raw_os_error;
+        assert_eq!(status(os(libc::ENOENT)), StatusCode::NOT_FOUND);
+        assert_eq!(status(os(libc::ENOTDIR)), StatusCode::NOT_FOUND);
+        assert_eq!(status(os(libc::EISDIR)), StatusCode::CONFLICT);
+        assert_eq!(status(os(libc::EEXIST)), StatusCode::CONFLICT);
+        assert_eq!(status(os(libc::ENAMETOOLONG)), StatusCode::BAD_REQUEST);
+        assert_eq!(status(os(libc::ENOSPC)), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(status(os(libc::EDQUOT)), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(status(os(libc::EIO)), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -4,6 +4,9 @@
 /// The file types of a repository.
 pub const TYPES: [&str; 5] = ["data", "keys", "locks", "snapshots", "index"];
 
+/// The longest path segment: a file name on Linux and most file systems.
+pub const MAX_SEGMENT: usize = 255;
+
 /// What a request path names. `repo` is the repository's path under the
 /// served folder: zero to two names joined by `/` (empty for the folder itself).
 #[derive(Debug, PartialEq, Eq)]
@@ -70,6 +73,11 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
         return Err("empty path segments are not allowed");
     }
     for p in &parts {
+        // Longer names cannot exist on disk (NAME_MAX): refuse them here
+        // rather than let the file system fail with ENAMETOOLONG.
+        if p.len() > MAX_SEGMENT {
+            return Err("path segments are at most 255 bytes");
+        }
         if p.starts_with('.')
             || !p
                 .bytes()
@@ -165,9 +173,18 @@ mod tests {
             "/data/config",
             "relative",
             "/a\\b/config",
+            format!("/{}/config", "a".repeat(256)).as_str(),
+            format!("/r/keys/{}", "a".repeat(256)).as_str(),
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(parse(&format!("/a/data/{}", NAME.to_uppercase())).is_err());
+        let longest = "a".repeat(MAX_SEGMENT);
+        assert_eq!(
+            parse(&format!("/{longest}/{longest}/")),
+            Ok(Route::Repo {
+                repo: format!("{longest}/{longest}")
+            })
+        );
     }
 }
