@@ -37,6 +37,13 @@ pub struct Cli {
     /// SFTP: trust a server whose host key is not yet known, and record it.
     #[arg(long, global = true)]
     pub sftp_accept_new_host: bool,
+    /// Go on without damaged snapshot files (they fail authentication, do
+    /// not match their names or do not parse) where every snapshot is
+    /// considered: listings, `latest`, policies, copy, a backup's parent.
+    /// Each one skipped is named on stderr and in --json output; without
+    /// this flag they stop the command.
+    #[arg(long, global = true)]
+    pub skip_damaged_snapshots: bool,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,

@@ -16,6 +16,7 @@ use crate::ops;
 use crate::ops::etcd::EtcdRestoreOpReport;
 use crate::repo::Repository;
 use crate::restore::etcd::EtcdRestoreOptions;
+use crate::snapshot::Selection;
 use crate::source::etcd::{is_etcd_location, parse_location, EtcdLocation};
 
 /// TLS files and login from the flags; the password from
@@ -111,8 +112,9 @@ pub fn restore(
     quiet: bool,
     repo: &mut Repository,
     a: &RestoreArgs,
+    selection: &Selection,
 ) -> Result<ExitCode> {
-    let report = restore_report(repo, a)?;
+    let report = restore_report(repo, a, selection)?;
     render(out, json, quiet, &report)?;
     Ok(exit_code(&report))
 }
@@ -127,7 +129,11 @@ pub fn exit_code(report: &EtcdRestoreOpReport) -> ExitCode {
 }
 
 /// Restores into the cluster `--to` names, or one `--etcd-deploy` starts.
-pub fn restore_report(repo: &mut Repository, a: &RestoreArgs) -> Result<EtcdRestoreOpReport> {
+pub fn restore_report(
+    repo: &mut Repository,
+    a: &RestoreArgs,
+    selection: &Selection,
+) -> Result<EtcdRestoreOpReport> {
     if a.dry_run && a.etcd_deploy {
         bail!("--dry-run changes nothing, but --etcd-deploy would start an etcd: preview against a running cluster with --to, or leave out --dry-run");
     }
@@ -159,7 +165,7 @@ pub fn restore_report(repo: &mut Repository, a: &RestoreArgs) -> Result<EtcdRest
         max_txn_ops: a.etcd_max_txn_ops,
         max_txn_bytes: a.etcd_max_txn_bytes,
     };
-    let result = ops::etcd::restore_etcd(repo, &a.snapshot, &a.host, &options);
+    let result = ops::etcd::restore_etcd(repo, &a.snapshot, &a.host, &options, selection);
     let mut report = match result {
         Ok(r) => r,
         Err(e) => {

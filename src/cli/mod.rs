@@ -22,6 +22,7 @@ use crate::archiver::BackupOptions;
 use crate::backend;
 use crate::ops;
 use crate::repo::{InitOptions, Repository};
+use crate::snapshot::{DamagedSnapshot, Selection};
 
 /// Runs the CLI with the process arguments; returns the exit code.
 pub fn run() -> i32 {
@@ -195,8 +196,29 @@ fn open_repo_with(
     Ok(Repository::open(backend, password.as_bytes())?)
 }
 
+/// How damaged snapshot files are treated: refused, or with
+/// `--skip-damaged-snapshots` skipped with a warning.
+fn selection(cli: &Cli) -> Selection {
+    if cli.skip_damaged_snapshots {
+        Selection::skipping(Some(warn_skipped))
+    } else {
+        Selection::refusing()
+    }
+}
+
+fn warn_skipped(d: &DamagedSnapshot) {
+    eprintln!(
+        "snap: warning: skipping damaged snapshot file {} in {} ({}); `snap check` says more, `snap forget {}` removes it",
+        d.file(),
+        d.repository,
+        d.reason,
+        d.id
+    );
+}
+
 fn dispatch(cli: &Cli) -> Result<ExitCode> {
     let out = &mut std::io::stdout().lock();
+    let selection = selection(cli);
     match &cli.command {
         Command::Init(a) => {
             let backend = open_backend(cli)?;
@@ -246,6 +268,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 threads: a.threads,
                 connections: a.connections,
                 progress: None,
+                selection: selection.clone(),
             };
             let display = progress::wanted(cli.quiet, cli.json).then(|| {
                 let p = Arc::new(crate::archiver::BackupProgress::default());
@@ -272,22 +295,19 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 hosts: a.host.clone(),
                 tags: a.tag.clone(),
             };
-            let (rows, problems) = ops::snapshots::snapshots(&repo, &filter)?;
-            for p in &problems {
-                eprintln!("snap: warning: {p}");
-            }
+            let rows = ops::snapshots::snapshots(&repo, &filter, &selection)?;
             render::snapshots(out, cli.json, &rows)?;
         }
         Command::Ls(a) => {
             let mut repo = open_repo(cli)?;
-            render::ls(out, cli.json, |emit| {
-                ops::ls::ls(&mut repo, &a.snapshot, emit)
+            render::ls(out, cli.json, &|| selection.skipped(), |emit| {
+                ops::ls::ls(&mut repo, &a.snapshot, &selection, emit)
             })?;
         }
         Command::Restore(a) => {
             if let Some(file) = &a.profile {
                 let p = profile::load(file)?;
-                let code = profile::restore(out, cli, a, &p)?;
+                let code = profile::restore(out, cli, a, &p, &selection)?;
                 out.flush()?;
                 return Ok(code);
             }
@@ -296,7 +316,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             }
             let mut repo = open_repo(cli)?;
             if a.to.is_some() || a.etcd_deploy {
-                let code = etcd::restore(out, cli.json, cli.quiet, &mut repo, a)?;
+                let code = etcd::restore(out, cli.json, cli.quiet, &mut repo, a, &selection)?;
                 if a.target.is_none() || code != ExitCode::Ok {
                     return Ok(code);
                 }
@@ -323,6 +343,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 threads: a.threads,
                 hosts: a.host.clone(),
                 progress: None,
+                selection: selection.clone(),
             };
             let display = progress::wanted(cli.quiet, cli.json).then(|| {
                 let p = Arc::new(crate::restore::RestoreProgress::default());
@@ -402,20 +423,28 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 group_by: a.group_by,
                 hosts: a.host.clone(),
                 dry_run: a.dry_run,
+                selection: selection.clone(),
             };
             let mut repo = repo;
             let report = ops::forget::forget(&repo, &options)?;
+            let skipped = selection.skipped();
             if a.prune {
                 let options = prune_options(&repo, &a.prune_options, a.dry_run);
                 let pruned = ops::prune::prune(&mut repo, &options)?;
                 if cli.json {
-                    render::json(out, &serde_json::json!({"forget": report, "prune": pruned}))?;
+                    let mut doc = serde_json::json!({"forget": report, "prune": pruned});
+                    if !skipped.is_empty() {
+                        doc["skipped_snapshots"] = serde_json::to_value(&skipped)?;
+                    }
+                    render::json(out, &doc)?;
                 } else {
-                    render::forget(out, false, cli.quiet, a.dry_run, true, &report)?;
+                    render::forget(out, false, cli.quiet, a.dry_run, true, &report, &skipped)?;
                     render::prune(out, cli.quiet, &pruned)?;
                 }
             } else {
-                render::forget(out, cli.json, cli.quiet, a.dry_run, false, &report)?;
+                render::forget(
+                    out, cli.json, cli.quiet, a.dry_run, false, &report, &skipped,
+                )?;
             }
         }
         Command::Tag(a) => {
@@ -425,12 +454,12 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 add: a.add.clone(),
                 remove: a.remove.clone(),
             };
-            let report = ops::tag::tag(&repo, &a.ids, &change)?;
-            render::tag(out, cli.json, cli.quiet, &report)?;
+            let report = ops::tag::tag(&repo, &a.ids, &change, &selection)?;
+            render::tag(out, cli.json, cli.quiet, &report, &selection.skipped())?;
         }
         Command::Dump { snapshot, path } => {
             let mut repo = open_repo(cli)?;
-            let node = ops::dump::resolve(&mut repo, snapshot, path)?;
+            let node = ops::dump::resolve(&mut repo, snapshot, path, &selection)?;
             if node.node_type == crate::snapshot::NodeType::Dir
                 && std::io::IsTerminal::is_terminal(&std::io::stdout())
             {
@@ -463,7 +492,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 0 => target.backend().preferred_connections(),
                 n => n,
             };
-            let report = ops::copy::copy(&mut source, &mut target, &a.ids, connections)?;
+            let report =
+                ops::copy::copy(&mut source, &mut target, &a.ids, connections, &selection)?;
             render::copy(out, cli.json, cli.quiet, &report)?;
         }
         Command::Prune(a) => {
@@ -478,13 +508,13 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Diff { old, new } => {
             let mut repo = open_repo(cli)?;
-            render::diff(out, cli.json, |emit| {
-                ops::diff::diff(&mut repo, old, new, emit)
+            render::diff(out, cli.json, &|| selection.skipped(), |emit| {
+                ops::diff::diff(&mut repo, old, new, &selection, emit)
             })?;
         }
         Command::Stats { snapshot } => {
             let mut repo = open_repo(cli)?;
-            let stats = ops::stats::stats(&mut repo, snapshot.as_deref())?;
+            let stats = ops::stats::stats(&mut repo, snapshot.as_deref(), &selection)?;
             render::stats(out, cli.json, &stats)?;
         }
         Command::Find(a) => {
@@ -493,8 +523,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 hosts: a.host.clone(),
                 tags: a.tag.clone(),
             };
-            render::find(out, cli.json, |emit| {
-                ops::find::find(&mut repo, &a.patterns, &filter, emit)
+            render::find(out, cli.json, &|| selection.skipped(), |emit| {
+                ops::find::find(&mut repo, &a.patterns, &filter, &selection, emit)
             })?;
         }
         Command::Cat(c) => {
@@ -509,7 +539,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 CatCommand::Blob { id } => T::Blob(id.clone()),
             };
             let mut repo = open_repo(cli)?;
-            match ops::cat::cat(&mut repo, &target)? {
+            match ops::cat::cat(&mut repo, &target, &selection)? {
                 ops::cat::CatOutput::Json(v) => {
                     serde_json::to_writer_pretty(&mut *out, &v)?;
                     writeln!(out)?;

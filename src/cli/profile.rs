@@ -15,6 +15,7 @@ use crate::archiver::git::GitBackupOptions;
 use crate::ops;
 use crate::ops::profile::{PlatformProfile, KINDS, RESTORE_ORDER};
 use crate::repo::Repository;
+use crate::snapshot::Selection;
 
 /// Reads the profile `--profile` names.
 pub fn load(path: &Path) -> Result<PlatformProfile> {
@@ -156,6 +157,7 @@ pub fn restore(
     cli: &Cli,
     a: &RestoreArgs,
     profile: &PlatformProfile,
+    selection: &Selection,
 ) -> Result<ExitCode> {
     if !a.include.is_empty() || !a.exclude.is_empty() {
         bail!("--include and --exclude pick paths of a restore into --target; with --profile, the [[files]] entries name the paths (and --only the kinds)");
@@ -184,7 +186,7 @@ pub fn restore(
         a.host.clone()
     };
     // One snapshot for every part, even if `latest` moves meanwhile.
-    let (id, manifest) = crate::snapshot::find_snapshot(&repo, &a.snapshot, |m| {
+    let (id, manifest) = selection.find(&repo, &a.snapshot, |m| {
         hosts.is_empty() || hosts.contains(&m.hostname)
     })?;
     for kind in ["etcd", "git"] {
@@ -248,7 +250,7 @@ pub fn restore(
         if let Some(mut ea) = etcd_restore_args(a, profile, &id_hex) {
             ea.dry_run = true;
             ea.audit = None;
-            etcd::restore_report(&mut repo, &ea)
+            etcd::restore_report(&mut repo, &ea, &Selection::refusing())
                 .context("checking etcd before restoring anything")?;
         }
     }
@@ -290,7 +292,8 @@ pub fn restore(
                 let Some(ea) = etcd_restore_args(a, profile, &id_hex) else {
                     continue;
                 };
-                let report = etcd::restore_report(&mut repo, &ea)?;
+                // By its full ID now: nothing more is skipped.
+                let report = etcd::restore_report(&mut repo, &ea, &Selection::refusing())?;
                 if !json {
                     etcd::render(out, false, quiet, &report)?;
                 }
@@ -338,6 +341,10 @@ pub fn restore(
             }
             _ => {}
         }
+    }
+    let skipped = selection.skipped();
+    if !skipped.is_empty() {
+        doc["skipped_snapshots"] = serde_json::to_value(&skipped)?;
     }
     if json {
         render::json(out, &doc)?;
