@@ -184,6 +184,29 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// Compact JSON, as stored sealed under `locks/` (spec §9).
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("lock serializes")
+    }
+
+    /// Parses a lock's plaintext. Every `version` is accepted: a live lock
+    /// of an unknown version still restricts others, see
+    /// [`LockInfo::blocks_as`].
+    pub fn decode(plain: &[u8]) -> Result<LockInfo, serde_json::Error> {
+        serde_json::from_slice(plain)
+    }
+
+    /// What a live lock with this content excludes: its kind, or everything
+    /// when its version is not 1, since its holder may rely on rules this
+    /// version does not know (spec §9).
+    pub fn blocks_as(&self) -> LockKind {
+        if self.version == 1 {
+            self.kind
+        } else {
+            LockKind::Exclusive
+        }
+    }
+
     /// Why the lock is stale under `timing`, or `None` if it is live.
     pub fn stale_reason(&self, now: DateTime<Utc>, timing: &LockTiming) -> Option<String> {
         let age = now.signed_duration_since(self.time);
@@ -257,10 +280,7 @@ fn write_lock(
         username: username(),
         pid: std::process::id(),
     };
-    let sealed = key.seal(
-        SealKind::Lock,
-        &serde_json::to_vec(&info).expect("lock serializes"),
-    );
+    let sealed = key.seal(SealKind::Lock, &info.encode());
     let name = Id::sha256(&sealed).to_hex();
     backend.write(FileKind::Lock, &name, &sealed)?;
     Ok(name)
@@ -280,7 +300,7 @@ pub fn read_locks(
         let Ok(plain) = repo.load_file(FileKind::Lock, &f.name, SealKind::Lock) else {
             continue;
         };
-        if let Ok(info) = serde_json::from_slice::<LockInfo>(&plain) {
+        if let Ok(info) = LockInfo::decode(&plain) {
             out.push((f.name, info));
         }
     }
@@ -306,9 +326,7 @@ pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, Re
             stale.push((name, format!("{} ({reason})", info.describe())));
             continue;
         }
-        // A lock of a newer format version is respected as exclusive: its
-        // holder may rely on rules this version does not know.
-        if kind == LockKind::Exclusive || info.kind == LockKind::Exclusive || info.version != 1 {
+        if kind == LockKind::Exclusive || info.blocks_as() == LockKind::Exclusive {
             let _ = repo.backend.remove(FileKind::Lock, &ours);
             return Err(RepoError::Locked {
                 location: repo.backend.location(),
