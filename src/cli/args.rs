@@ -16,11 +16,20 @@ pub struct Cli {
     /// sftp:[USER@]HOST:PATH or sftp://[USER@]HOST[:PORT]/PATH.
     #[arg(short = 'r', long = "repo", env = "SNAP_REPOSITORY", global = true)]
     pub repo: Option<String>,
-    /// Read the password from the first line of this file.
-    #[arg(long, env = "SNAP_PASSWORD_FILE", global = true)]
+    /// Read the password from the first line of this file. Beats a
+    /// profile's password source, which beats SNAP_PASSWORD,
+    /// SNAP_PASSWORD_FILE and SNAP_PASSWORD_COMMAND (only one of which may
+    /// be set).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "password_command"
+    )]
     pub password_file: Option<PathBuf>,
-    /// Run this shell command and use the first line it prints as password.
-    #[arg(long, env = "SNAP_PASSWORD_COMMAND", global = true)]
+    /// Run this shell command and use the first line it prints as password
+    /// (same order as --password-file).
+    #[arg(long, global = true, value_name = "COMMAND")]
     pub password_command: Option<String>,
     /// SFTP: authenticate with this private key (instead of the ssh agent and
     /// ~/.ssh/id_*); SNAP_SFTP_KEY_PASSPHRASE unlocks an encrypted one.
@@ -366,8 +375,10 @@ pub enum KeyCommand {
 /// A new key's password and derivation.
 #[derive(Args, Debug)]
 pub struct NewKeyArgs {
-    /// Read the new password from the first line of this file.
-    #[arg(long, env = "SNAP_NEW_PASSWORD_FILE", value_name = "FILE")]
+    /// Read the new password from the first line of this file (beats
+    /// SNAP_NEW_PASSWORD and SNAP_NEW_PASSWORD_FILE, only one of which may
+    /// be set).
+    #[arg(long, value_name = "FILE")]
     pub new_password_file: Option<PathBuf>,
     /// Key derivation.
     #[command(flatten)]
@@ -469,11 +480,13 @@ pub struct CopyArgs {
     /// The target repository (any location -r takes); it must exist (`snap init`).
     #[arg(long, env = "SNAP_TO_REPOSITORY", value_name = "LOCATION")]
     pub to: String,
-    /// The target's password: first line of this file (or SNAP_TO_PASSWORD).
-    #[arg(long, env = "SNAP_TO_PASSWORD_FILE", value_name = "FILE")]
+    /// The target's password: first line of this file. Beats
+    /// SNAP_TO_PASSWORD, SNAP_TO_PASSWORD_FILE and SNAP_TO_PASSWORD_COMMAND
+    /// (only one of which may be set).
+    #[arg(long, value_name = "FILE", conflicts_with = "to_password_command")]
     pub to_password_file: Option<PathBuf>,
     /// The target's password: first line this shell command prints.
-    #[arg(long, env = "SNAP_TO_PASSWORD_COMMAND", value_name = "COMMAND")]
+    #[arg(long, value_name = "COMMAND")]
     pub to_password_command: Option<String>,
     /// Parallel uploads to the target (0: its backend's default).
     #[arg(long, default_value_t = 0)]

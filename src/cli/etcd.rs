@@ -20,21 +20,31 @@ use crate::snapshot::Selection;
 use crate::source::etcd::{is_etcd_location, parse_location, EtcdLocation};
 
 /// TLS files and login from the flags; the password from
-/// `SNAP_ETCD_PASSWORD` or a prompt.
+/// `--etcd-password-file` (or the profile's `password_file`, which a flag
+/// beats), else `SNAP_ETCD_PASSWORD`, else a prompt.
 pub fn client_options(a: &EtcdArgs) -> Result<EtcdOptions> {
     let user = match &a.etcd_user {
         Some(user) => {
-            let password = password::resolve_from(
-                &password::Source {
-                    env: "SNAP_ETCD_PASSWORD",
-                    file: a.etcd_password_file.as_deref(),
-                    command: None,
-                    flags: "SNAP_ETCD_PASSWORD or --etcd-password-file",
+            let password = password::resolve(
+                &password::Sources {
+                    flags: password::Candidate::flag_file(
+                        "the etcd password file",
+                        a.etcd_password_file.as_deref(),
+                    )
+                    .into_iter()
+                    .collect(),
+                    profile: Vec::new(),
+                    env: password::EnvNames {
+                        value: "SNAP_ETCD_PASSWORD",
+                        file: None,
+                        command: None,
+                    },
+                    hint: "use --etcd-password-file or SNAP_ETCD_PASSWORD",
                     prompt: "enter the etcd user's password: ",
                 },
-                false,
+                None,
             )?;
-            Some((user.clone(), password))
+            Some((user.clone(), password.secret))
         }
         None => None,
     };

@@ -10,6 +10,9 @@ pub enum ExitCode {
     Ok = 0,
     /// A fatal error.
     Fatal = 1,
+    /// A bad command line (clap exits with it too), or an ambiguous
+    /// environment.
+    Usage = 2,
     /// Backup finished, but some files could not be read.
     PartialBackup = 3,
     /// `check` found errors in the repository.
@@ -26,6 +29,11 @@ pub enum ExitCode {
     WrongPassword = 12,
 }
 
+/// A command line (or environment) that cannot be acted on: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 fn from_repo(e: &RepoError) -> Option<ExitCode> {
     match e {
         RepoError::NoRepository { .. } => Some(ExitCode::NoRepository),
@@ -38,6 +46,12 @@ fn from_repo(e: &RepoError) -> Option<ExitCode> {
 /// The exit code for an error, from the first classified cause in its chain.
 pub fn classify(err: &anyhow::Error) -> ExitCode {
     for cause in err.chain() {
+        if cause.is::<UsageError>() {
+            return ExitCode::Usage;
+        }
+        if cause.is::<super::password::Rejected>() {
+            return ExitCode::WrongPassword;
+        }
         if let Some(e) = cause.downcast_ref::<RepoError>() {
             if let Some(code) = from_repo(e) {
                 return code;

@@ -171,15 +171,26 @@ fn open_backend_at(cli: &Cli, location: &str) -> Result<Arc<dyn backend::Backend
     Ok(backend::from_location(location, &options)?)
 }
 
+/// Where the main repository's password may come from, besides a profile.
+const PASSWORD_HINT: &str =
+    "--password-file, --password-command, SNAP_PASSWORD, SNAP_PASSWORD_FILE or SNAP_PASSWORD_COMMAND";
+
 fn open_repo(cli: &Cli) -> Result<Repository> {
     let backend = open_backend(cli)?;
-    let password = || password::resolve(cli, false);
-    open_repo_with(backend, password)
+    let sources = password::repository_sources(
+        cli.password_file.as_deref(),
+        cli.password_command.as_deref(),
+        Vec::new(),
+        PASSWORD_HINT,
+    );
+    open_repo_with(backend, &sources)
 }
 
+/// Opens the repository at `backend` with the password `sources` give,
+/// asked for only once the repository is known to exist.
 fn open_repo_with(
     backend: Arc<dyn backend::Backend>,
-    password: impl FnOnce() -> Result<String>,
+    sources: &password::Sources<'_>,
 ) -> Result<Repository> {
     // Fail with "no repository" before asking for a password.
     match backend.stat(crate::id::FileKind::Config, "") {
@@ -192,8 +203,18 @@ fn open_repo_with(
         Err(e) => return Err(e.into()),
         Ok(_) => {}
     }
-    let password = password()?;
-    Ok(Repository::open(backend, password.as_bytes())?)
+    let password = password::resolve(sources, None)?;
+    match Repository::open(backend, password.secret.as_bytes()) {
+        Ok(repo) => Ok(repo),
+        Err(crate::repo::RepoError::WrongPassword { location, keys }) => Err(password::Rejected {
+            origin: password.origin,
+            keys,
+            location,
+            hint: sources.hint.to_string(),
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How damaged snapshot files are treated: refused, or with
@@ -222,7 +243,16 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Init(a) => {
             let backend = open_backend(cli)?;
-            let password = password::resolve(cli, true)?;
+            let password = password::resolve(
+                &password::repository_sources(
+                    cli.password_file.as_deref(),
+                    cli.password_command.as_deref(),
+                    Vec::new(),
+                    PASSWORD_HINT,
+                ),
+                Some("the passwords do not match; nothing was created"),
+            )?
+            .secret;
             let options = InitOptions {
                 kdf: a.kdf.params(),
                 compression_level: a.compression_level,
@@ -475,19 +505,28 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Copy(a) => {
             let mut source = open_repo(cli)?;
             let target_backend = open_backend_at(cli, &a.to)?;
-            let mut target = open_repo_with(target_backend, || {
-                password::resolve_from(
-                    &password::Source {
-                        env: "SNAP_TO_PASSWORD",
-                        file: a.to_password_file.as_deref(),
-                        command: a.to_password_command.as_deref(),
-                        flags: "SNAP_TO_PASSWORD, SNAP_TO_PASSWORD_FILE or SNAP_TO_PASSWORD_COMMAND for the target repository",
-                        prompt: "enter password for the target repository: ",
-                    },
-                    false,
+            let sources = password::Sources {
+                flags: password::Candidate::flag_file(
+                    "--to-password-file",
+                    a.to_password_file.as_deref(),
                 )
-            })
-            .context("cannot open the target repository (--to)")?;
+                .into_iter()
+                .chain(password::Candidate::flag_command(
+                    "--to-password-command",
+                    a.to_password_command.as_deref(),
+                ))
+                .collect(),
+                profile: Vec::new(),
+                env: password::EnvNames {
+                    value: "SNAP_TO_PASSWORD",
+                    file: Some("SNAP_TO_PASSWORD_FILE"),
+                    command: Some("SNAP_TO_PASSWORD_COMMAND"),
+                },
+                hint: "--to-password-file, --to-password-command, SNAP_TO_PASSWORD, SNAP_TO_PASSWORD_FILE or SNAP_TO_PASSWORD_COMMAND for the target repository",
+                prompt: "enter password for the target repository: ",
+            };
+            let mut target = open_repo_with(target_backend, &sources)
+                .context("cannot open the target repository (--to)")?;
             let connections = match a.connections {
                 0 => target.backend().preferred_connections(),
                 n => n,
