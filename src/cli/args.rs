@@ -53,6 +53,13 @@ pub struct Cli {
     /// this flag they stop the command.
     #[arg(long, global = true)]
     pub skip_damaged_snapshots: bool,
+    /// Read without writing a lock file, so that a repository on a
+    /// read-only medium can be read: snapshots, ls, restore, check, dump,
+    /// diff, find, stats, cat, key list (refused by commands that write).
+    /// A prune running meanwhile may delete what is being read; the
+    /// command then fails, naming what is missing.
+    #[arg(long, global = true)]
+    pub no_lock: bool,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,

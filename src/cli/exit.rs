@@ -22,8 +22,9 @@ pub enum ExitCode {
     EtcdIncomplete = 5,
     /// No repository at the location.
     NoRepository = 10,
-    /// The repository could not be locked, or the lock was lost while
-    /// working (nothing more was written).
+    /// The repository could not be locked (another process holds it, or
+    /// the lock file cannot be written), or the lock was lost while working
+    /// (nothing more was written).
     Locked = 11,
     /// Wrong password.
     WrongPassword = 12,
@@ -37,7 +38,9 @@ pub struct UsageError(pub String);
 fn from_repo(e: &RepoError) -> Option<ExitCode> {
     match e {
         RepoError::NoRepository { .. } => Some(ExitCode::NoRepository),
-        RepoError::Locked { .. } | RepoError::LockLost { .. } => Some(ExitCode::Locked),
+        RepoError::Locked { .. } | RepoError::LockLost { .. } | RepoError::LockWrite { .. } => {
+            Some(ExitCode::Locked)
+        }
         RepoError::WrongPassword { .. } => Some(ExitCode::WrongPassword),
         _ => None,
     }

@@ -17,6 +17,7 @@ use clap::Parser;
 
 use args::{CatCommand, Cli, Command, KeyCommand};
 pub use exit::ExitCode;
+use exit::UsageError;
 
 use crate::archiver::BackupOptions;
 use crate::backend;
@@ -183,7 +184,45 @@ fn open_repo(cli: &Cli) -> Result<Repository> {
         Vec::new(),
         PASSWORD_HINT,
     );
-    open_repo_with(backend, &sources)
+    let mut repo = open_repo_with(backend, &sources)?;
+    if cli.no_lock {
+        repo.set_unlocked();
+    }
+    Ok(repo)
+}
+
+/// Refuses `--no-lock` for commands that write to the repository: they
+/// need their lock, so that maintenance and they do not interfere.
+fn check_no_lock(cli: &Cli) -> Result<()> {
+    if !cli.no_lock {
+        return Ok(());
+    }
+    let writes = match &cli.command {
+        Command::Snapshots(_)
+        | Command::Ls(_)
+        | Command::Restore(_)
+        | Command::Check(_)
+        | Command::Dump { .. }
+        | Command::Diff { .. }
+        | Command::Find(_)
+        | Command::Stats { .. }
+        | Command::Cat(_)
+        | Command::Key(KeyCommand::List) => return Ok(()),
+        Command::Init(_) => "init",
+        Command::Backup(_) => "backup",
+        Command::Unlock(_) => "unlock",
+        #[cfg(feature = "serve")]
+        Command::Serve(_) => "serve",
+        Command::Copy(_) => "copy",
+        Command::Tag(_) => "tag",
+        Command::Prune(_) => "prune",
+        Command::Forget(_) => "forget",
+        Command::Key(_) => "key",
+    };
+    Err(UsageError(format!(
+        "--no-lock is only for commands that read the repository (snapshots, ls, restore, check, dump, diff, find, stats, cat, key list); `snap {writes}` changes it and needs its lock: leave out --no-lock"
+    ))
+    .into())
 }
 
 /// Opens the repository at `backend` with the password `sources` give,
@@ -238,6 +277,7 @@ fn warn_skipped(d: &DamagedSnapshot) {
 }
 
 fn dispatch(cli: &Cli) -> Result<ExitCode> {
+    check_no_lock(cli)?;
     let out = &mut std::io::stdout().lock();
     let selection = selection(cli);
     match &cli.command {

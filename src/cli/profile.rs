@@ -85,7 +85,11 @@ pub fn open_repo(cli: &Cli, profile: &PlatformProfile) -> Result<Repository> {
         from_profile,
         "--password-file, --password-command, password_file or password_command under [repository] in the profile, SNAP_PASSWORD, SNAP_PASSWORD_FILE or SNAP_PASSWORD_COMMAND",
     );
-    super::open_repo_with(backend, &sources)
+    let mut repo = super::open_repo_with(backend, &sources)?;
+    if cli.no_lock {
+        repo.set_unlocked();
+    }
+    Ok(repo)
 }
 
 /// The etcd flags, completed from the profile's `[etcd]` (flags win).

@@ -310,7 +310,13 @@ pub fn read_locks(
 pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, RepoError> {
     let timing = repo.lock_timing;
     let (wall, mono) = (Utc::now(), Instant::now());
-    let ours = write_lock(&*repo.backend, &repo.key, kind, wall)?;
+    let ours = write_lock(&*repo.backend, &repo.key, kind, wall).map_err(|e| match e {
+        RepoError::Backend(source) => RepoError::LockWrite {
+            location: repo.backend.location(),
+            source: Box::new(source),
+        },
+        other => other,
+    })?;
     let health = Arc::new(LockHealth::new(wall, mono, timing.lost_after));
     let now = Utc::now();
     let mut stale = Vec::new();
@@ -397,6 +403,18 @@ fn refresh_loop(
 }
 
 impl LockGuard {
+    /// A guard holding no lock, for a repository read without locks.
+    pub(super) fn none() -> LockGuard {
+        // Nothing is refreshed, so nothing can be lost.
+        let health = LockHealth::new(Utc::now(), Instant::now(), Duration::MAX);
+        LockGuard {
+            stop: None,
+            refresher: None,
+            health: Arc::new(health),
+            stale: Vec::new(),
+        }
+    }
+
     /// Makes the lock look last written `seconds` ago (tests of lock loss).
     #[doc(hidden)]
     pub fn pretend_refreshed_ago(&self, seconds: u64) {
@@ -563,6 +581,24 @@ mod tests {
         let guard = repo.lock(LockKind::Exclusive).unwrap();
         assert_eq!(guard.stale.len(), 1);
         assert!(guard.stale[0].1.contains("no longer runs"));
+    }
+
+    #[test]
+    fn a_repository_read_without_locks_writes_no_lock_and_refuses_writes() {
+        let (backend, mut repo) = fresh_repo();
+        repo.set_unlocked();
+        let guard = repo.lock(LockKind::Shared).unwrap();
+        assert!(backend.list(FileKind::Lock).unwrap().is_empty());
+        assert!(!guard.is_lost());
+        assert!(matches!(
+            repo.lock(LockKind::Exclusive),
+            Err(RepoError::Unlocked { .. })
+        ));
+        assert!(matches!(
+            repo.save_file(FileKind::Snapshot, SealKind::Snapshot, b"{}"),
+            Err(RepoError::Unlocked { .. })
+        ));
+        assert!(backend.list(FileKind::Snapshot).unwrap().is_empty());
     }
 
     #[test]

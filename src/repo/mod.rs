@@ -63,6 +63,24 @@ pub enum RepoError {
         /// Who holds it, when.
         holder: String,
     },
+    /// The lock file could not be written (a read-only repository, or one
+    /// this user may not write to, or the backend failed).
+    #[error("cannot lock the repository, since its lock file cannot be written ({source}); if the repository is read-only (a read-only medium or mount, or files this user may not change), commands that only read it (snapshots, ls, restore, check, dump, diff, find, stats, cat) work without a lock: use --no-lock")]
+    LockWrite {
+        /// Where (the source names it too).
+        location: String,
+        /// Why (boxed: errors stay small).
+        #[source]
+        source: Box<BackendError>,
+    },
+    /// A write was attempted on a repository opened without locks.
+    #[error(
+        "{location} was opened without a lock (--no-lock), which only reads; nothing was written"
+    )]
+    Unlocked {
+        /// Where.
+        location: String,
+    },
     /// This process's lock was not refreshed for too long (the process was
     /// frozen or suspended, or the repository unreachable): others may take
     /// it for stale, so nothing more is written.
@@ -160,6 +178,9 @@ pub struct Repository {
     locks: Arc<lock::HeldLocks>,
     /// The ages of the lock rules (spec §9).
     lock_timing: LockTiming,
+    /// Opened to read without locks (spec §9): `lock` takes none, and
+    /// every write is refused.
+    unlocked: bool,
 }
 
 impl Repository {
@@ -192,6 +213,7 @@ impl Repository {
             index_files: Vec::new(),
             locks: Default::default(),
             lock_timing: LockTiming::from_env(),
+            unlocked: false,
         })
     }
 
@@ -240,6 +262,7 @@ impl Repository {
                         index_files: Vec::new(),
                         locks: Default::default(),
                         lock_timing: LockTiming::from_env(),
+                        unlocked: false,
                     });
                 }
                 Err(CryptoError::WrongPassword) => continue,
@@ -333,9 +356,24 @@ impl Repository {
         self.lock_timing = timing;
     }
 
+    /// Reads without locks from now on (spec §9, `--no-lock`): [`Repository::lock`]
+    /// writes no lock file, so a read-only repository can be read, and every
+    /// write and deletion that checks the locks is refused. A concurrent
+    /// prune may then delete what is being read: reads fail, naming what is
+    /// missing, and never return other data (everything read is verified).
+    pub fn set_unlocked(&mut self) {
+        self.unlocked = true;
+    }
+
     /// Fails once a lock this process holds is lost (spec §9): the
     /// repository may no longer be safe to write to, or to delete from.
+    /// Always fails on a repository read without locks.
     pub fn check_locks(&self) -> Result<(), RepoError> {
+        if self.unlocked {
+            return Err(RepoError::Unlocked {
+                location: self.backend.location(),
+            });
+        }
         self.locks.check(|| self.backend.location())
     }
 
@@ -445,9 +483,17 @@ impl Repository {
         BlobSaver::new(self, connections)
     }
 
-    /// Takes a shared or exclusive lock; see [`LockGuard`].
+    /// Takes a shared or exclusive lock; see [`LockGuard`]. Without locks
+    /// ([`Repository::set_unlocked`]) a shared one is a guard holding
+    /// nothing, and an exclusive one (which only writers take) is refused.
     pub fn lock(&self, kind: LockKind) -> Result<LockGuard, RepoError> {
-        lock::acquire(self, kind)
+        match (self.unlocked, kind) {
+            (false, _) => lock::acquire(self, kind),
+            (true, LockKind::Shared) => Ok(LockGuard::none()),
+            (true, LockKind::Exclusive) => Err(RepoError::Unlocked {
+                location: self.backend.location(),
+            }),
+        }
     }
 
     /// Adds another key file for the same master key; returns its ID.
