@@ -306,3 +306,49 @@ fn an_undecryptable_snapshot_sealed_with_another_key_is_damaged_too() {
     let v = json_of(f.snap().args(["--skip-damaged-snapshots", "ls", "latest"]));
     assert_eq!(skipped_ids(&v[0]), vec![id.as_str()]);
 }
+
+#[test]
+fn restore_profile_resolves_latest_the_same_way() {
+    let f = Fixture::new();
+    let conf = f.path("conf");
+    fs::create_dir_all(&conf).unwrap();
+    fs::write(conf.join("app.conf"), "old").unwrap();
+    let password = f.path("password");
+    fs::write(&password, format!("{}\n", common::PASSWORD)).unwrap();
+    let profile = f.path("p.toml");
+    fs::write(
+        &profile,
+        format!(
+            "[repository]\nlocation = \"{}\"\npassword_file = \"{}\"\n[[files]]\npath = \"conf\"\n",
+            f.repo().display(),
+            password.display()
+        ),
+    )
+    .unwrap();
+    let backup = || {
+        let v = json_of(f.snap().arg("backup").arg("--profile").arg(&profile));
+        v["snapshot_id"].as_str().unwrap().to_string()
+    };
+    let older = backup();
+    fs::write(conf.join("app.conf"), "new").unwrap();
+    let newer = backup();
+    flip_a_byte(&f.repo().join("snapshots").join(&newer));
+    let restore = |skip: bool| {
+        let mut cmd = f.snap();
+        if skip {
+            cmd.arg("--skip-damaged-snapshots");
+        }
+        cmd.args(["restore", "latest", "--dry-run", "--profile"])
+            .arg(&profile);
+        cmd
+    };
+    restore(false)
+        .assert()
+        .code(1)
+        .stderr(names_the_damaged_file(&newer));
+    let v = json_of(&mut restore(true));
+    assert_eq!(v["snapshot_id"], older.as_str());
+    assert_eq!(skipped_ids(&v), vec![newer.as_str()]);
+    // A dry run changes nothing.
+    assert_eq!(fs::read_to_string(conf.join("app.conf")).unwrap(), "new");
+}
