@@ -8,6 +8,7 @@ mod password;
 mod profile;
 mod progress;
 mod render;
+mod scope;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -17,13 +18,11 @@ use clap::Parser;
 
 use args::{CatCommand, Cli, Command, KeyCommand};
 pub use exit::ExitCode;
-use exit::UsageError;
 
 use crate::archiver::BackupOptions;
 use crate::backend;
 use crate::ops;
 use crate::repo::{InitOptions, Repository};
-use crate::snapshot::{DamagedSnapshot, Selection};
 
 /// Runs the CLI with the process arguments; returns the exit code.
 pub fn run() -> i32 {
@@ -191,40 +190,6 @@ fn open_repo(cli: &Cli) -> Result<Repository> {
     Ok(repo)
 }
 
-/// Refuses `--no-lock` for commands that write to the repository: they
-/// need their lock, so that maintenance and they do not interfere.
-fn check_no_lock(cli: &Cli) -> Result<()> {
-    if !cli.no_lock {
-        return Ok(());
-    }
-    let writes = match &cli.command {
-        Command::Snapshots(_)
-        | Command::Ls(_)
-        | Command::Restore(_)
-        | Command::Check(_)
-        | Command::Dump { .. }
-        | Command::Diff { .. }
-        | Command::Find(_)
-        | Command::Stats { .. }
-        | Command::Cat(_)
-        | Command::Key(KeyCommand::List) => return Ok(()),
-        Command::Init(_) => "init",
-        Command::Backup(_) => "backup",
-        Command::Unlock(_) => "unlock",
-        #[cfg(feature = "serve")]
-        Command::Serve(_) => "serve",
-        Command::Copy(_) => "copy",
-        Command::Tag(_) => "tag",
-        Command::Prune(_) => "prune",
-        Command::Forget(_) => "forget",
-        Command::Key(_) => "key",
-    };
-    Err(UsageError(format!(
-        "--no-lock is only for commands that read the repository (snapshots, ls, restore, check, dump, diff, find, stats, cat, key list); `snap {writes}` changes it and needs its lock: leave out --no-lock"
-    ))
-    .into())
-}
-
 /// Opens the repository at `backend` with the password `sources` give,
 /// asked for only once the repository is known to exist.
 fn open_repo_with(
@@ -256,30 +221,10 @@ fn open_repo_with(
     }
 }
 
-/// How damaged snapshot files are treated: refused, or with
-/// `--skip-damaged-snapshots` skipped with a warning.
-fn selection(cli: &Cli) -> Selection {
-    if cli.skip_damaged_snapshots {
-        Selection::skipping(Some(warn_skipped))
-    } else {
-        Selection::refusing()
-    }
-}
-
-fn warn_skipped(d: &DamagedSnapshot) {
-    eprintln!(
-        "snap: warning: skipping damaged snapshot file {} in {} ({}); `snap check` says more, `snap forget {}` removes it",
-        d.file(),
-        d.repository,
-        d.reason,
-        d.id
-    );
-}
-
 fn dispatch(cli: &Cli) -> Result<ExitCode> {
-    check_no_lock(cli)?;
+    scope::check_no_lock(cli)?;
     let out = &mut std::io::stdout().lock();
-    let selection = selection(cli);
+    let selection = scope::selection(cli);
     match &cli.command {
         Command::Init(a) => {
             let backend = open_backend(cli)?;
