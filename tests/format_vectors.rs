@@ -18,19 +18,20 @@ use std::sync::OnceLock;
 
 use snap::chunker::{Chunker, ChunkerParams};
 use snap::crypto::{KdfParams, KeyFile, MasterKey, SealKind};
-use snap::id::{BlobId, Id, IndexId, PackId};
+use snap::id::{BlobId, Id, IndexId, PackId, SnapshotId};
 use snap::index::{IndexFile, IndexPack, MarkedPack};
 use snap::pack::{
     decode_header, decode_header_plaintext, encode_header_with_salt, header_location, BlobKind,
     Compression, PackEntry,
 };
-use snap::repo::Config;
+use snap::repo::{Config, LockInfo, LockKind};
 use snap::snapshot::{
-    value_hash, EtcdKeyMeta, GitRefRecord, GitRepoMeta, KeyspaceDigest, Node, NodeName, NodeType,
+    value_hash, EtcdCapture, EtcdKeyMeta, EtcdLeaseRecord, EtcdMemberRecord, GitRefRecord,
+    GitRepoMeta, KeyspaceDigest, Node, NodeName, NodeType, SnapshotManifest, SourceRecord, Summary,
     Tree,
 };
 
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 11] = [
     "blob-id",
     "seal",
     "key-file",
@@ -40,6 +41,8 @@ const KINDS: [&str; 9] = [
     "chunker",
     "config",
     "etcd-digest",
+    "manifest",
+    "lock",
 ];
 const CTX_ENCRYPTION: &str = "snap 2026 v1 encryption";
 const CTX_BLOB_ID: &str = "snap 2026 v1 blob id";
@@ -207,6 +210,8 @@ fn generate() -> Vec<Case> {
     gen_chunker(&mut out);
     gen_config(&mut out);
     gen_etcd_digest(&mut out);
+    gen_manifest(&mut out);
+    gen_lock(&mut out);
     let mut names = BTreeSet::new();
     for c in &out {
         assert!(
@@ -1831,6 +1836,401 @@ fn gen_config(out: &mut Vec<Case>) {
 }
 
 // ---------------------------------------------------------------------------
+// Snapshot manifests (§10) and locks (§9)
+// ---------------------------------------------------------------------------
+
+fn manifest_time(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+/// The manifest a backup of two folders writes, every member present.
+fn files_manifest(key: &MasterKey) -> SnapshotManifest {
+    SnapshotManifest {
+        version: 1,
+        time: manifest_time("2026-11-27T09:14:03.123456789Z"),
+        hostname: "backup-host".into(),
+        username: "root".into(),
+        tags: vec!["daily".into()],
+        paths: vec!["/etc".into(), "/home/a".into()],
+        sources: vec![
+            SourceRecord {
+                kind: "files".into(),
+                location: "/etc".into(),
+                resources: 31,
+                node: None,
+                version: None,
+                etcd: None,
+            },
+            SourceRecord {
+                kind: "files".into(),
+                location: "/home/a".into(),
+                resources: 12,
+                node: None,
+                version: None,
+                etcd: None,
+            },
+        ],
+        parent: None,
+        tree: key.blob_id(b"tree root"),
+        summary: Summary {
+            files_new: 10,
+            dirs: 4,
+            total_bytes: 12345,
+            bytes_read: 12345,
+            blobs_added: 14,
+            data_added: 12999,
+            data_added_stored: 9000,
+            started: Some(manifest_time("2026-11-27T09:14:03.123456789Z")),
+            duration_seconds: 0.42,
+            ..Default::default()
+        },
+        program: "snap 0.1.0".into(),
+        original: None,
+    }
+}
+
+/// A platform snapshot retagged by `snap tag`: etcd, git and files sources,
+/// a parent, an original, and every optional summary member.
+fn platform_manifest(key: &MasterKey) -> SnapshotManifest {
+    let etcd = EtcdCapture {
+        cluster_id: "cdf818194e3a8c32".into(),
+        members: vec![EtcdMemberRecord {
+            id: "8e9e05c52164694d".into(),
+            name: "etcd-0".into(),
+            peer_urls: vec!["http://10.0.0.1:2380".into()],
+            client_urls: vec!["http://10.0.0.1:2379".into()],
+        }],
+        server_version: "3.4.23".into(),
+        revision: 4711,
+        prefix: NodeName::from("/registry/"),
+        keys: 2,
+        value_bytes: 300,
+        digest: Id(*blake3::hash(b"keyspace").as_bytes()),
+        leases: vec![EtcdLeaseRecord {
+            id: 7587862072068530000,
+            ttl: 60,
+        }],
+    };
+    SnapshotManifest {
+        version: 1,
+        time: manifest_time("2026-11-28T01:00:00Z"),
+        hostname: "platform-a".into(),
+        username: "root".into(),
+        tags: vec!["golden".into(), "nightly".into()],
+        paths: vec!["/etc/platform".into()],
+        sources: vec![
+            SourceRecord {
+                kind: "etcd".into(),
+                location: "etcd://10.0.0.1:2379".into(),
+                resources: 2,
+                node: Some("@etcd".into()),
+                version: Some("etcd 3.4.23".into()),
+                etcd: Some(etcd),
+            },
+            SourceRecord {
+                kind: "git".into(),
+                location: "git:/srv/git".into(),
+                resources: 3,
+                node: Some("@git".into()),
+                version: Some("git version 2.47.0".into()),
+                etcd: None,
+            },
+            SourceRecord {
+                kind: "files".into(),
+                location: "/etc/platform".into(),
+                resources: 9,
+                node: None,
+                version: None,
+                etcd: None,
+            },
+        ],
+        parent: Some(SnapshotId(Id::sha256(b"parent snapshot"))),
+        tree: key.blob_id(b"platform root"),
+        summary: Summary {
+            files_new: 1,
+            files_changed: 2,
+            files_unchanged: 5,
+            dirs: 3,
+            files_unreadable: 1,
+            total_bytes: 4400,
+            bytes_read: 900,
+            etcd_keys: 2,
+            git_objects: 57,
+            blobs_added: 60,
+            data_added: 8000,
+            data_added_stored: 5000,
+            started: Some(manifest_time("2026-11-28T01:00:00.250Z")),
+            duration_seconds: 3.5,
+        },
+        program: "snap 0.1.0".into(),
+        original: Some(SnapshotId(Id::sha256(b"first snapshot"))),
+    }
+}
+
+fn gen_manifest(out: &mut Vec<Case>) {
+    let secret = secret_a();
+    let key = MasterKey::from_secret(secret);
+    let sealed_ok = |desc: &str, comment: &str, json: &str, canonical: bool| {
+        let s = salt(&format!("manifest {desc}"));
+        let sealed = key.seal_with_salt(SealKind::Snapshot, s, json.as_bytes());
+        Case::ok("manifest", desc)
+            .comment(comment)
+            .hex("master_secret", secret)
+            .hex("salt", s)
+            .kv("json", json)
+            .hex("sealed", &sealed)
+            .kv("snapshot_id", Id::sha256(&sealed).to_hex())
+            .kv("canonical", if canonical { "yes" } else { "no" })
+    };
+    let files = String::from_utf8(files_manifest(&key).encode()).unwrap();
+    let platform = String::from_utf8(platform_manifest(&key).encode()).unwrap();
+    let tree = key.blob_id(b"tree root").to_hex();
+    let minimal = format!(
+        r#"{{"version":1,"time":"2026-11-27T09:14:03Z","hostname":"h","username":"u","tree":"{tree}"}}"#
+    );
+    out.push(sealed_ok(
+        "files",
+        "a backup of two folders, as snap writes it (etcd_keys and git_objects are left out when 0)",
+        &files,
+        true,
+    ));
+    out.push(sealed_ok(
+        "full",
+        "every optional member: etcd, git and files sources, parent, original, tags, the summary's etcd_keys and git_objects",
+        &platform,
+        true,
+    ));
+    out.push(sealed_ok(
+        "minimal",
+        "only the required members; the others take their defaults",
+        &minimal,
+        false,
+    ));
+    out.push(sealed_ok(
+        "summary-partial",
+        "a summary with some members: the others are 0 (and started null)",
+        &replace_once(
+            &minimal,
+            r#""tree""#,
+            r#""summary":{"files_new":3,"total_bytes":7},"tree""#,
+        ),
+        false,
+    ));
+    out.push(sealed_ok(
+        "later-members",
+        "members this version does not know, at the top, in a source and in the summary, are ignored",
+        &replace_once(
+            &replace_once(
+                &replace_once(&files, r#""tree""#, r#""later":{"a":[1,2]},"tree""#),
+                r#""resources":31"#,
+                r#""resources":31,"checksum":"x""#,
+            ),
+            r#""dirs":4"#,
+            r#""dirs":4,"sockets":0"#,
+        ),
+        false,
+    ));
+    out.push(sealed_ok(
+        "time-offset",
+        "a time with an offset is read as the same instant in UTC (written back as 07:14:03Z)",
+        &replace_once(&minimal, "09:14:03Z", "09:14:03+02:00"),
+        false,
+    ));
+
+    let s = salt("manifest errors");
+    let err = |desc: &str, reason: &str, json: &str| {
+        Case::error("manifest", desc, reason)
+            .hex("master_secret", secret)
+            .kv("json", json)
+            .hex(
+                "sealed",
+                key.seal_with_salt(SealKind::Snapshot, s, json.as_bytes()),
+            )
+    };
+    out.push(err(
+        "version-2",
+        "manifest version 2",
+        &replace_once(&files, r#""version":1"#, r#""version":2"#),
+    ));
+    out.push(err(
+        "missing-tree",
+        "tree is required",
+        &replace_once(&files, &format!(r#","tree":"{tree}""#), ""),
+    ));
+    out.push(err(
+        "missing-hostname",
+        "hostname is required",
+        &replace_once(&minimal, r#""hostname":"h","#, ""),
+    ));
+    out.push(err(
+        "tree-not-hex",
+        "tree is not 64 hex characters",
+        &replace_once(&minimal, &tree, "root"),
+    ));
+    out.push(err(
+        "time-not-rfc3339",
+        "time is not an RFC 3339 time",
+        &replace_once(&minimal, "2026-11-27T09:14:03Z", "27/11/2026 09:14"),
+    ));
+    out.push(err(
+        "duplicate-member",
+        "hostname appears twice",
+        &replace_once(
+            &minimal,
+            r#""hostname":"h","#,
+            r#""hostname":"h","hostname":"i","#,
+        ),
+    ));
+    out.push(err(
+        "malformed-json",
+        "a trailing comma",
+        &replace_once(&minimal, "}", ",}"),
+    ));
+    out.push(err(
+        "truncated",
+        "the JSON text is cut short",
+        &files[..files.len() / 2],
+    ));
+    let sealed = key.seal_with_salt(SealKind::Snapshot, s, files.as_bytes());
+    let mut flipped = sealed.clone();
+    flipped[40] ^= 1;
+    out.push(
+        Case::error(
+            "manifest",
+            "sealed-flipped",
+            "one bit of the ciphertext changed",
+        )
+        .hex("master_secret", secret)
+        .hex("sealed", flipped),
+    );
+    out.push(
+        Case::error(
+            "manifest",
+            "sealed-wrong-kind",
+            "a valid manifest sealed as kind 6 (lock)",
+        )
+        .hex("master_secret", secret)
+        .kv("json", &files)
+        .hex(
+            "sealed",
+            key.seal_with_salt(SealKind::Lock, s, files.as_bytes()),
+        ),
+    );
+}
+
+fn lock_json(version: &str, kind: &str, pid: &str) -> String {
+    format!(
+        r#"{{"version":{version},"time":"2026-11-27T09:14:03.123456789Z","kind":"{kind}","hostname":"backup-host","username":"root","pid":{pid}}}"#
+    )
+}
+
+fn gen_lock(out: &mut Vec<Case>) {
+    let secret = secret_a();
+    let key = MasterKey::from_secret(secret);
+    let ok = |desc: &str, comment: &str, json: &str, blocks_as: &str, canonical: bool| {
+        let s = salt(&format!("lock {desc}"));
+        let sealed = key.seal_with_salt(SealKind::Lock, s, json.as_bytes());
+        Case::ok("lock", desc)
+            .comment(comment)
+            .hex("master_secret", secret)
+            .hex("salt", s)
+            .kv("json", json)
+            .hex("sealed", &sealed)
+            .kv("name", Id::sha256(&sealed).to_hex())
+            .kv("blocks_as", blocks_as)
+            .kv("canonical", if canonical { "yes" } else { "no" })
+    };
+    out.push(ok(
+        "shared",
+        "a backup's lock: other shared locks may coexist",
+        &lock_json("1", "shared", "4242"),
+        "shared",
+        true,
+    ));
+    out.push(ok(
+        "exclusive",
+        "prune --grace 0 or key removal: no other lock may coexist",
+        &lock_json("1", "exclusive", "4294967295"),
+        "exclusive",
+        true,
+    ));
+    out.push(ok(
+        "version-2",
+        "a lock of another version is read, and a live one is respected as exclusive although it says shared",
+        &lock_json("2", "shared", "4242"),
+        "exclusive",
+        true,
+    ));
+    out.push(ok(
+        "later-member",
+        "a member this version does not know is ignored",
+        &replace_once(
+            &lock_json("1", "shared", "7"),
+            r#""pid":7"#,
+            r#""pid":7,"container":"c1""#,
+        ),
+        "shared",
+        false,
+    ));
+
+    let s = salt("lock errors");
+    let err = |desc: &str, reason: &str, json: &str| {
+        Case::error("lock", desc, reason)
+            .hex("master_secret", secret)
+            .kv("json", json)
+            .hex(
+                "sealed",
+                key.seal_with_salt(SealKind::Lock, s, json.as_bytes()),
+            )
+    };
+    out.push(err(
+        "unknown-kind",
+        "kind is neither shared nor exclusive",
+        &lock_json("1", "read", "4242"),
+    ));
+    out.push(err(
+        "pid-too-large",
+        "pid 4294967296 does not fit u32",
+        &lock_json("1", "shared", "4294967296"),
+    ));
+    out.push(err(
+        "pid-negative",
+        "pid -1",
+        &lock_json("1", "shared", "-1"),
+    ));
+    out.push(err(
+        "missing-time",
+        "time is required",
+        &replace_once(
+            &lock_json("1", "shared", "4242"),
+            r#""time":"2026-11-27T09:14:03.123456789Z","#,
+            "",
+        ),
+    ));
+    out.push(err(
+        "malformed-json",
+        "the JSON text is cut short",
+        &lock_json("1", "shared", "4242")[..40],
+    ));
+    let json = lock_json("1", "shared", "4242");
+    out.push(
+        Case::error(
+            "lock",
+            "sealed-wrong-kind",
+            "a valid lock sealed as kind 4 (snapshot)",
+        )
+        .hex("master_secret", secret)
+        .kv("json", &json)
+        .hex(
+            "sealed",
+            key.seal_with_salt(SealKind::Snapshot, s, json.as_bytes()),
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Checker: reads a vector file and checks it against the library
 // ---------------------------------------------------------------------------
 
@@ -2051,6 +2451,8 @@ fn check_vector(name: &str, text: &str) -> Result<(), String> {
         "etcd-digest" => check_etcd_digest(&v),
         "chunker" => check_chunker(&v),
         "config" => check_config(&v),
+        "manifest" => check_manifest(&v),
+        "lock" => check_lock(&v),
         other => Err(format!("unknown vector kind '{other}'")),
     }
 }
@@ -2588,6 +2990,120 @@ fn check_config(v: &Vector) -> Result<(), String> {
     ensure!(
         serde_json::to_vec(&config).unwrap() == json,
         "re-encoding gives other JSON"
+    );
+    Ok(())
+}
+
+fn check_manifest(v: &Vector) -> Result<(), String> {
+    let key = v.master()?;
+    let sealed = v.bytes("sealed")?;
+    let decoded = key
+        .open(SealKind::Snapshot, &sealed)
+        .map_err(|e| e.to_string())
+        .and_then(|plain| {
+            SnapshotManifest::decode(&plain)
+                .map(|m| (plain, m))
+                .map_err(|e| e.to_string())
+        });
+    if !v.ok {
+        v.keys(&["master_secret", "sealed"], &["json"], &[])?;
+        ensure!(decoded.is_err(), "the manifest decodes");
+        if let (Some(json), Ok(plain)) = (v.get("json"), key.open(SealKind::Snapshot, &sealed)) {
+            ensure!(
+                plain == json.as_bytes(),
+                "sealed holds another text than json"
+            );
+        }
+        return Ok(());
+    }
+    v.keys(
+        &[
+            "master_secret",
+            "salt",
+            "json",
+            "sealed",
+            "snapshot_id",
+            "canonical",
+        ],
+        &[],
+        &[],
+    )?;
+    let json = v.text("json")?.as_bytes();
+    ensure!(
+        key.seal_with_salt(SealKind::Snapshot, v.array("salt")?, json) == sealed,
+        "sealing gives other bytes"
+    );
+    ensure!(
+        Id::sha256(&sealed).to_hex() == v.text("snapshot_id")?,
+        "snapshot_id is not the SHA-256 of sealed"
+    );
+    let (plain, manifest) = decoded.map_err(|e| format!("the manifest does not decode: {e}"))?;
+    ensure!(plain == json, "sealed holds another text than json");
+    let canonical = manifest.encode() == json;
+    ensure!(
+        v.text("canonical")? == if canonical { "yes" } else { "no" },
+        "canonical says {} but re-encoding {}",
+        v.text("canonical")?,
+        if canonical { "matches" } else { "differs" }
+    );
+    Ok(())
+}
+
+fn check_lock(v: &Vector) -> Result<(), String> {
+    let key = v.master()?;
+    let sealed = v.bytes("sealed")?;
+    let decoded = key
+        .open(SealKind::Lock, &sealed)
+        .map_err(|e| e.to_string())
+        .and_then(|plain| LockInfo::decode(&plain).map_err(|e| e.to_string()));
+    if !v.ok {
+        v.keys(&["master_secret", "sealed"], &["json"], &[])?;
+        ensure!(decoded.is_err(), "the lock decodes");
+        if let (Some(json), Ok(plain)) = (v.get("json"), key.open(SealKind::Lock, &sealed)) {
+            ensure!(
+                plain == json.as_bytes(),
+                "sealed holds another text than json"
+            );
+        }
+        return Ok(());
+    }
+    v.keys(
+        &[
+            "master_secret",
+            "salt",
+            "json",
+            "sealed",
+            "name",
+            "blocks_as",
+            "canonical",
+        ],
+        &[],
+        &[],
+    )?;
+    let json = v.text("json")?.as_bytes();
+    ensure!(
+        key.seal_with_salt(SealKind::Lock, v.array("salt")?, json) == sealed,
+        "sealing gives other bytes"
+    );
+    ensure!(
+        Id::sha256(&sealed).to_hex() == v.text("name")?,
+        "name is not the SHA-256 of sealed"
+    );
+    let lock = decoded.map_err(|e| format!("the lock does not decode: {e}"))?;
+    let blocks_as = match lock.blocks_as() {
+        LockKind::Shared => "shared",
+        LockKind::Exclusive => "exclusive",
+    };
+    ensure!(
+        v.text("blocks_as")? == blocks_as,
+        "the lock blocks as {blocks_as}"
+    );
+    let canonical = lock.encode() == json;
+    ensure!(
+        v.text("canonical")? == if canonical { "yes" } else { "no" },
+        "canonical says {} but re-encoding {}",
+        v.text("canonical")?,
+        if canonical { "matches" } else { "differs" }
     );
     Ok(())
 }

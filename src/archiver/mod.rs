@@ -108,6 +108,8 @@ pub struct BackupOptions {
     pub etcd: Option<etcd::EtcdBackupOptions>,
     /// Git repositories to capture too.
     pub git: Option<git::GitBackupOptions>,
+    /// How the search for the parent treats damaged snapshot files.
+    pub selection: snapshot::Selection,
 }
 
 /// A finished backup.
@@ -388,7 +390,9 @@ fn find_parent(
     if let Some(id) = options.parent {
         return Ok(Some((id, snapshot::load_snapshot(repo, &id)?)));
     }
-    let found = snapshot::list_snapshots(repo)?
+    let found = options
+        .selection
+        .list(repo)?
         .into_iter()
         .rfind(|(_, m)| m.hostname == hostname && m.paths == paths);
     Ok(found)

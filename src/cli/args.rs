@@ -16,11 +16,20 @@ pub struct Cli {
     /// sftp:[USER@]HOST:PATH or sftp://[USER@]HOST[:PORT]/PATH.
     #[arg(short = 'r', long = "repo", env = "SNAP_REPOSITORY", global = true)]
     pub repo: Option<String>,
-    /// Read the password from the first line of this file.
-    #[arg(long, env = "SNAP_PASSWORD_FILE", global = true)]
+    /// Read the password from the first line of this file. Beats a
+    /// profile's password source, which beats SNAP_PASSWORD,
+    /// SNAP_PASSWORD_FILE and SNAP_PASSWORD_COMMAND (only one of which may
+    /// be set).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "password_command"
+    )]
     pub password_file: Option<PathBuf>,
-    /// Run this shell command and use the first line it prints as password.
-    #[arg(long, env = "SNAP_PASSWORD_COMMAND", global = true)]
+    /// Run this shell command and use the first line it prints as password
+    /// (same order as --password-file).
+    #[arg(long, global = true, value_name = "COMMAND")]
     pub password_command: Option<String>,
     /// Try this key file first (its ID or a unique prefix, as `snap key
     /// list` shows): needed when a repository has more than 20 keys, or a
@@ -42,6 +51,20 @@ pub struct Cli {
     /// SFTP: trust a server whose host key is not yet known, and record it.
     #[arg(long, global = true)]
     pub sftp_accept_new_host: bool,
+    /// Go on without damaged snapshot files (they fail authentication, do
+    /// not match their names or do not parse) where every snapshot is
+    /// considered: listings, `latest`, policies, copy, a backup's parent.
+    /// Each one skipped is named on stderr and in --json output; without
+    /// this flag they stop the command.
+    #[arg(long, global = true)]
+    pub skip_damaged_snapshots: bool,
+    /// Read without writing a lock file, so that a repository on a
+    /// read-only medium can be read: snapshots, ls, restore, check, dump,
+    /// diff, find, stats, cat, key list (refused by commands that write).
+    /// A prune running meanwhile may delete what is being read; the
+    /// command then fails, naming what is missing.
+    #[arg(long, global = true)]
+    pub no_lock: bool,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,
@@ -401,8 +424,10 @@ pub enum KeyCommand {
 /// A new key's password and derivation.
 #[derive(Args, Debug)]
 pub struct NewKeyArgs {
-    /// Read the new password from the first line of this file.
-    #[arg(long, env = "SNAP_NEW_PASSWORD_FILE", value_name = "FILE")]
+    /// Read the new password from the first line of this file (beats
+    /// SNAP_NEW_PASSWORD and SNAP_NEW_PASSWORD_FILE, only one of which may
+    /// be set).
+    #[arg(long, value_name = "FILE")]
     pub new_password_file: Option<PathBuf>,
     /// Key derivation.
     #[command(flatten)]
@@ -536,11 +561,13 @@ pub struct CopyArgs {
     /// The target repository (any location -r takes); it must exist (`snap init`).
     #[arg(long, env = "SNAP_TO_REPOSITORY", value_name = "LOCATION")]
     pub to: String,
-    /// The target's password: first line of this file (or SNAP_TO_PASSWORD).
-    #[arg(long, env = "SNAP_TO_PASSWORD_FILE", value_name = "FILE")]
+    /// The target's password: first line of this file. Beats
+    /// SNAP_TO_PASSWORD, SNAP_TO_PASSWORD_FILE and SNAP_TO_PASSWORD_COMMAND
+    /// (only one of which may be set).
+    #[arg(long, value_name = "FILE", conflicts_with = "to_password_command")]
     pub to_password_file: Option<PathBuf>,
     /// The target's password: first line this shell command prints.
-    #[arg(long, env = "SNAP_TO_PASSWORD_COMMAND", value_name = "COMMAND")]
+    #[arg(long, value_name = "COMMAND")]
     pub to_password_command: Option<String>,
     /// Parallel uploads to the target (0: its backend's default).
     #[arg(long, default_value_t = 0)]

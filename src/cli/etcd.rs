@@ -16,24 +16,35 @@ use crate::ops;
 use crate::ops::etcd::EtcdRestoreOpReport;
 use crate::repo::Repository;
 use crate::restore::etcd::EtcdRestoreOptions;
+use crate::snapshot::Selection;
 use crate::source::etcd::{is_etcd_location, parse_location, EtcdLocation};
 
 /// TLS files and login from the flags; the password from
-/// `SNAP_ETCD_PASSWORD` or a prompt.
+/// `--etcd-password-file` (or the profile's `password_file`, which a flag
+/// beats), else `SNAP_ETCD_PASSWORD`, else a prompt.
 pub fn client_options(a: &EtcdArgs) -> Result<EtcdOptions> {
     let user = match &a.etcd_user {
         Some(user) => {
-            let password = password::resolve_from(
-                &password::Source {
-                    env: "SNAP_ETCD_PASSWORD",
-                    file: a.etcd_password_file.as_deref(),
-                    command: None,
-                    flags: "SNAP_ETCD_PASSWORD or --etcd-password-file",
+            let password = password::resolve(
+                &password::Sources {
+                    flags: password::Candidate::flag_file(
+                        "the etcd password file",
+                        a.etcd_password_file.as_deref(),
+                    )
+                    .into_iter()
+                    .collect(),
+                    profile: Vec::new(),
+                    env: password::EnvNames {
+                        value: "SNAP_ETCD_PASSWORD",
+                        file: None,
+                        command: None,
+                    },
+                    hint: "use --etcd-password-file or SNAP_ETCD_PASSWORD",
                     prompt: "enter the etcd user's password: ",
                 },
-                false,
+                None,
             )?;
-            Some((user.clone(), password))
+            Some((user.clone(), password.secret))
         }
         None => None,
     };
@@ -111,8 +122,9 @@ pub fn restore(
     quiet: bool,
     repo: &mut Repository,
     a: &RestoreArgs,
+    selection: &Selection,
 ) -> Result<ExitCode> {
-    let report = restore_report(repo, a, false)?;
+    let report = restore_report(repo, a, selection, false)?;
     render(out, json, quiet, &report)?;
     Ok(exit_code(&report))
 }
@@ -132,6 +144,7 @@ pub fn exit_code(report: &EtcdRestoreOpReport) -> ExitCode {
 pub fn restore_report(
     repo: &mut Repository,
     a: &RestoreArgs,
+    selection: &Selection,
     verify_values: bool,
 ) -> Result<EtcdRestoreOpReport> {
     if a.dry_run && a.etcd_deploy {
@@ -166,7 +179,7 @@ pub fn restore_report(
         max_txn_bytes: a.etcd_max_txn_bytes,
         verify_in_dry_run: verify_values,
     };
-    let result = ops::etcd::restore_etcd(repo, &a.snapshot, &a.host, &options);
+    let result = ops::etcd::restore_etcd(repo, &a.snapshot, &a.host, &options, selection);
     let mut report = match result {
         Ok(r) => r,
         Err(e) => {

@@ -10,6 +10,9 @@ pub enum ExitCode {
     Ok = 0,
     /// A fatal error.
     Fatal = 1,
+    /// A bad command line (clap exits with it too), or an ambiguous
+    /// environment.
+    Usage = 2,
     /// Backup finished, but some files could not be read.
     PartialBackup = 3,
     /// `check` found errors in the repository.
@@ -19,8 +22,9 @@ pub enum ExitCode {
     EtcdIncomplete = 5,
     /// No repository at the location.
     NoRepository = 10,
-    /// The repository could not be locked, or the lock was lost while
-    /// working (nothing more was written).
+    /// The repository could not be locked (another process holds it, or
+    /// the lock file cannot be written), or the lock was lost while working
+    /// (nothing more was written).
     Locked = 11,
     /// Wrong password.
     WrongPassword = 12,
@@ -28,10 +32,17 @@ pub enum ExitCode {
     Interrupted = 130,
 }
 
+/// A command line (or environment) that cannot be acted on: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 fn from_repo(e: &RepoError) -> Option<ExitCode> {
     match e {
         RepoError::NoRepository { .. } => Some(ExitCode::NoRepository),
-        RepoError::Locked { .. } | RepoError::LockLost { .. } => Some(ExitCode::Locked),
+        RepoError::Locked { .. } | RepoError::LockLost { .. } | RepoError::LockWrite { .. } => {
+            Some(ExitCode::Locked)
+        }
         RepoError::WrongPassword { .. } => Some(ExitCode::WrongPassword),
         RepoError::Interrupted => Some(ExitCode::Interrupted),
         _ => None,
@@ -46,6 +57,12 @@ pub fn classify(err: &anyhow::Error) -> ExitCode {
             .is_some_and(OpError::is_interrupted)
         {
             return ExitCode::Interrupted;
+        }
+        if cause.is::<UsageError>() {
+            return ExitCode::Usage;
+        }
+        if cause.is::<super::password::Rejected>() {
+            return ExitCode::WrongPassword;
         }
         if let Some(e) = cause.downcast_ref::<RepoError>() {
             if let Some(code) = from_repo(e) {

@@ -9,6 +9,7 @@ mod profile;
 mod progress;
 mod render;
 mod repair;
+mod scope;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -178,16 +179,31 @@ fn open_backend_at(cli: &Cli, location: &str) -> Result<Arc<dyn backend::Backend
     Ok(backend::from_location(location, &options)?)
 }
 
+/// Where the main repository's password may come from, besides a profile.
+const PASSWORD_HINT: &str =
+    "--password-file, --password-command, SNAP_PASSWORD, SNAP_PASSWORD_FILE or SNAP_PASSWORD_COMMAND";
+
 fn open_repo(cli: &Cli) -> Result<Repository> {
     let backend = open_backend(cli)?;
-    let password = || password::resolve(cli, false);
-    open_repo_with(backend, cli.key_hint.as_deref(), password)
+    let sources = password::repository_sources(
+        cli.password_file.as_deref(),
+        cli.password_command.as_deref(),
+        Vec::new(),
+        PASSWORD_HINT,
+    );
+    let mut repo = open_repo_with(backend, cli.key_hint.as_deref(), &sources)?;
+    if cli.no_lock {
+        repo.set_unlocked();
+    }
+    Ok(repo)
 }
 
+/// Opens the repository at `backend` with the password `sources` give,
+/// asked for only once the repository is known to exist.
 fn open_repo_with(
     backend: Arc<dyn backend::Backend>,
     key_hint: Option<&str>,
-    password: impl FnOnce() -> Result<String>,
+    sources: &password::Sources<'_>,
 ) -> Result<Repository> {
     // Fail with "no repository" before asking for a password.
     match backend.stat(crate::id::FileKind::Config, "") {
@@ -200,13 +216,30 @@ fn open_repo_with(
         Err(e) => return Err(e.into()),
         Ok(_) => {}
     }
-    let password = password()?;
-    let repo = Repository::open_with_hint(backend, password.as_bytes(), key_hint)?;
-    repo.on_warning(|w| eprintln!("snap: warning: {w}"));
-    Ok(repo)
+    let password = password::resolve(sources, None)?;
+    match Repository::open_with_hint(backend, password.secret.as_bytes(), key_hint) {
+        Ok(repo) => {
+            repo.on_warning(|w| eprintln!("snap: warning: {w}"));
+            Ok(repo)
+        }
+        Err(crate::repo::RepoError::WrongPassword {
+            location,
+            keys,
+            untried,
+        }) => Err(password::Rejected {
+            origin: password.origin,
+            keys,
+            untried,
+            location,
+            hint: sources.hint.to_string(),
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn dispatch(cli: &Cli) -> Result<ExitCode> {
+    scope::check_no_lock(cli)?;
     let out = &mut std::io::stdout().lock();
     // Long writes stop cleanly on Ctrl-C (what was stored is kept and
     // indexed, no partial file is left, the lock goes); other commands keep
@@ -214,10 +247,20 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
     if matches!(cli.command, Command::Backup(_) | Command::Restore(_)) {
         crate::interrupt::install().context("cannot install the Ctrl-C handler")?;
     }
+    let selection = scope::selection(cli);
     match &cli.command {
         Command::Init(a) => {
             let backend = open_backend(cli)?;
-            let password = password::resolve(cli, true)?;
+            let password = password::resolve(
+                &password::repository_sources(
+                    cli.password_file.as_deref(),
+                    cli.password_command.as_deref(),
+                    Vec::new(),
+                    PASSWORD_HINT,
+                ),
+                Some("the passwords do not match; nothing was created"),
+            )?
+            .secret;
             let options = InitOptions {
                 kdf: a.kdf.params(),
                 compression_level: a.compression_level,
@@ -263,6 +306,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 threads: a.threads,
                 connections: a.connections,
                 progress: None,
+                selection: selection.clone(),
             };
             let display = progress::wanted(cli.quiet, cli.json).then(|| {
                 let p = Arc::new(crate::archiver::BackupProgress::default());
@@ -292,22 +336,19 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 hosts: a.host.clone(),
                 tags: a.tag.clone(),
             };
-            let (rows, problems) = ops::snapshots::snapshots(&repo, &filter)?;
-            for p in &problems {
-                eprintln!("snap: warning: {p}");
-            }
+            let rows = ops::snapshots::snapshots(&repo, &filter, &selection)?;
             render::snapshots(out, cli.json, &rows)?;
         }
         Command::Ls(a) => {
             let mut repo = open_repo(cli)?;
-            render::ls(out, cli.json, |emit| {
-                ops::ls::ls(&mut repo, &a.snapshot, emit)
+            render::ls(out, cli.json, &|| selection.skipped(), |emit| {
+                ops::ls::ls(&mut repo, &a.snapshot, &selection, emit)
             })?;
         }
         Command::Restore(a) => {
             if let Some(file) = &a.profile {
                 let p = profile::load(file)?;
-                let code = profile::restore(out, cli, a, &p)?;
+                let code = profile::restore(out, cli, a, &p, &selection)?;
                 out.flush()?;
                 return Ok(code);
             }
@@ -316,7 +357,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             }
             let mut repo = open_repo(cli)?;
             if a.to.is_some() || a.etcd_deploy {
-                let code = etcd::restore(out, cli.json, cli.quiet, &mut repo, a)?;
+                let code = etcd::restore(out, cli.json, cli.quiet, &mut repo, a, &selection)?;
                 if a.target.is_none() || code != ExitCode::Ok {
                     return Ok(code);
                 }
@@ -343,6 +384,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 threads: a.threads,
                 hosts: a.host.clone(),
                 progress: None,
+                selection: selection.clone(),
             };
             let display = progress::wanted(cli.quiet, cli.json).then(|| {
                 let p = Arc::new(crate::restore::RestoreProgress::default());
@@ -422,20 +464,28 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 group_by: a.group_by,
                 hosts: a.host.clone(),
                 dry_run: a.dry_run,
+                selection: selection.clone(),
             };
             let mut repo = repo;
             let report = ops::forget::forget(&repo, &options)?;
+            let skipped = selection.skipped();
             if a.prune {
                 let options = prune_options(&repo, &a.prune_options, a.dry_run);
                 let pruned = ops::prune::prune(&mut repo, &options)?;
                 if cli.json {
-                    render::json(out, &serde_json::json!({"forget": report, "prune": pruned}))?;
+                    let mut doc = serde_json::json!({"forget": report, "prune": pruned});
+                    if !skipped.is_empty() {
+                        doc["skipped_snapshots"] = serde_json::to_value(&skipped)?;
+                    }
+                    render::json(out, &doc)?;
                 } else {
-                    render::forget(out, false, cli.quiet, a.dry_run, true, &report)?;
+                    render::forget(out, false, cli.quiet, a.dry_run, true, &report, &skipped)?;
                     render::prune(out, cli.quiet, &pruned)?;
                 }
             } else {
-                render::forget(out, cli.json, cli.quiet, a.dry_run, false, &report)?;
+                render::forget(
+                    out, cli.json, cli.quiet, a.dry_run, false, &report, &skipped,
+                )?;
             }
         }
         Command::Tag(a) => {
@@ -445,12 +495,12 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 add: a.add.clone(),
                 remove: a.remove.clone(),
             };
-            let report = ops::tag::tag(&repo, &a.ids, &change)?;
-            render::tag(out, cli.json, cli.quiet, &report)?;
+            let report = ops::tag::tag(&repo, &a.ids, &change, &selection)?;
+            render::tag(out, cli.json, cli.quiet, &report, &selection.skipped())?;
         }
         Command::Dump { snapshot, path } => {
             let mut repo = open_repo(cli)?;
-            let node = ops::dump::resolve(&mut repo, snapshot, path)?;
+            let node = ops::dump::resolve(&mut repo, snapshot, path, &selection)?;
             if node.node_type == crate::snapshot::NodeType::Dir
                 && std::io::IsTerminal::is_terminal(&std::io::stdout())
             {
@@ -466,24 +516,34 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Copy(a) => {
             let mut source = open_repo(cli)?;
             let target_backend = open_backend_at(cli, &a.to)?;
-            let mut target = open_repo_with(target_backend, None, || {
-                password::resolve_from(
-                    &password::Source {
-                        env: "SNAP_TO_PASSWORD",
-                        file: a.to_password_file.as_deref(),
-                        command: a.to_password_command.as_deref(),
-                        flags: "SNAP_TO_PASSWORD, SNAP_TO_PASSWORD_FILE or SNAP_TO_PASSWORD_COMMAND for the target repository",
-                        prompt: "enter password for the target repository: ",
-                    },
-                    false,
+            let sources = password::Sources {
+                flags: password::Candidate::flag_file(
+                    "--to-password-file",
+                    a.to_password_file.as_deref(),
                 )
-            })
-            .context("cannot open the target repository (--to)")?;
+                .into_iter()
+                .chain(password::Candidate::flag_command(
+                    "--to-password-command",
+                    a.to_password_command.as_deref(),
+                ))
+                .collect(),
+                profile: Vec::new(),
+                env: password::EnvNames {
+                    value: "SNAP_TO_PASSWORD",
+                    file: Some("SNAP_TO_PASSWORD_FILE"),
+                    command: Some("SNAP_TO_PASSWORD_COMMAND"),
+                },
+                hint: "--to-password-file, --to-password-command, SNAP_TO_PASSWORD, SNAP_TO_PASSWORD_FILE or SNAP_TO_PASSWORD_COMMAND for the target repository",
+                prompt: "enter password for the target repository: ",
+            };
+            let mut target = open_repo_with(target_backend, None, &sources)
+                .context("cannot open the target repository (--to)")?;
             let connections = match a.connections {
                 0 => target.backend().preferred_connections(),
                 n => n,
             };
-            let report = ops::copy::copy(&mut source, &mut target, &a.ids, connections)?;
+            let report =
+                ops::copy::copy(&mut source, &mut target, &a.ids, connections, &selection)?;
             render::copy(out, cli.json, cli.quiet, &report)?;
         }
         Command::Prune(a) => {
@@ -498,13 +558,13 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Diff { old, new } => {
             let mut repo = open_repo(cli)?;
-            render::diff(out, cli.json, |emit| {
-                ops::diff::diff(&mut repo, old, new, emit)
+            render::diff(out, cli.json, &|| selection.skipped(), |emit| {
+                ops::diff::diff(&mut repo, old, new, &selection, emit)
             })?;
         }
         Command::Stats { snapshot } => {
             let mut repo = open_repo(cli)?;
-            let stats = ops::stats::stats(&mut repo, snapshot.as_deref())?;
+            let stats = ops::stats::stats(&mut repo, snapshot.as_deref(), &selection)?;
             render::stats(out, cli.json, &stats)?;
         }
         Command::Find(a) => {
@@ -513,8 +573,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 hosts: a.host.clone(),
                 tags: a.tag.clone(),
             };
-            render::find(out, cli.json, |emit| {
-                ops::find::find(&mut repo, &a.patterns, &filter, emit)
+            render::find(out, cli.json, &|| selection.skipped(), |emit| {
+                ops::find::find(&mut repo, &a.patterns, &filter, &selection, emit)
             })?;
         }
         Command::Cat(c) => {
@@ -529,7 +589,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 CatCommand::Blob { id } => T::Blob(id.clone()),
             };
             let mut repo = open_repo(cli)?;
-            match ops::cat::cat(&mut repo, &target)? {
+            match ops::cat::cat(&mut repo, &target, &selection)? {
                 ops::cat::CatOutput::Json(v) => {
                     serde_json::to_writer_pretty(&mut *out, &v)?;
                     writeln!(out)?;

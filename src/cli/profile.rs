@@ -15,6 +15,7 @@ use crate::archiver::git::GitBackupOptions;
 use crate::ops;
 use crate::ops::profile::{PlatformProfile, KINDS, RESTORE_ORDER};
 use crate::repo::Repository;
+use crate::snapshot::Selection;
 
 /// Reads the profile `--profile` names.
 pub fn load(path: &Path) -> Result<PlatformProfile> {
@@ -57,37 +58,38 @@ fn from_flag<T: Clone + AsRef<std::ffi::OsStr>>(value: &Option<T>, env: &str) ->
         .filter(|v| std::env::var_os(env).as_deref() != Some(v.as_ref()))
 }
 
-/// Opens the repository the profile (or `-r`) names, with the password
-/// from `SNAP_PASSWORD`, the command line, or the profile's source.
+/// Opens the repository the profile (or `-r`) names. The password comes
+/// from the flags, else the profile's `password_file` or
+/// `password_command`, else the environment (see `password`).
 pub fn open_repo(cli: &Cli, profile: &PlatformProfile) -> Result<Repository> {
     let backend = super::open_backend_at(cli, &location(cli, profile)?)?;
     let section = profile.repository.as_ref();
-    // Flags beat the profile, which beats SNAP_PASSWORD_FILE/_COMMAND
-    // (SNAP_PASSWORD itself still comes first, as everywhere).
-    let flag_file = from_flag(&cli.password_file, "SNAP_PASSWORD_FILE");
-    let flag_command = from_flag(&cli.password_command, "SNAP_PASSWORD_COMMAND");
-    let profile_has =
-        section.is_some_and(|r| r.password_file.is_some() || r.password_command.is_some());
-    let (file, command) = if flag_file.is_some() || flag_command.is_some() || !profile_has {
-        (cli.password_file.clone(), cli.password_command.clone())
-    } else {
-        (
-            section.and_then(|r| r.password_file.clone()),
-            section.and_then(|r| r.password_command.clone()),
-        )
-    };
-    super::open_repo_with(backend, cli.key_hint.as_deref(), || {
-        password::resolve_from(
-            &password::Source {
-                env: "SNAP_PASSWORD",
-                file: file.as_deref(),
-                command: command.as_deref(),
-                flags: "SNAP_PASSWORD, SNAP_PASSWORD_FILE, SNAP_PASSWORD_COMMAND, or password_file or password_command under [repository] in the profile",
-                prompt: "enter password for repository: ",
-            },
-            false,
-        )
-    })
+    let file = profile.file.display();
+    let from_profile: Vec<password::Candidate> = section
+        .into_iter()
+        .flat_map(|r| {
+            let f = r.password_file.as_ref().map(|p| password::Candidate {
+                label: format!("password_file {} of profile {file}", p.display()),
+                method: password::Method::File(p.clone()),
+            });
+            let c = r.password_command.as_ref().map(|c| password::Candidate {
+                label: format!("password_command of profile {file}"),
+                method: password::Method::Command(c.clone()),
+            });
+            f.into_iter().chain(c)
+        })
+        .collect();
+    let sources = password::repository_sources(
+        cli.password_file.as_deref(),
+        cli.password_command.as_deref(),
+        from_profile,
+        "--password-file, --password-command, password_file or password_command under [repository] in the profile, SNAP_PASSWORD, SNAP_PASSWORD_FILE or SNAP_PASSWORD_COMMAND",
+    );
+    let mut repo = super::open_repo_with(backend, cli.key_hint.as_deref(), &sources)?;
+    if cli.no_lock {
+        repo.set_unlocked();
+    }
+    Ok(repo)
 }
 
 /// The etcd flags, completed from the profile's `[etcd]` (flags win).
@@ -156,6 +158,7 @@ pub fn restore(
     cli: &Cli,
     a: &RestoreArgs,
     profile: &PlatformProfile,
+    selection: &Selection,
 ) -> Result<ExitCode> {
     if !a.include.is_empty() || !a.exclude.is_empty() {
         bail!("--include and --exclude pick paths of a restore into --target; with --profile, the [[files]] entries name the paths (and --only the kinds)");
@@ -184,7 +187,7 @@ pub fn restore(
         a.host.clone()
     };
     // One snapshot for every part, even if `latest` moves meanwhile.
-    let (id, manifest) = crate::snapshot::find_snapshot(&repo, &a.snapshot, |m| {
+    let (id, manifest) = selection.find(&repo, &a.snapshot, |m| {
         hosts.is_empty() || hosts.contains(&m.hostname)
     })?;
     for kind in ["etcd", "git"] {
@@ -252,7 +255,7 @@ pub fn restore(
         if let Some(mut ea) = etcd_restore_args(a, profile, &id_hex) {
             ea.dry_run = true;
             ea.audit = None;
-            etcd::restore_report(&mut repo, &ea, true)
+            etcd::restore_report(&mut repo, &ea, &Selection::refusing(), true)
                 .context("checking etcd before restoring anything")?;
         }
     }
@@ -299,7 +302,8 @@ pub fn restore(
                 let Some(ea) = etcd_restore_args(a, profile, &id_hex) else {
                     continue;
                 };
-                let report = etcd::restore_report(&mut repo, &ea, false)?;
+                // By its full ID now: nothing more is skipped.
+                let report = etcd::restore_report(&mut repo, &ea, &Selection::refusing(), false)?;
                 if !json {
                     etcd::render(out, false, quiet, &report)?;
                 }
@@ -347,6 +351,10 @@ pub fn restore(
             }
             _ => {}
         }
+    }
+    let skipped = selection.skipped();
+    if !skipped.is_empty() {
+        doc["skipped_snapshots"] = serde_json::to_value(&skipped)?;
     }
     if json {
         render::json(out, &doc)?;

@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use crate::ops;
+use crate::snapshot::DamagedSnapshot;
 
 fn bytes(n: u64) -> String {
     crate::repo::bytes_text(n)
@@ -36,6 +37,29 @@ pub fn json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// The element that opens an array output when damaged snapshot files were
+/// skipped: object outputs carry the same `skipped_snapshots` member at
+/// their top level (README, "Damaged snapshots").
+fn skipped_element(skipped: &[DamagedSnapshot]) -> serde_json::Value {
+    serde_json::json!({ "skipped_snapshots": skipped })
+}
+
+/// An array output, opened by [`skipped_element`] when something was skipped.
+fn json_array<T: serde::Serialize>(
+    out: &mut impl Write,
+    items: &[T],
+    skipped: &[DamagedSnapshot],
+) -> Result<()> {
+    if skipped.is_empty() {
+        return json(out, &items);
+    }
+    let mut all = vec![skipped_element(skipped)];
+    for item in items {
+        all.push(serde_json::to_value(item)?);
+    }
+    json(out, &all)
 }
 
 pub fn init(out: &mut impl Write, as_json: bool, r: &ops::init::InitReport) -> Result<()> {
@@ -129,7 +153,11 @@ pub fn snapshots(
         "ID", "time", "host", "tags", "size"
     )?;
     for r in rows {
-        let m = &r.manifest;
+        let Some(m) = &r.manifest else {
+            let reason = r.damaged.as_deref().unwrap_or("unknown");
+            writeln!(out, "{:<8}  damaged: {reason}", r.short_id)?;
+            continue;
+        };
         writeln!(
             out,
             "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {}",
@@ -149,31 +177,62 @@ pub fn snapshots(
                 .join(" ")
         )?;
     }
-    writeln!(out, "{} snapshot(s)", rows.len())?;
+    let damaged = rows.iter().filter(|r| r.manifest.is_none()).count();
+    if damaged == 0 {
+        writeln!(out, "{} snapshot(s)", rows.len())?;
+    } else {
+        writeln!(
+            out,
+            "{} snapshot(s), and {damaged} damaged snapshot file(s) (`snap check` says more, `snap forget ID` removes one)",
+            rows.len() - damaged
+        )?;
+    }
     Ok(())
 }
 
-/// Streams entries; JSON output is one array written as entries arrive.
 /// Streams items as they come: a JSON array with `as_json`, else one line
-/// each through `line`. Returns what `run` returns.
+/// each through `line`. Returns what `run` returns. The array is opened at
+/// the first item (or the end), once the snapshots are resolved, so that
+/// an error before prints nothing, and what `skipped` returns then (damaged
+/// snapshot files left out) comes first, as [`skipped_element`].
 fn stream<W: Write, T: serde::Serialize, R>(
     out: &mut W,
     as_json: bool,
+    skipped: &dyn Fn() -> Vec<DamagedSnapshot>,
     line: impl Fn(&mut W, &T) -> std::io::Result<()>,
     run: impl FnOnce(&mut dyn FnMut(&T)) -> Result<R, ops::OpError>,
 ) -> Result<R> {
     let mut first = true;
     let mut failed: Option<std::io::Error> = None;
-    if as_json {
+    // Writes `[` and the skipped element, if any; returns whether an
+    // element was written.
+    let open = |out: &mut W| -> std::io::Result<bool> {
         write!(out, "[")?;
-    }
+        let skipped = skipped();
+        if skipped.is_empty() {
+            return Ok(false);
+        }
+        writeln!(out)?;
+        serde_json::to_writer(&mut *out, &skipped_element(&skipped))
+            .map_err(std::io::Error::other)?;
+        Ok(true)
+    };
+    let mut opened = false;
     let result = run(&mut |item| {
         if failed.is_some() {
             return;
         }
         let written = if as_json {
-            let sep = if first { "\n" } else { ",\n" };
-            write!(out, "{sep}")
+            let mut any = !first;
+            let opening = if first {
+                opened = true;
+                open(out).map(|wrote| any = wrote)
+            } else {
+                Ok(())
+            };
+            let sep = if any { ",\n" } else { "\n" };
+            opening
+                .and_then(|_| write!(out, "{sep}"))
                 .and_then(|_| serde_json::to_writer(&mut *out, item).map_err(std::io::Error::other))
         } else {
             line(out, item)
@@ -187,6 +246,9 @@ fn stream<W: Write, T: serde::Serialize, R>(
         return Err(e.into());
     }
     if as_json {
+        if !opened {
+            open(out)?;
+        }
         writeln!(out, "\n]")?;
     }
     Ok(result)
@@ -195,6 +257,7 @@ fn stream<W: Write, T: serde::Serialize, R>(
 pub fn ls<W: Write>(
     out: &mut W,
     as_json: bool,
+    skipped: &dyn Fn() -> Vec<DamagedSnapshot>,
     run: impl FnOnce(
         &mut dyn FnMut(&ops::ls::LsEntry),
     ) -> Result<(String, crate::snapshot::SnapshotManifest), ops::OpError>,
@@ -256,7 +319,7 @@ pub fn ls<W: Write>(
             shown(&e.path)
         )
     };
-    let (id, _) = stream(out, as_json, line, run)?;
+    let (id, _) = stream(out, as_json, skipped, line, run)?;
     if !as_json {
         writeln!(out, "snapshot {id}")?;
     }
@@ -267,6 +330,7 @@ pub fn ls<W: Write>(
 pub fn diff<W: Write>(
     out: &mut W,
     as_json: bool,
+    skipped: &dyn Fn() -> Vec<DamagedSnapshot>,
     run: impl FnOnce(&mut dyn FnMut(&ops::diff::Difference)) -> Result<(String, String), ops::OpError>,
 ) -> Result<()> {
     let mut count = 0usize;
@@ -279,7 +343,7 @@ pub fn diff<W: Write>(
     let line = |out: &mut W, d: &ops::diff::Difference| {
         writeln!(out, "{}  {}", d.change.mark(), shown(&d.path))
     };
-    let (old, new) = stream(out, as_json, line, counted)?;
+    let (old, new) = stream(out, as_json, skipped, line, counted)?;
     if !as_json {
         writeln!(out, "{count} change(s) from {} to {}", &old[..8], &new[..8])?;
     }
@@ -290,6 +354,7 @@ pub fn diff<W: Write>(
 pub fn find<W: Write>(
     out: &mut W,
     as_json: bool,
+    skipped: &dyn Fn() -> Vec<DamagedSnapshot>,
     run: impl FnOnce(&mut dyn FnMut(&ops::find::Found)) -> Result<usize, ops::OpError>,
 ) -> Result<()> {
     let line = |out: &mut W, f: &ops::find::Found| {
@@ -302,7 +367,7 @@ pub fn find<W: Write>(
             shown(&f.path)
         )
     };
-    let count = stream(out, as_json, line, run)?;
+    let count = stream(out, as_json, skipped, line, run)?;
     if !as_json {
         writeln!(out, "{count} match(es)")?;
     }
@@ -507,9 +572,10 @@ pub fn forget(
     dry_run: bool,
     pruning: bool,
     groups: &[ops::forget::GroupReport],
+    skipped: &[DamagedSnapshot],
 ) -> Result<()> {
     if as_json {
-        return json(out, &groups);
+        return json_array(out, groups, skipped);
     }
     let mut removed = 0;
     for g in groups {
@@ -537,7 +603,7 @@ pub fn forget(
                     out,
                     "    {}  {}  {}",
                     &d.id[..8],
-                    d.time,
+                    d.time.as_deref().unwrap_or(""),
                     d.reasons.join(", ")
                 )?;
             }
@@ -546,7 +612,11 @@ pub fn forget(
             let verb = if dry_run { "would remove" } else { "remove" };
             writeln!(out, "  {verb} {} snapshot(s):", g.remove.len())?;
             for d in &g.remove {
-                writeln!(out, "    {}  {}", &d.id[..8], short_time(&d.time))?;
+                match (&d.time, &d.damaged) {
+                    (_, Some(reason)) => writeln!(out, "    {}  damaged: {reason}", &d.id[..8])?,
+                    (Some(t), None) => writeln!(out, "    {}  {}", &d.id[..8], short_time(t))?,
+                    (None, None) => writeln!(out, "    {}", &d.id[..8])?,
+                }
             }
         }
     }
@@ -669,9 +739,10 @@ pub fn tag(
     as_json: bool,
     quiet: bool,
     report: &[ops::tag::Retagged],
+    skipped: &[DamagedSnapshot],
 ) -> Result<()> {
     if as_json {
-        return json(out, &report);
+        return json_array(out, report, skipped);
     }
     if quiet {
         return Ok(());

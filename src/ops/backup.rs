@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::OpError;
 use crate::archiver::{self, BackupOptions};
 use crate::repo::{LockKind, Repository};
-use crate::snapshot::{SourceRecord, Summary};
+use crate::snapshot::{DamagedSnapshot, SourceRecord, Summary};
 
 /// What a backup produced.
 #[derive(Debug, Serialize)]
@@ -26,6 +26,10 @@ pub struct BackupReport {
     pub notes: Vec<String>,
     /// Stale locks of other processes that were ignored.
     pub stale_locks: Vec<String>,
+    /// Damaged snapshot files the search for a parent skipped (only when
+    /// skipping them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_snapshots: Vec<DamagedSnapshot>,
 }
 
 /// Backs up under a shared lock; the index is loaded first.
@@ -45,5 +49,6 @@ pub fn backup(repo: &mut Repository, options: &BackupOptions) -> Result<BackupRe
         warnings: result.warnings,
         notes: result.notes,
         stale_locks: guard.stale.iter().map(|(_, d)| d.clone()).collect(),
+        skipped_snapshots: options.selection.skipped(),
     })
 }

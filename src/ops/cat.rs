@@ -10,7 +10,7 @@ use crate::id::{BlobId, FileKind, Id, LockId, PackId};
 use crate::index::IndexFile;
 use crate::pack::PackEntry;
 use crate::repo::{LockInfo, RepoError, Repository};
-use crate::snapshot::{find_snapshot, SnapshotError};
+use crate::snapshot::{Selection, SnapshotError};
 
 /// What to show.
 #[derive(Clone, Debug)]
@@ -59,12 +59,17 @@ fn to_json(value: &impl serde::Serialize) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-/// Loads and decodes what `target` names.
-pub fn cat(repo: &mut Repository, target: &CatTarget) -> Result<CatOutput, OpError> {
+/// Loads and decodes what `target` names (a snapshot's `latest` as
+/// `selection` resolves it).
+pub fn cat(
+    repo: &mut Repository,
+    target: &CatTarget,
+    selection: &Selection,
+) -> Result<CatOutput, OpError> {
     let json = match target {
         CatTarget::Config => to_json(repo.config()),
         CatTarget::Snapshot(q) => {
-            let (id, manifest) = find_snapshot(repo, q, |_| true)?;
+            let (id, manifest) = selection.find(repo, q, |_| true)?;
             let mut v = to_json(&manifest);
             v["id"] = Value::String(id.to_hex());
             v

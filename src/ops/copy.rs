@@ -21,8 +21,7 @@ use crate::id::{BlobId, SnapshotId};
 use crate::pack::BlobKind;
 use crate::repo::{BlobSaver, LockKind, Repository};
 use crate::snapshot::{
-    find_snapshot, list_snapshots_checked, load_tree, save_snapshot, save_tree, SnapshotManifest,
-    Tree,
+    load_tree, save_snapshot, save_tree, DamagedSnapshot, Selection, SnapshotManifest, Tree,
 };
 
 /// One snapshot's fate.
@@ -49,31 +48,34 @@ pub struct CopyReport {
     pub data_added: u64,
     /// Bytes written to the target (packs and index).
     pub data_added_stored: u64,
+    /// Damaged snapshot files of either repository that were left out
+    /// (only when skipping them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_snapshots: Vec<DamagedSnapshot>,
 }
 
 /// Source blob or tree ID to target ID.
 type IdMap = Mutex<HashMap<BlobId, BlobId>>;
 
 /// Copies the snapshots `queries` names (all when empty) from `source` to
-/// `target`.
+/// `target`. Damaged snapshot files, in the source (copying everything, or
+/// `latest`) and in the target (whose snapshots say what was copied
+/// before), fail the copy unless `selection` skips them.
 pub fn copy(
     source: &mut Repository,
     target: &mut Repository,
     queries: &[String],
     connections: usize,
+    selection: &Selection,
 ) -> Result<CopyReport, OpError> {
     let _source_lock = source.lock(LockKind::Shared)?;
     let _target_lock = target.lock(LockKind::Shared)?;
-    let (all, problems) = list_snapshots_checked(source)?;
     let wanted: Vec<(SnapshotId, SnapshotManifest)> = if queries.is_empty() {
-        if let Some(first) = problems.into_iter().next() {
-            return Err(first.into());
-        }
-        all
+        selection.list(source)?
     } else {
         let mut v: Vec<(SnapshotId, SnapshotManifest)> = Vec::new();
         for q in queries {
-            let found = find_snapshot(source, q, |_| true)?;
+            let found = selection.find(source, q, |_| true)?;
             if !v.iter().any(|(id, _)| *id == found.0) {
                 v.push(found);
             }
@@ -84,8 +86,10 @@ pub fn copy(
     source.load_index()?;
     target.load_index()?;
 
-    // Target snapshots by the source snapshot they are a copy of.
-    let (existing, _) = list_snapshots_checked(target)?;
+    // Target snapshots by the source snapshot they are a copy of. A damaged
+    // one could be the copy of anything: skipped, that snapshot is copied
+    // again, which duplicates but loses nothing.
+    let existing = selection.list(target)?;
     let mut copies: HashMap<SnapshotId, (SnapshotId, SnapshotManifest)> = HashMap::new();
     for (id, m) in existing {
         if let Some(o) = m.original {
@@ -151,6 +155,7 @@ pub fn copy(
             copied: true,
         });
     }
+    report.skipped_snapshots = selection.skipped();
     Ok(report)
 }
 

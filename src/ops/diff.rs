@@ -8,7 +8,7 @@ use super::ls::etcd_key_path;
 use super::OpError;
 use crate::id::BlobId;
 use crate::repo::Repository;
-use crate::snapshot::{find_snapshot, for_each_etcd_key, load_tree, Node, NodeName, NodeType};
+use crate::snapshot::{for_each_etcd_key, load_tree, Node, NodeName, NodeType, Selection};
 
 /// How a path changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -54,10 +54,11 @@ pub fn diff(
     repo: &mut Repository,
     old: &str,
     new: &str,
+    selection: &Selection,
     mut emit: impl FnMut(&Difference),
 ) -> Result<(String, String), OpError> {
-    let (old_id, old_m) = find_snapshot(repo, old, |_| true)?;
-    let (new_id, new_m) = find_snapshot(repo, new, |_| true)?;
+    let (old_id, old_m) = selection.find(repo, old, |_| true)?;
+    let (new_id, new_m) = selection.find(repo, new, |_| true)?;
     repo.load_index()?;
     compare(repo, Some(&old_m.tree), Some(&new_m.tree), "", &mut emit)?;
     Ok((old_id.to_hex(), new_id.to_hex()))

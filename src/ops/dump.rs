@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::OpError;
 use crate::id::BlobId;
 use crate::repo::Repository;
-use crate::snapshot::{find_node, find_snapshot, load_tree, Node, NodeType};
+use crate::snapshot::{find_node, load_tree, Node, NodeType, Selection};
 
 /// Errors particular to `dump`.
 #[derive(Debug, thiserror::Error)]
@@ -66,8 +66,13 @@ pub enum Dumped {
 }
 
 /// What `path` names in snapshot `query`: a file or a folder (the root is `/`).
-pub fn resolve(repo: &mut Repository, query: &str, path: &str) -> Result<Node, OpError> {
-    let (id, manifest) = find_snapshot(repo, query, |_| true)?;
+pub fn resolve(
+    repo: &mut Repository,
+    query: &str,
+    path: &str,
+    selection: &Selection,
+) -> Result<Node, OpError> {
+    let (id, manifest) = selection.find(repo, query, |_| true)?;
     repo.load_index()?;
     let not_found = || DumpError::NotFound {
         path: path.to_string(),

@@ -13,7 +13,7 @@ use super::OpError;
 use crate::etcd::{EtcdClient, EtcdOptions};
 use crate::repo::{LockKind, Repository};
 use crate::restore::etcd::{restore_to_etcd, EtcdRestoreOptions, EtcdRestoreReport};
-use crate::snapshot::find_snapshot;
+use crate::snapshot::{DamagedSnapshot, Selection};
 
 /// Errors of starting an etcd.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,9 @@ pub struct EtcdRestoreOpReport {
     /// What changed.
     #[serde(flatten)]
     pub report: EtcdRestoreReport,
+    /// Damaged snapshot files `latest` skipped (only when skipping them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_snapshots: Vec<DamagedSnapshot>,
 }
 
 /// Restores the etcd keyspace of snapshot `query` under a shared lock.
@@ -53,9 +56,10 @@ pub fn restore_etcd(
     query: &str,
     hosts: &[String],
     options: &EtcdRestoreOptions,
+    selection: &Selection,
 ) -> Result<EtcdRestoreOpReport, OpError> {
     let _guard = repo.lock(LockKind::Shared)?;
-    let (id, manifest) = find_snapshot(repo, query, |m| {
+    let (id, manifest) = selection.find(repo, query, |m| {
         (hosts.is_empty() || hosts.contains(&m.hostname))
             && m.sources.iter().any(|s| s.kind == "etcd")
     })?;
@@ -65,6 +69,7 @@ pub fn restore_etcd(
         snapshot_id: id.to_hex(),
         deployed: None,
         report,
+        skipped_snapshots: selection.skipped(),
     })
 }
 

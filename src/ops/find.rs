@@ -8,7 +8,7 @@ use super::snapshots::SnapshotFilter;
 use super::OpError;
 use crate::pattern::PathPatterns;
 use crate::repo::Repository;
-use crate::snapshot::{list_snapshots_checked, NodeType};
+use crate::snapshot::{NodeType, Selection};
 
 /// One match.
 #[derive(Debug, Serialize)]
@@ -29,18 +29,17 @@ pub struct Found {
 }
 
 /// Every path matching `patterns` in every snapshot `filter` accepts, oldest
-/// snapshot first; `emit` is called as matches are found.
+/// snapshot first; `emit` is called as matches are found. Damaged snapshot
+/// files fail the search unless `selection` skips them.
 pub fn find(
     repo: &mut Repository,
     patterns: &[String],
     filter: &SnapshotFilter,
+    selection: &Selection,
     mut emit: impl FnMut(&Found),
 ) -> Result<usize, OpError> {
     let patterns = PathPatterns::new(patterns).map_err(crate::source::SourceError::from)?;
-    let (list, problems) = list_snapshots_checked(repo)?;
-    if let Some(first) = problems.into_iter().next() {
-        return Err(first.into());
-    }
+    let list = selection.list(repo)?;
     repo.load_index()?;
     let mut count = 0;
     for (id, manifest) in list.iter().filter(|(_, m)| filter.matches(m)) {

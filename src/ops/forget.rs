@@ -5,6 +5,12 @@
 //! A shared lock is enough: backups may run meanwhile (a backup whose parent
 //! is forgotten relies only on blobs in its loaded index, which prune's grace
 //! period protects), and removing a snapshot twice is harmless.
+//!
+//! A policy needs every snapshot: with a damaged snapshot file it is refused,
+//! since the file's time, host and tags are unknown and deciding without it
+//! could remove what it would have made redundant, or count it wrongly. When
+//! damaged files are skipped, they are neither kept nor removed by the
+//! policy: a damaged file is only ever removed when named by its ID.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +20,7 @@ use super::retention::{decide, Candidate, RetentionPolicy};
 use super::OpError;
 use crate::id::{FileKind, SnapshotId};
 use crate::repo::{LockKind, RepoError, Repository};
-use crate::snapshot::{find_snapshot, list_snapshots_checked, SnapshotManifest};
+use crate::snapshot::{find_snapshot, resolve_id, Selection, SnapshotError, SnapshotManifest};
 
 /// What snapshots are grouped by before a policy applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,12 +96,16 @@ fn key_of(by: GroupBy, m: &SnapshotManifest) -> GroupKey {
 pub struct Decision {
     /// Its ID.
     pub id: String,
-    /// When it was taken (RFC 3339).
-    pub time: String,
+    /// When it was taken (RFC 3339); unknown for a damaged file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
     /// Its tags.
     pub tags: Vec<String>,
     /// Why it is kept; empty when it is removed.
     pub reasons: Vec<String>,
+    /// Why its file cannot be used, when it is damaged (removed by ID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
 }
 
 /// The decisions for one group.
@@ -122,6 +132,8 @@ pub struct ForgetOptions {
     pub hosts: Vec<String>,
     /// Decide and report, remove nothing.
     pub dry_run: bool,
+    /// How damaged snapshot files are treated by a policy and by `latest`.
+    pub selection: Selection,
 }
 
 /// Errors particular to `forget`.
@@ -138,8 +150,7 @@ pub fn forget(repo: &Repository, options: &ForgetOptions) -> Result<Vec<GroupRep
     if !options.ids.is_empty() {
         let mut remove = Vec::new();
         for query in &options.ids {
-            let (id, manifest) = find_snapshot(repo, query, |_| true)?;
-            remove.push(decision(&id, &manifest, Vec::new()));
+            remove.push(named(repo, query, &options.selection)?);
         }
         remove.dedup_by(|a, b| a.id == b.id);
         let report = vec![GroupReport {
@@ -153,11 +164,8 @@ pub fn forget(repo: &Repository, options: &ForgetOptions) -> Result<Vec<GroupRep
     if options.policy.is_empty() {
         return Err(ForgetError::NoPolicy.into());
     }
-    let (list, problems) = list_snapshots_checked(repo)?;
-    if let Some(first) = problems.into_iter().next() {
-        // Deciding without every snapshot could remove the wrong ones.
-        return Err(first.into());
-    }
+    // Deciding without every snapshot could remove the wrong ones.
+    let list = options.selection.list(repo)?;
     let mut groups: BTreeMap<GroupKey, Vec<(SnapshotId, SnapshotManifest)>> = BTreeMap::new();
     for (id, m) in list {
         if options.hosts.is_empty() || options.hosts.contains(&m.hostname) {
@@ -200,9 +208,36 @@ pub fn forget(repo: &Repository, options: &ForgetOptions) -> Result<Vec<GroupRep
 fn decision(id: &SnapshotId, m: &SnapshotManifest, reasons: Vec<String>) -> Decision {
     Decision {
         id: id.to_hex(),
-        time: m.time.to_rfc3339(),
+        time: Some(m.time.to_rfc3339()),
         tags: m.tags.clone(),
         reasons,
+        damaged: None,
+    }
+}
+
+/// The removal of the snapshot `query` names: `latest` as `selection`
+/// resolves it, or an ID or prefix, whose file is removed even when it is
+/// damaged, since naming it is how a damaged file is got rid of.
+fn named(repo: &Repository, query: &str, selection: &Selection) -> Result<Decision, OpError> {
+    if query == "latest" {
+        let (id, manifest) = selection.find(repo, query, |_| true)?;
+        return Ok(decision(&id, &manifest, Vec::new()));
+    }
+    let id = resolve_id(repo, query)?;
+    match find_snapshot(repo, &id.to_hex(), |_| true) {
+        Ok((id, manifest)) => Ok(decision(&id, &manifest, Vec::new())),
+        Err(SnapshotError::Damaged { snapshot }) => Ok(Decision {
+            id: snapshot.id.to_hex(),
+            time: None,
+            tags: Vec::new(),
+            reasons: Vec::new(),
+            damaged: Some(snapshot.reason),
+        }),
+        Err(SnapshotError::NotFound { .. }) => Err(SnapshotError::NotFound {
+            query: query.into(),
+        }
+        .into()),
+        Err(e) => Err(e.into()),
     }
 }
 

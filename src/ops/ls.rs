@@ -6,8 +6,8 @@ use super::OpError;
 use crate::id::BlobId;
 use crate::repo::Repository;
 use crate::snapshot::{
-    find_snapshot, for_each_etcd_key, load_tree, EtcdKeyMeta, GitRepoMeta, Node, NodeName,
-    NodeType, SnapshotManifest,
+    for_each_etcd_key, load_tree, EtcdKeyMeta, GitRepoMeta, Node, NodeName, NodeType, Selection,
+    SnapshotManifest,
 };
 use crate::source::etcd::{k8s_resource, K8sResource};
 
@@ -52,9 +52,10 @@ pub struct LsEntry {
 pub fn ls(
     repo: &mut Repository,
     query: &str,
+    selection: &Selection,
     mut emit: impl FnMut(&LsEntry),
 ) -> Result<(String, SnapshotManifest), OpError> {
-    let (id, manifest) = find_snapshot(repo, query, |_| true)?;
+    let (id, manifest) = selection.find(repo, query, |_| true)?;
     repo.load_index()?;
     walk(repo, &manifest.tree, "", &mut emit)?;
     Ok((id.to_hex(), manifest))

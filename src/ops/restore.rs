@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::OpError;
 use crate::repo::{LockKind, Repository};
 use crate::restore::{restore_to_dir, RestoreFilter, RestorePlan, RestoreProgress, RestoreReport};
-use crate::snapshot::find_snapshot;
+use crate::snapshot::{find_snapshot, DamagedSnapshot, Selection};
 
 /// What to restore where.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +33,8 @@ pub struct RestoreOptions {
     pub git_only: bool,
     /// Push with `--dry-run`: report what the server would get, change nothing.
     pub dry_run: bool,
+    /// How `latest` treats damaged snapshot files.
+    pub selection: Selection,
 }
 
 /// What a restore did.
@@ -54,6 +56,9 @@ pub struct RestoreOpReport {
     /// Pushes were dry runs.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Damaged snapshot files `latest` skipped (only when skipping them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_snapshots: Vec<DamagedSnapshot>,
 }
 
 /// Restores under a shared lock.
@@ -63,7 +68,7 @@ pub fn restore(
 ) -> Result<RestoreOpReport, OpError> {
     let _guard = repo.lock(LockKind::Shared)?;
     let hosts = &options.hosts;
-    let (id, manifest) = find_snapshot(repo, &options.snapshot, |m| {
+    let (id, manifest) = options.selection.find(repo, &options.snapshot, |m| {
         hosts.is_empty() || hosts.contains(&m.hostname)
     })?;
     repo.load_index()?;
@@ -98,6 +103,7 @@ pub fn restore(
         git,
         git_only: options.git_only,
         dry_run: options.dry_run,
+        skipped_snapshots: options.selection.skipped(),
     })
 }
 

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::OpError;
 use crate::repo::Repository;
-use crate::snapshot::{list_snapshots_checked, SnapshotManifest};
+use crate::snapshot::{Selection, SnapshotManifest};
 
 /// Filters for listings.
 #[derive(Clone, Debug, Default)]
@@ -23,39 +23,47 @@ impl SnapshotFilter {
     }
 }
 
-/// One listed snapshot.
+/// One listed snapshot, or a damaged snapshot file.
 #[derive(Debug, Serialize)]
 pub struct SnapshotRow {
     /// Full ID.
     pub id: String,
     /// First 8 hex characters.
     pub short_id: String,
-    /// The manifest.
+    /// The manifest (absent for a damaged file).
     #[serde(flatten)]
-    pub manifest: SnapshotManifest,
+    pub manifest: Option<SnapshotManifest>,
+    /// Why the file cannot be used: its manifest is unknown (only listed
+    /// when damaged files are skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
 }
 
-/// Every snapshot passing `filter`, oldest first, and messages about those
-/// that could not be read.
+/// Every snapshot passing `filter`, oldest first. Damaged snapshot files
+/// fail the listing, or with a skipping `selection` follow as rows of their
+/// own: a filter cannot tell whether they would pass it.
 pub fn snapshots(
     repo: &Repository,
     filter: &SnapshotFilter,
-) -> Result<(Vec<SnapshotRow>, Vec<String>), OpError> {
-    let (list, problems) = list_snapshots_checked(repo)?;
-    let rows = list
+    selection: &Selection,
+) -> Result<Vec<SnapshotRow>, OpError> {
+    let listing = selection.listing(repo)?;
+    let rows = listing
+        .snapshots
         .into_iter()
         .filter(|(_, m)| filter.matches(m))
         .map(|(id, manifest)| SnapshotRow {
             id: id.to_hex(),
             short_id: id.short(),
-            manifest,
+            manifest: Some(manifest),
+            damaged: None,
         })
+        .chain(listing.damaged.into_iter().map(|d| SnapshotRow {
+            id: d.id.to_hex(),
+            short_id: d.id.short(),
+            manifest: None,
+            damaged: Some(d.reason),
+        }))
         .collect();
-    Ok((
-        rows,
-        problems
-            .iter()
-            .map(|e| format!("{e}; run `snap check`"))
-            .collect(),
-    ))
+    Ok(rows)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::OpError;
 use crate::id::{BlobId, FileKind};
 use crate::repo::{RepoError, Repository};
-use crate::snapshot::{find_snapshot, list_snapshots_checked, load_tree, SnapshotManifest};
+use crate::snapshot::{load_tree, DamagedSnapshot, Selection, SnapshotManifest};
 
 /// Sizes of one snapshot or of all of them.
 #[derive(Debug, Default, Serialize)]
@@ -33,19 +33,21 @@ pub struct Stats {
     pub compression_ratio: f64,
     /// Bytes of every pack in the repository (with packs no snapshot uses).
     pub repository_size: u64,
+    /// Damaged snapshot files left out (only when skipping them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_snapshots: Vec<DamagedSnapshot>,
 }
 
-/// Stats of the snapshot `query` names, or of every snapshot.
-pub fn stats(repo: &mut Repository, query: Option<&str>) -> Result<Stats, OpError> {
+/// Stats of the snapshot `query` names, or of every snapshot; damaged
+/// snapshot files fail it unless `selection` skips them.
+pub fn stats(
+    repo: &mut Repository,
+    query: Option<&str>,
+    selection: &Selection,
+) -> Result<Stats, OpError> {
     let manifests: Vec<SnapshotManifest> = match query {
-        Some(q) => vec![find_snapshot(repo, q, |_| true)?.1],
-        None => {
-            let (list, problems) = list_snapshots_checked(repo)?;
-            if let Some(first) = problems.into_iter().next() {
-                return Err(first.into());
-            }
-            list.into_iter().map(|(_, m)| m).collect()
-        }
+        Some(q) => vec![selection.find(repo, q, |_| true)?.1],
+        None => selection.list(repo)?.into_iter().map(|(_, m)| m).collect(),
     };
     repo.load_index()?;
     let mut s = Stats {
@@ -69,6 +71,7 @@ pub fn stats(repo: &mut Repository, query: Option<&str>) -> Result<Stats, OpErro
         s.stored_size += loc.stored_len as u64;
     }
     s.blobs = blobs.len();
+    s.skipped_snapshots = selection.skipped();
     s.dedup_ratio = ratio(s.restore_size, s.unique_size);
     s.compression_ratio = ratio(s.unique_size, s.stored_size);
     s.repository_size = repo

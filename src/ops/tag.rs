@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::OpError;
 use crate::id::{FileKind, SnapshotId};
 use crate::repo::{LockKind, RepoError, Repository};
-use crate::snapshot::{find_snapshot, save_snapshot, SnapshotManifest};
+use crate::snapshot::{save_snapshot, Selection, SnapshotManifest};
 
 /// How to change the tags.
 #[derive(Clone, Debug, Default)]
@@ -86,12 +86,13 @@ pub fn tag(
     repo: &Repository,
     queries: &[String],
     change: &TagChange,
+    selection: &Selection,
 ) -> Result<Vec<Retagged>, OpError> {
     change.validate()?;
     let _lock = repo.lock(LockKind::Shared)?;
     let mut targets: Vec<(SnapshotId, SnapshotManifest)> = Vec::new();
     for q in queries {
-        let (id, m) = find_snapshot(repo, q, |_| true)?;
+        let (id, m) = selection.find(repo, q, |_| true)?;
         if !targets.iter().any(|(t, _)| *t == id) {
             targets.push((id, m));
         }

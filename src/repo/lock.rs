@@ -184,6 +184,29 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// Compact JSON, as stored sealed under `locks/` (spec §9).
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("lock serializes")
+    }
+
+    /// Parses a lock's plaintext. Every `version` is accepted: a live lock
+    /// of an unknown version still restricts others, see
+    /// [`LockInfo::blocks_as`].
+    pub fn decode(plain: &[u8]) -> Result<LockInfo, serde_json::Error> {
+        serde_json::from_slice(plain)
+    }
+
+    /// What a live lock with this content excludes: its kind, or everything
+    /// when its version is not 1, since its holder may rely on rules this
+    /// version does not know (spec §9).
+    pub fn blocks_as(&self) -> LockKind {
+        if self.version == 1 {
+            self.kind
+        } else {
+            LockKind::Exclusive
+        }
+    }
+
     /// Why the lock is stale under `timing`, or `None` if it is live.
     pub fn stale_reason(&self, now: DateTime<Utc>, timing: &LockTiming) -> Option<String> {
         let age = now.signed_duration_since(self.time);
@@ -257,10 +280,7 @@ fn write_lock(
         username: username(),
         pid: std::process::id(),
     };
-    let sealed = key.seal(
-        SealKind::Lock,
-        &serde_json::to_vec(&info).expect("lock serializes"),
-    );
+    let sealed = key.seal(SealKind::Lock, &info.encode());
     let name = Id::sha256(&sealed).to_hex();
     backend.write(FileKind::Lock, &name, &sealed)?;
     Ok(name)
@@ -280,7 +300,7 @@ pub fn read_locks(
         let Ok(plain) = repo.load_file(FileKind::Lock, &f.name, SealKind::Lock) else {
             continue;
         };
-        if let Ok(info) = serde_json::from_slice::<LockInfo>(&plain) {
+        if let Ok(info) = LockInfo::decode(&plain) {
             out.push((f.name, info));
         }
     }
@@ -290,7 +310,13 @@ pub fn read_locks(
 pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, RepoError> {
     let timing = repo.lock_timing;
     let (wall, mono) = (Utc::now(), Instant::now());
-    let ours = write_lock(&*repo.backend, &repo.key, kind, wall)?;
+    let ours = write_lock(&*repo.backend, &repo.key, kind, wall).map_err(|e| match e {
+        RepoError::Backend(source) => RepoError::LockWrite {
+            location: repo.backend.location(),
+            source: Box::new(source),
+        },
+        other => other,
+    })?;
     let health = Arc::new(LockHealth::new(wall, mono, timing.lost_after));
     let now = Utc::now();
     let mut stale = Vec::new();
@@ -306,9 +332,7 @@ pub(super) fn acquire(repo: &Repository, kind: LockKind) -> Result<LockGuard, Re
             stale.push((name, format!("{} ({reason})", info.describe())));
             continue;
         }
-        // A lock of a newer format version is respected as exclusive: its
-        // holder may rely on rules this version does not know.
-        if kind == LockKind::Exclusive || info.kind == LockKind::Exclusive || info.version != 1 {
+        if kind == LockKind::Exclusive || info.blocks_as() == LockKind::Exclusive {
             let _ = repo.backend.remove(FileKind::Lock, &ours);
             return Err(RepoError::Locked {
                 location: repo.backend.location(),
@@ -379,6 +403,18 @@ fn refresh_loop(
 }
 
 impl LockGuard {
+    /// A guard holding no lock, for a repository read without locks.
+    pub(super) fn none() -> LockGuard {
+        // Nothing is refreshed, so nothing can be lost.
+        let health = LockHealth::new(Utc::now(), Instant::now(), Duration::MAX);
+        LockGuard {
+            stop: None,
+            refresher: None,
+            health: Arc::new(health),
+            stale: Vec::new(),
+        }
+    }
+
     /// Makes the lock look last written `seconds` ago (tests of lock loss).
     #[doc(hidden)]
     pub fn pretend_refreshed_ago(&self, seconds: u64) {
@@ -545,6 +581,24 @@ mod tests {
         let guard = repo.lock(LockKind::Exclusive).unwrap();
         assert_eq!(guard.stale.len(), 1);
         assert!(guard.stale[0].1.contains("no longer runs"));
+    }
+
+    #[test]
+    fn a_repository_read_without_locks_writes_no_lock_and_refuses_writes() {
+        let (backend, mut repo) = fresh_repo();
+        repo.set_unlocked();
+        let guard = repo.lock(LockKind::Shared).unwrap();
+        assert!(backend.list(FileKind::Lock).unwrap().is_empty());
+        assert!(!guard.is_lost());
+        assert!(matches!(
+            repo.lock(LockKind::Exclusive),
+            Err(RepoError::Unlocked { .. })
+        ));
+        assert!(matches!(
+            repo.save_file(FileKind::Snapshot, SealKind::Snapshot, b"{}"),
+            Err(RepoError::Unlocked { .. })
+        ));
+        assert!(backend.list(FileKind::Snapshot).unwrap().is_empty());
     }
 
     #[test]

@@ -66,6 +66,24 @@ pub enum RepoError {
         /// Who holds it, when.
         holder: String,
     },
+    /// The lock file could not be written (a read-only repository, or one
+    /// this user may not write to, or the backend failed).
+    #[error("cannot lock the repository, since its lock file cannot be written ({source}); if the repository is read-only (a read-only medium or mount, or files this user may not change), commands that only read it (snapshots, ls, restore, check, dump, diff, find, stats, cat) work without a lock: use --no-lock")]
+    LockWrite {
+        /// Where (the source names it too).
+        location: String,
+        /// Why (boxed: errors stay small).
+        #[source]
+        source: Box<BackendError>,
+    },
+    /// A write was attempted on a repository opened without locks.
+    #[error(
+        "{location} was opened without a lock (--no-lock), which only reads; nothing was written"
+    )]
+    Unlocked {
+        /// Where.
+        location: String,
+    },
     /// This process's lock was not refreshed for too long (the process was
     /// frozen or suspended, or the repository unreachable): others may take
     /// it for stale, so nothing more is written.
@@ -177,6 +195,9 @@ pub struct Repository {
     /// Problems that lose nothing but are worth telling (a damaged key or
     /// index file skipped).
     warnings: Arc<Warnings>,
+    /// Opened to read without locks (spec §9): `lock` takes none, and
+    /// every write is refused.
+    unlocked: bool,
 }
 
 /// At most this many key files are tried with one password (restic tries 20
@@ -202,7 +223,8 @@ impl Warnings {
     }
 }
 
-fn untried_text(untried: usize) -> String {
+/// The part of a wrong-password message about key files not tried.
+pub fn untried_text(untried: usize) -> String {
     if untried == 0 {
         return String::new();
     }
@@ -303,6 +325,7 @@ impl Repository {
             locks: Default::default(),
             lock_timing: LockTiming::from_env(),
             warnings: Default::default(),
+            unlocked: false,
         })
     }
 
@@ -389,6 +412,7 @@ impl Repository {
                         locks: Default::default(),
                         lock_timing: LockTiming::from_env(),
                         warnings: Arc::new(Warnings::with(warnings)),
+                        unlocked: false,
                     });
                 }
                 Err(CryptoError::WrongPassword) => {}
@@ -558,9 +582,24 @@ impl Repository {
         self.lock_timing = timing;
     }
 
+    /// Reads without locks from now on (spec §9, `--no-lock`): [`Repository::lock`]
+    /// writes no lock file, so a read-only repository can be read, and every
+    /// write and deletion that checks the locks is refused. A concurrent
+    /// prune may then delete what is being read: reads fail, naming what is
+    /// missing, and never return other data (everything read is verified).
+    pub fn set_unlocked(&mut self) {
+        self.unlocked = true;
+    }
+
     /// Fails once a lock this process holds is lost (spec §9): the
     /// repository may no longer be safe to write to, or to delete from.
+    /// Always fails on a repository read without locks.
     pub fn check_locks(&self) -> Result<(), RepoError> {
+        if self.unlocked {
+            return Err(RepoError::Unlocked {
+                location: self.backend.location(),
+            });
+        }
         self.locks.check(|| self.backend.location())
     }
 
@@ -573,6 +612,7 @@ impl Repository {
     /// during the write may find its lock lost afterwards, and then removes
     /// what it wrote, since maintenance may have started meanwhile.
     pub fn save_file(&self, kind: FileKind, seal: SealKind, plain: &[u8]) -> Result<Id, RepoError> {
+        self.check_locks()?;
         store_sealed(&*self.backend, &self.key, &self.locks, kind, seal, plain)
     }
 
@@ -671,9 +711,17 @@ impl Repository {
         BlobSaver::new(self, connections)
     }
 
-    /// Takes a shared or exclusive lock; see [`LockGuard`].
+    /// Takes a shared or exclusive lock; see [`LockGuard`]. Without locks
+    /// ([`Repository::set_unlocked`]) a shared one is a guard holding
+    /// nothing, and an exclusive one (which only writers take) is refused.
     pub fn lock(&self, kind: LockKind) -> Result<LockGuard, RepoError> {
-        lock::acquire(self, kind)
+        match (self.unlocked, kind) {
+            (false, _) => lock::acquire(self, kind),
+            (true, LockKind::Shared) => Ok(LockGuard::none()),
+            (true, LockKind::Exclusive) => Err(RepoError::Unlocked {
+                location: self.backend.location(),
+            }),
+        }
     }
 
     /// Adds another key file for the same master key; returns its ID.

@@ -220,7 +220,7 @@ fn unavailable(repo: &Repository, plan: &RestorePlan, gone: &HashSet<PackId>) ->
         Some(loc) if gone.contains(&loc.pack) => Some(format!(
             "blob {} is in pack {}, which is missing",
             id.short(),
-            loc.pack.short()
+            loc.pack.to_hex()
         )),
         Some(_) => None,
     };

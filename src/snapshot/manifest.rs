@@ -4,10 +4,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::select::{DamagedSnapshot, Selection};
 use super::{EtcdCapture, SnapshotError};
 use crate::crypto::SealKind;
 use crate::id::{BlobId, FileKind, Id, SnapshotId};
-use crate::repo::Repository;
+use crate::repo::{RepoError, Repository};
 
 /// One captured source.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,54 +161,110 @@ pub fn load_snapshot(
 /// Snapshots with their IDs.
 pub type SnapshotList = Vec<(SnapshotId, SnapshotManifest)>;
 
-/// Every readable snapshot, oldest first.
-pub fn list_snapshots(
-    repo: &Repository,
-) -> Result<Vec<(SnapshotId, SnapshotManifest)>, SnapshotError> {
-    Ok(list_snapshots_checked(repo)?.0)
+/// Every usable snapshot of a repository, and the damaged snapshot files.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotListing {
+    /// Snapshots that opened, oldest first (ties: by ID).
+    pub snapshots: SnapshotList,
+    /// Files that are damaged, by ID (see [`crate::snapshot::Selection`]).
+    pub damaged: Vec<DamagedSnapshot>,
 }
 
-/// Every readable snapshot, oldest first, and the errors of those that could
-/// not be read: one damaged manifest must not hide all the others.
-pub fn list_snapshots_checked(
-    repo: &Repository,
-) -> Result<(SnapshotList, Vec<SnapshotError>), SnapshotError> {
+/// Every snapshot, oldest first; fails naming the damaged files if there
+/// are any (spec §10): a listing must not look complete when it is not.
+/// [`crate::snapshot::Selection::skipping`] goes on without them.
+pub fn list_snapshots(repo: &Repository) -> Result<SnapshotList, SnapshotError> {
+    Selection::refusing().list(repo)
+}
+
+/// Every snapshot that opens, oldest first, and every damaged snapshot
+/// file: one damaged manifest must not hide all the others. Fails on files
+/// that cannot be read at all (a backend error), which are not damaged but
+/// unreachable; skips files deleted since the listing (a concurrent forget).
+pub fn list_snapshots_checked(repo: &Repository) -> Result<SnapshotListing, SnapshotError> {
     use rayon::prelude::*;
     let ids = repo.list_ids(FileKind::Snapshot)?;
     let results: Vec<_> = ids
         .par_iter()
         .map(|id| {
             let id = SnapshotId(*id);
-            load_snapshot(repo, &id).map(|m| (id, m))
+            (id, load_snapshot(repo, &id))
         })
         .collect();
-    let mut out = Vec::new();
-    let mut problems = Vec::new();
-    for r in results {
+    let mut listing = SnapshotListing::default();
+    for (id, r) in results {
         match r {
-            Ok(x) => out.push(x),
-            Err(e) => problems.push(e),
+            Ok(m) => listing.snapshots.push((id, m)),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => match damage(repo, id, e) {
+                Ok(d) => listing.damaged.push(d),
+                Err(unreachable) => return Err(unreachable),
+            },
         }
     }
-    out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-    Ok((out, problems))
+    listing
+        .snapshots
+        .sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+    listing.damaged.sort_by_key(|d| d.id);
+    Ok(listing)
+}
+
+fn is_not_found(e: &SnapshotError) -> bool {
+    matches!(e, SnapshotError::Repo(RepoError::Backend(b)) if b.is_not_found())
+}
+
+/// What is damaged about snapshot `id`, given why it failed to load; the
+/// error back if it is no damage but a failure to read.
+fn damage(
+    repo: &Repository,
+    id: SnapshotId,
+    e: SnapshotError,
+) -> Result<DamagedSnapshot, SnapshotError> {
+    let reason = match e {
+        SnapshotError::Format { reason, .. } => format!("malformed: {reason}"),
+        SnapshotError::Repo(RepoError::NameMismatch { actual, .. }) => {
+            format!("its content does not match its name (SHA-256 {actual})")
+        }
+        SnapshotError::Repo(RepoError::File { source, .. }) => source.to_string(),
+        other => return Err(other),
+    };
+    Ok(DamagedSnapshot {
+        id,
+        repository: repo.backend().location(),
+        reason,
+    })
 }
 
 /// Resolves `latest`, a full ID or a unique prefix of at least 4 hex
-/// characters. `latest` considers only snapshots accepted by `filter`.
+/// characters. `latest` considers only snapshots accepted by `filter`, and
+/// fails if any snapshot file is damaged (see [`list_snapshots`]); a damaged
+/// snapshot named by its ID fails with [`SnapshotError::Damaged`].
 pub fn find_snapshot(
     repo: &Repository,
     query: &str,
     filter: impl Fn(&SnapshotManifest) -> bool,
 ) -> Result<(SnapshotId, SnapshotManifest), SnapshotError> {
     if query == "latest" {
-        return list_snapshots(repo)?
-            .into_iter()
-            .rfind(|(_, m)| filter(m))
-            .ok_or_else(|| SnapshotError::NotFound {
-                query: query.into(),
-            });
+        return Selection::refusing().find(repo, query, filter);
     }
+    let id = resolve_id(repo, query)?;
+    match load_snapshot(repo, &id) {
+        Ok(m) => Ok((id, m)),
+        Err(e) if is_not_found(&e) => Err(SnapshotError::NotFound {
+            query: query.into(),
+        }),
+        Err(e) => Err(match damage(repo, id, e) {
+            Ok(d) => SnapshotError::Damaged {
+                snapshot: Box::new(d),
+            },
+            Err(other) => other,
+        }),
+    }
+}
+
+/// The snapshot a full ID or a unique prefix of at least 4 hex characters
+/// names, by the names in `snapshots/` alone: nothing is opened.
+pub fn resolve_id(repo: &Repository, query: &str) -> Result<SnapshotId, SnapshotError> {
     let q = query.to_ascii_lowercase();
     if q.len() < 4 || q.len() > 64 || !q.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(SnapshotError::BadQuery {
@@ -215,17 +272,7 @@ pub fn find_snapshot(
         });
     }
     if let Ok(id) = Id::from_hex(&q) {
-        let id = SnapshotId(id);
-        return load_snapshot(repo, &id)
-            .map(|m| (id, m))
-            .map_err(|e| match e {
-                SnapshotError::Repo(crate::repo::RepoError::Backend(b)) if b.is_not_found() => {
-                    SnapshotError::NotFound {
-                        query: query.into(),
-                    }
-                }
-                other => other,
-            });
+        return Ok(SnapshotId(id));
     }
     let matches: Vec<Id> = repo
         .list_ids(FileKind::Snapshot)?
@@ -236,10 +283,7 @@ pub fn find_snapshot(
         [] => Err(SnapshotError::NotFound {
             query: query.into(),
         }),
-        [one] => {
-            let id = SnapshotId(*one);
-            load_snapshot(repo, &id).map(|m| (id, m))
-        }
+        [one] => Ok(SnapshotId(*one)),
         many => Err(SnapshotError::Ambiguous {
             query: query.into(),
             count: many.len(),

@@ -9,6 +9,7 @@ mod etcd;
 mod git;
 mod manifest;
 mod name;
+mod select;
 mod tree;
 
 pub use etcd::{
@@ -17,10 +18,11 @@ pub use etcd::{
 };
 pub use git::{GitRefRecord, GitRepoMeta};
 pub use manifest::{
-    find_snapshot, list_snapshots, list_snapshots_checked, load_snapshot, save_snapshot,
-    SnapshotManifest, SourceRecord, Summary,
+    find_snapshot, list_snapshots, list_snapshots_checked, load_snapshot, resolve_id,
+    save_snapshot, SnapshotList, SnapshotListing, SnapshotManifest, SourceRecord, Summary,
 };
 pub use name::NodeName;
+pub use select::{DamagedSnapshot, Selection, SkipNotice};
 pub use tree::{find_node, load_tree, save_tree, Node, NodeType, Tree};
 
 /// Errors of the snapshot layer.
@@ -53,6 +55,20 @@ pub enum SnapshotError {
     BadQuery {
         /// What was asked.
         query: String,
+    },
+    /// A snapshot named by its ID (or prefix) is damaged: it cannot be
+    /// skipped, since it is the one asked for.
+    #[error("snapshot file {} in {} is damaged ({}); run `snap check`; if it cannot be repaired, remove it with `snap forget {}`", snapshot.file(), snapshot.repository, snapshot.reason, snapshot.id)]
+    Damaged {
+        /// The file and why (boxed: errors stay small).
+        snapshot: Box<DamagedSnapshot>,
+    },
+    /// Snapshot files are damaged, so a listing (and `latest`) would be
+    /// incomplete (spec §10).
+    #[error("{}", select::describe_listing(damaged))]
+    DamagedListing {
+        /// The damaged files.
+        damaged: Vec<DamagedSnapshot>,
     },
     /// A repository operation failed.
     #[error(transparent)]

@@ -212,10 +212,12 @@ pub fn prune(repo: &mut Repository, options: &PruneOptions) -> Result<PruneRepor
     repo.replace_index(index);
 
     // Every blob some snapshot reaches.
-    let (snapshots, problems) = list_snapshots_checked(repo)?;
-    if let Some(first) = problems.into_iter().next() {
-        return Err(unreadable("a snapshot".into(), first));
+    // Never skips a damaged snapshot: what it uses is unknown (spec §10).
+    let listing = list_snapshots_checked(repo)?;
+    if let Some(d) = listing.damaged.first() {
+        return Err(unreadable(format!("snapshot file {}", d.file()), &d.reason));
     }
+    let snapshots = listing.snapshots;
     report.snapshots = snapshots.len();
     let roots: Vec<BlobId> = snapshots.iter().map(|(_, m)| m.tree).collect();
     let used = used_blobs(repo, roots)?;
