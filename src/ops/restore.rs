@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::OpError;
 use crate::repo::{LockKind, Repository};
-use crate::restore::{restore_to_dir, RestoreFilter, RestorePlan, RestoreProgress, RestoreReport};
+use crate::restore::{restore_tree, RestoreFilter, RestoreProgress, RestoreReport};
 use crate::snapshot::{find_snapshot, DamagedSnapshot, Selection};
 
 /// What to restore where.
@@ -73,7 +73,6 @@ pub fn restore(
     })?;
     repo.load_index()?;
     let filter = RestoreFilter::new(&options.includes, &options.excludes)?;
-    let plan = RestorePlan::build(repo, &manifest.tree, &filter)?;
     let threads = if options.threads == 0 {
         (std::thread::available_parallelism()
             .map(|n| n.get())
@@ -87,7 +86,14 @@ pub fn restore(
     let report = if options.git_only {
         RestoreReport::default()
     } else {
-        restore_to_dir(repo, &plan, &options.target, threads, &progress)?
+        restore_tree(
+            repo,
+            &manifest.tree,
+            &filter,
+            &options.target,
+            threads,
+            &progress,
+        )?
     };
     let git = crate::restore::git::restore_git(
         repo,

@@ -475,9 +475,37 @@ impl Repository {
         if !names.is_empty() && names == self.index_files {
             return Ok(files.len());
         }
-        let results: Vec<(String, Result<IndexFile, RepoError>)> = {
-            use rayon::prelude::*;
-            names
+        let (mut index, mut used, superseded) =
+            self.read_index_files(&names, &Default::default(), true)?;
+        if names.iter().any(|n| superseded.contains(n)) {
+            // A crash left a superseded file beside the one that replaced it
+            // (rare): read again without it.
+            (index, used, _) = self.read_index_files(&names, &superseded, false)?;
+        }
+        let backend = Arc::clone(&self.backend);
+        index.sort_resolving(|contested| missing_packs(&*backend, contested));
+        self.index = index;
+        self.index_files = names;
+        Ok(used)
+    }
+
+    /// Reads the index files `names` except `skip` into one index, a few at
+    /// a time so only those few are held decoded beside it; returns it, how
+    /// many files it holds, and the files they supersede.
+    fn read_index_files(
+        &self,
+        names: &[String],
+        skip: &std::collections::HashSet<String>,
+        warn: bool,
+    ) -> Result<(Index, usize, std::collections::HashSet<String>), RepoError> {
+        use rayon::prelude::*;
+        let mut index = Index::new();
+        let mut used = 0;
+        let mut superseded = std::collections::HashSet::new();
+        let wanted: Vec<&String> = names.iter().filter(|n| !skip.contains(*n)).collect();
+        let at_once = rayon::current_num_threads().max(2) * 2;
+        for chunk in wanted.chunks(at_once) {
+            let results: Vec<(&String, Result<IndexFile, RepoError>)> = chunk
                 .par_iter()
                 .map(|name| {
                     let file = self
@@ -486,40 +514,28 @@ impl Repository {
                             IndexFile::decode_plaintext(&plain)
                                 .map_err(|e| file_err(FileKind::Index, name, e))
                         });
-                    (name.clone(), file)
+                    (*name, file)
                 })
-                .collect()
-        };
-        let mut loaded = Vec::new();
-        for (name, result) in results {
-            match result {
-                Ok(file) => loaded.push((name, file)),
-                // Deleted since the listing (a prune superseded it).
-                Err(RepoError::Backend(e)) if e.is_not_found() => {}
-                // A backend that fails is not damage: stop.
-                Err(RepoError::Backend(e)) => return Err(RepoError::Backend(e)),
-                Err(e) => self.warn(format!(
-                    "{e}; it is ignored, so the blobs it lists count as not stored (run `snap repair index` to rebuild the index from the packs)"
-                )),
+                .collect();
+            for (_, result) in results {
+                match result {
+                    Ok(file) => {
+                        superseded.extend(file.supersedes.iter().map(|id| id.0.to_hex()));
+                        index.add_file(&file);
+                        used += 1;
+                    }
+                    // Deleted since the listing (a prune superseded it).
+                    Err(RepoError::Backend(e)) if e.is_not_found() => {}
+                    // A backend that fails is not damage: stop.
+                    Err(RepoError::Backend(e)) => return Err(RepoError::Backend(e)),
+                    Err(e) if warn => self.warn(format!(
+                        "{e}; it is ignored, so the blobs it lists count as not stored (run `snap repair index` to rebuild the index from the packs)"
+                    )),
+                    Err(_) => {}
+                }
             }
         }
-        let superseded: std::collections::HashSet<String> = loaded
-            .iter()
-            .flat_map(|(_, f)| f.supersedes.iter().map(|id| id.0.to_hex()))
-            .collect();
-        let mut index = Index::new();
-        let mut used = 0;
-        for (name, file) in &loaded {
-            if !superseded.contains(name) {
-                index.add_file(file);
-                used += 1;
-            }
-        }
-        let backend = Arc::clone(&self.backend);
-        index.sort_resolving(|contested| missing_packs(&*backend, contested));
-        self.index = index;
-        self.index_files = names;
-        Ok(used)
+        Ok((index, used, superseded))
     }
 
     /// Which of `packs` the backend does not have: a `stat` each, or one

@@ -19,7 +19,8 @@ mod write;
 pub use fetch::fetch_blobs;
 pub use plan::{RestoreFilter, RestorePlan};
 pub use write::{
-    check_available, partial_path, restore_to_dir, RestoreProgress, RestoreReport, PARTIAL_PREFIX,
+    check_available, partial_path, restore_to_dir, restore_tree, RestoreProgress, RestoreReport,
+    PARTIAL_PREFIX,
 };
 
 /// Errors of restore.

@@ -100,8 +100,7 @@ impl RestorePlan {
         filter: &RestoreFilter,
     ) -> Result<RestorePlan, RestoreError> {
         let mut plan = RestorePlan::default();
-        let mut inodes: HashMap<(u64, u64), PathBuf> = HashMap::new();
-        plan.walk(repo, root, Path::new(""), false, filter, &mut inodes)?;
+        walk_plan(repo, root, filter, &mut plan)?;
         Ok(plan)
     }
 
@@ -116,7 +115,15 @@ impl RestorePlan {
         };
         let mut inodes = HashMap::new();
         let filter = RestoreFilter::default();
-        plan.walk(repo, &subtree, Path::new(""), true, &filter, &mut inodes)?;
+        walk(
+            repo,
+            &subtree,
+            Path::new(""),
+            true,
+            &filter,
+            &mut inodes,
+            &mut plan,
+        )?;
         Ok(plan)
     }
 
@@ -140,82 +147,142 @@ impl RestorePlan {
         }
         plan
     }
+}
 
-    /// Returns whether anything under this tree was planned.
-    fn walk(
-        &mut self,
-        repo: &Repository,
-        tree_id: &BlobId,
-        rel: &Path,
-        parent_included: bool,
-        filter: &RestoreFilter,
-        inodes: &mut HashMap<(u64, u64), PathBuf>,
-    ) -> Result<bool, RestoreError> {
-        let tree = load_tree(repo, tree_id)?;
-        let mut any = false;
-        for node in tree.nodes {
-            node.check_name().map_err(|reason| RestoreError::Unsafe {
-                path: format!("/{}", rel.display()),
-                reason,
-            })?;
-            let path = rel.join(os_name(node.name.as_bytes()));
-            let snap_path = Path::new("/").join(&path);
-            if filter.excluded(&snap_path) {
-                continue;
-            }
-            let included = parent_included || filter.included(&snap_path);
-            match node.node_type {
-                // An etcd keyspace is restored with --to etcd://, git
-                // repositories as bare repositories: not as files.
-                NodeType::Etcd | NodeType::Git => continue,
-                t if t.is_source_inner() => {
-                    return Err(RestoreError::Unsafe {
-                        path: snap_path.display().to_string(),
-                        reason: format!("a {t:?} node outside its source's tree"),
-                    })
-                }
-                NodeType::Dir => {
-                    let Some(sub) = node.subtree else {
-                        return Err(RestoreError::Unsafe {
-                            path: snap_path.display().to_string(),
-                            reason: "folder without a subtree".into(),
-                        });
-                    };
-                    let index = self.dirs.len();
-                    self.dirs.push((path.clone(), node));
-                    let inner = self.walk(repo, &sub, &path, included, filter, inodes)?;
-                    if included || inner {
-                        any = true;
-                    } else {
-                        // Nothing inside was wanted: drop the folder again.
-                        self.dirs.truncate(index);
-                    }
-                }
-                _ if !included => {}
-                NodeType::File => {
-                    any = true;
-                    if node.links > 1 && node.inode != 0 {
-                        if let Some(first) = inodes.get(&(node.device, node.inode)) {
-                            self.hardlinks.push((path, first.clone(), node));
-                            continue;
-                        }
-                        inodes.insert((node.device, node.inode), path.clone());
-                    }
-                    self.total_bytes += node.size;
-                    self.files.push(PlannedFile {
-                        path,
-                        size: node.size,
-                        meta: Meta::from(&node),
-                        content: node.content.unwrap_or_default().into_boxed_slice(),
-                    });
-                }
-                NodeType::Socket => {}
-                _ => {
-                    any = true;
-                    self.specials.push((path, node));
-                }
+/// What a walk of a snapshot's trees finds, in tree order: a folder is
+/// entered before what is inside it and left after, `kept` when it holds
+/// something planned or is itself included. A plan collects everything;
+/// a folder restore streams it in batches so memory does not grow with
+/// the number of files.
+pub(crate) trait PlanSink {
+    /// A folder, before its contents.
+    fn enter(&mut self, rel: &Path, node: &Node) -> Result<(), RestoreError>;
+    /// The same folder, after them.
+    fn leave(&mut self, rel: &Path, node: Node, kept: bool) -> Result<(), RestoreError>;
+    /// A regular file.
+    fn file(&mut self, file: PlannedFile) -> Result<(), RestoreError>;
+    /// A symlink, device or fifo.
+    fn special(&mut self, rel: PathBuf, node: Node) -> Result<(), RestoreError>;
+    /// A further name of a file planned before (`first`).
+    fn hardlink(&mut self, rel: PathBuf, first: PathBuf, node: Node) -> Result<(), RestoreError>;
+}
+
+impl PlanSink for RestorePlan {
+    fn enter(&mut self, rel: &Path, node: &Node) -> Result<(), RestoreError> {
+        self.dirs.push((rel.to_path_buf(), node.clone()));
+        Ok(())
+    }
+
+    fn leave(&mut self, rel: &Path, _: Node, kept: bool) -> Result<(), RestoreError> {
+        if !kept {
+            // Nothing inside was wanted: the folder and its (empty)
+            // sub-folders go again.
+            if let Some(at) = self.dirs.iter().rposition(|(p, _)| p == rel) {
+                self.dirs.truncate(at);
             }
         }
-        Ok(any)
+        Ok(())
     }
+
+    fn file(&mut self, file: PlannedFile) -> Result<(), RestoreError> {
+        self.total_bytes += file.size;
+        self.files.push(file);
+        Ok(())
+    }
+
+    fn special(&mut self, rel: PathBuf, node: Node) -> Result<(), RestoreError> {
+        self.specials.push((rel, node));
+        Ok(())
+    }
+
+    fn hardlink(&mut self, rel: PathBuf, first: PathBuf, node: Node) -> Result<(), RestoreError> {
+        self.hardlinks.push((rel, first, node));
+        Ok(())
+    }
+}
+
+/// Walks the snapshot's trees from `root` into `sink`, planning what
+/// passes `filter`.
+pub(crate) fn walk_plan(
+    repo: &Repository,
+    root: &BlobId,
+    filter: &RestoreFilter,
+    sink: &mut dyn PlanSink,
+) -> Result<(), RestoreError> {
+    let mut inodes: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    walk(repo, root, Path::new(""), false, filter, &mut inodes, sink)?;
+    Ok(())
+}
+
+/// Returns whether anything under this tree was planned.
+fn walk(
+    repo: &Repository,
+    tree_id: &BlobId,
+    rel: &Path,
+    parent_included: bool,
+    filter: &RestoreFilter,
+    inodes: &mut HashMap<(u64, u64), PathBuf>,
+    sink: &mut dyn PlanSink,
+) -> Result<bool, RestoreError> {
+    let tree = load_tree(repo, tree_id)?;
+    let mut any = false;
+    for node in tree.nodes {
+        node.check_name().map_err(|reason| RestoreError::Unsafe {
+            path: format!("/{}", rel.display()),
+            reason,
+        })?;
+        let path = rel.join(os_name(node.name.as_bytes()));
+        let snap_path = Path::new("/").join(&path);
+        if filter.excluded(&snap_path) {
+            continue;
+        }
+        let included = parent_included || filter.included(&snap_path);
+        match node.node_type {
+            // An etcd keyspace is restored with --to etcd://, git
+            // repositories as bare repositories: not as files.
+            NodeType::Etcd | NodeType::Git => continue,
+            t if t.is_source_inner() => {
+                return Err(RestoreError::Unsafe {
+                    path: snap_path.display().to_string(),
+                    reason: format!("a {t:?} node outside its source's tree"),
+                })
+            }
+            NodeType::Dir => {
+                let Some(sub) = node.subtree else {
+                    return Err(RestoreError::Unsafe {
+                        path: snap_path.display().to_string(),
+                        reason: "folder without a subtree".into(),
+                    });
+                };
+                sink.enter(&path, &node)?;
+                let inner = walk(repo, &sub, &path, included, filter, inodes, sink)?;
+                let kept = included || inner;
+                sink.leave(&path, node, kept)?;
+                any |= kept;
+            }
+            _ if !included => {}
+            NodeType::File => {
+                any = true;
+                if node.links > 1 && node.inode != 0 {
+                    if let Some(first) = inodes.get(&(node.device, node.inode)) {
+                        sink.hardlink(path, first.clone(), node)?;
+                        continue;
+                    }
+                    inodes.insert((node.device, node.inode), path.clone());
+                }
+                sink.file(PlannedFile {
+                    path,
+                    size: node.size,
+                    meta: Meta::from(&node),
+                    content: node.content.unwrap_or_default().into_boxed_slice(),
+                })?;
+            }
+            NodeType::Socket => {}
+            _ => {
+                any = true;
+                sink.special(path, node)?;
+            }
+        }
+    }
+    Ok(any)
 }

@@ -24,11 +24,12 @@ use rayon::prelude::*;
 
 use super::fetch::fetch_blobs;
 use super::meta::{apply_metadata, create_special};
-use super::plan::{Meta, PlannedFile, RestorePlan};
+use super::plan::{walk_plan, Meta, PlanSink, PlannedFile, RestorePlan};
 use super::RestoreError;
 use crate::chunker::Chunker;
 use crate::id::{BlobId, PackId};
 use crate::repo::Repository;
+use crate::snapshot::Node;
 
 /// The prefix of a file being written.
 pub const PARTIAL_PREFIX: &str = ".snap-partial-";
@@ -237,7 +238,8 @@ fn unavailable(repo: &Repository, plan: &RestorePlan, gone: &HashSet<PackId>) ->
     RestoreError::Unavailable { count, first }
 }
 
-/// Restores `plan` under `target`; `threads` pack readers run in parallel.
+/// Restores a whole `plan` (an in-place restore's, already in memory)
+/// under `target`; `threads` pack readers run in parallel.
 pub fn restore_to_dir(
     repo: &Repository,
     plan: &RestorePlan,
@@ -248,157 +250,438 @@ pub fn restore_to_dir(
     check_available(repo, plan)?;
     let mut report = RestoreReport::default();
     // Into a new or empty folder nothing can be in the way, nor left over.
-    let fresh = fs::read_dir(target)
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(true);
+    let fresh = is_fresh(target);
     fs::create_dir_all(target).map_err(|e| io("create", target, e))?;
     for (rel, _) in &plan.dirs {
-        let path = target.join(rel);
-        // Folders are made parents first, and anything in the way that is not
-        // a real folder (a symlink above all) is replaced, so no later write
-        // can be redirected outside the target.
-        if !fresh {
-            match fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => continue,
-                Ok(_) => fs::remove_file(&path).map_err(|e| io("replace", &path, e))?,
-                Err(_) => {}
-            }
-        }
-        fs::create_dir(&path).map_err(|e| io("create folder", &path, e))?;
-        report.dirs += 1;
-    }
-    if !fresh {
-        remove_partials(target, plan);
-    }
-
-    // Files already complete and correct (a re-run) are kept.
-    let kept: Vec<bool> = if fresh {
-        Vec::new()
-    } else {
-        let chunker = Chunker::new(repo.config().chunker, repo.key().chunker_seed())?;
-        plan.files
-            .par_iter()
-            .map(|f| already_restored(repo, &chunker, &target.join(&f.path), f))
-            .collect()
-    };
-    let files = Files {
-        plan,
-        root: target,
-        remaining: plan
-            .files
-            .iter()
-            .map(|f| AtomicU32::new(f.content.len() as u32))
-            .collect(),
-        damaged: plan.files.iter().map(|_| AtomicBool::new(false)).collect(),
-        failures: Mutex::new(Vec::new()),
-        warnings: Mutex::new(Vec::new()),
-        complete: AtomicU64::new(0),
-        progress,
-    };
-    let mut list = Vec::new();
-    let mut total = 0;
-    for (number, f) in plan.files.iter().enumerate() {
-        let number = number as u32;
-        if kept.get(number as usize).copied().unwrap_or(false) {
-            let path = files.path(number);
-            apply_metadata(&path, &f.meta, &mut report.warnings)?;
-            files.remaining[number as usize].store(0, Ordering::Relaxed);
-            report.files_kept += 1;
-            continue;
-        }
-        total += f.size;
-        let mut offset = 0u64;
-        for id in f.content.iter() {
-            list.push((*id, number, offset));
-            offset += repo.index().get(id).map_or(0, |l| l.raw_len as u64);
-        }
-        if offset != f.size {
-            files.fail(
-                number,
-                format!(
-                    "its blobs hold {offset} bytes but the snapshot records {}",
-                    f.size
-                ),
-            );
-        }
-        if f.content.is_empty() {
-            files.finish(number)?;
+        if make_dir(target, rel, fresh)? {
+            report.dirs += 1;
         }
     }
-    list.sort_unstable();
-    let targets = Targets { list };
-
-    progress.total.store(total, Ordering::Relaxed);
-    progress.files_total.store(
-        plan.files.len() as u64 - report.files_kept,
-        Ordering::Relaxed,
-    );
-    let fetched = fetch_blobs(repo, targets.blobs(), threads, &|id, plain| match plain {
-        Ok(plain) => write_blob(&targets, &files, id, plain),
-        Err(why) => {
-            for (file, _) in targets.of(id) {
-                files.fail(file, why.clone());
-                files.done(file)?;
-            }
-            Ok(())
-        }
-    });
-    if let Err(e) = fetched {
-        files.discard_unfinished();
-        return Err(match e {
-            RestoreError::Interrupted => RestoreError::InterruptedRestore {
-                complete: files.complete.load(Ordering::Relaxed) + report.files_kept,
-                total: plan.files.len() as u64,
-            },
-            other => other,
-        });
-    }
-    report.bytes = progress.done.load(Ordering::Relaxed);
-    report.files = files.complete.load(Ordering::Relaxed);
-    report.warnings.extend(
-        files
-            .warnings
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner()),
-    );
-
-    let damaged: HashSet<PathBuf> = lock(&files.failures)
-        .iter()
-        .map(|(p, _)| p.clone())
-        .collect();
-    let mut damaged_links = 0;
-    for (rel, first, _) in &plan.hardlinks {
-        let (path, existing) = (target.join(rel), target.join(first));
-        if damaged.contains(&existing) {
-            damaged_links += 1;
-            continue;
-        }
-        let _ = fs::remove_file(&path);
-        fs::hard_link(&existing, &path).map_err(|e| io("hard link", &path, e))?;
-        report.hardlinks += 1;
-    }
-    for (rel, node) in &plan.specials {
-        let path = target.join(rel);
-        create_special(&path, node)?;
-        apply_metadata(&path, &Meta::from(node), &mut report.warnings)?;
-        report.specials += 1;
-    }
+    progress.total.store(plan.total_bytes, Ordering::Relaxed);
+    progress
+        .files_total
+        .store(plan.files.len() as u64, Ordering::Relaxed);
+    let mut batch = Batches::new(repo, target, fresh, threads, progress);
+    batch.write(plan, &mut report)?;
     // Deepest folders first, so setting a child's mtime does not change the
     // parent's after it was set.
     for (rel, node) in plan.dirs.iter().rev() {
         apply_metadata(&target.join(rel), &Meta::from(node), &mut report.warnings)?;
     }
-    let failures = files
-        .failures
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some((path, why)) = failures.first() {
-        return Err(RestoreError::Damaged {
-            count: failures.len() + damaged_links,
-            first: format!("{}: {why}", path.display()),
-        });
+    batch.finish(report)
+}
+
+/// Restores the snapshot tree `root` (what passes `filter`) under
+/// `target`, streaming: the trees are walked once to check that every blob
+/// is there (nothing is written otherwise), then again, writing files in
+/// batches of [`BATCH_FILES`], so memory does not grow with the number of
+/// files; folders are created as files need them.
+pub fn restore_tree(
+    repo: &Repository,
+    root: &BlobId,
+    filter: &super::plan::RestoreFilter,
+    target: &Path,
+    threads: usize,
+    progress: &RestoreProgress,
+) -> Result<RestoreReport, RestoreError> {
+    let mut census = Census::new(repo);
+    walk_plan(repo, root, filter, &mut census)?;
+    census.check()?;
+    progress.total.store(census.bytes, Ordering::Relaxed);
+    progress.files_total.store(census.files, Ordering::Relaxed);
+    let fresh = is_fresh(target);
+    fs::create_dir_all(target).map_err(|e| io("create", target, e))?;
+    let mut sink = StreamSink {
+        batches: Batches::new(repo, target, fresh, threads, progress),
+        batch: RestorePlan::default(),
+        pending: Vec::new(),
+        done_dirs: Vec::new(),
+        report: RestoreReport::default(),
+    };
+    walk_plan(repo, root, filter, &mut sink)?;
+    sink.flush()?;
+    let StreamSink {
+        batches,
+        done_dirs,
+        mut report,
+        ..
+    } = sink;
+    // Folders were left children first: their times stay as set.
+    for (rel, meta) in &done_dirs {
+        apply_metadata(&target.join(rel), meta, &mut report.warnings)?;
     }
-    Ok(report)
+    batches.finish(report)
+}
+
+/// Files written per batch of a streaming restore.
+pub const BATCH_FILES: usize = 8192;
+/// Blob occurrences per batch (large files have many).
+const BATCH_BLOBS: usize = 1 << 16;
+
+fn is_fresh(target: &Path) -> bool {
+    fs::read_dir(target)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true)
+}
+
+/// Makes the folder `rel` under `target` a real folder: anything in the way
+/// that is not one (a symlink above all) is replaced, so no later write can
+/// be redirected outside the target. True if it was created.
+fn make_dir(target: &Path, rel: &Path, fresh: bool) -> Result<bool, RestoreError> {
+    let path = target.join(rel);
+    if !fresh {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => return Ok(false),
+            Ok(_) => fs::remove_file(&path).map_err(|e| io("replace", &path, e))?,
+            Err(_) => {}
+        }
+    }
+    fs::create_dir(&path).map_err(|e| io("create folder", &path, e))?;
+    Ok(true)
+}
+
+/// The first walk of a streaming restore: counts, and where each needed
+/// blob lives, without holding the files.
+struct Census<'r> {
+    repo: &'r Repository,
+    files: u64,
+    bytes: u64,
+    /// Per pack needed: the first file that needs it, and how many do.
+    packs: std::collections::HashMap<PackId, (PathBuf, usize)>,
+    /// A file whose blob is in no index, and how many such files.
+    unindexed: Option<(PathBuf, BlobId)>,
+    unindexed_files: usize,
+}
+
+impl<'r> Census<'r> {
+    fn new(repo: &'r Repository) -> Census<'r> {
+        Census {
+            repo,
+            files: 0,
+            bytes: 0,
+            packs: Default::default(),
+            unindexed: None,
+            unindexed_files: 0,
+        }
+    }
+
+    fn check(&self) -> Result<(), RestoreError> {
+        if let Some((path, blob)) = &self.unindexed {
+            return Err(RestoreError::Unavailable {
+                count: self.unindexed_files,
+                first: format!("/{}: blob {} is in no index", path.display(), blob.short()),
+            });
+        }
+        let packs: Vec<PackId> = self.packs.keys().copied().collect();
+        let gone = self.repo.missing_packs(&packs);
+        let mut gone: Vec<&PackId> = gone.iter().collect();
+        gone.sort();
+        match gone.first() {
+            None => Ok(()),
+            Some(pack) => {
+                let (first, _) = &self.packs[*pack];
+                Err(RestoreError::Unavailable {
+                    count: gone.iter().map(|p| self.packs[*p].1).sum(),
+                    first: format!(
+                        "/{}: it has data in pack {}, which is missing",
+                        first.display(),
+                        pack.to_hex()
+                    ),
+                })
+            }
+        }
+    }
+}
+
+impl PlanSink for Census<'_> {
+    fn enter(&mut self, _: &Path, _: &Node) -> Result<(), RestoreError> {
+        Ok(())
+    }
+    fn leave(&mut self, _: &Path, _: Node, _: bool) -> Result<(), RestoreError> {
+        Ok(())
+    }
+    fn file(&mut self, file: PlannedFile) -> Result<(), RestoreError> {
+        self.files += 1;
+        self.bytes += file.size;
+        let mut packs: Vec<PackId> = Vec::new();
+        let mut unindexed = None;
+        for id in file.content.iter() {
+            match self.repo.index().get(id) {
+                Some(loc) if !packs.contains(&loc.pack) => packs.push(loc.pack),
+                Some(_) => {}
+                None => unindexed = unindexed.or(Some(*id)),
+            }
+        }
+        for pack in packs {
+            self.packs
+                .entry(pack)
+                .or_insert_with(|| (file.path.clone(), 0))
+                .1 += 1;
+        }
+        if let Some(blob) = unindexed {
+            self.unindexed_files += 1;
+            self.unindexed.get_or_insert((file.path, blob));
+        }
+        Ok(())
+    }
+    fn special(&mut self, _: PathBuf, _: Node) -> Result<(), RestoreError> {
+        Ok(())
+    }
+    fn hardlink(&mut self, _: PathBuf, _: PathBuf, _: Node) -> Result<(), RestoreError> {
+        Ok(())
+    }
+}
+
+/// The second walk: folders made when something inside needs them, files
+/// gathered into batches and written.
+struct StreamSink<'a, 'r> {
+    batches: Batches<'a, 'r>,
+    batch: RestorePlan,
+    /// Folders entered: path, metadata, whether made yet.
+    pending: Vec<(PathBuf, Meta, bool)>,
+    /// Folders made, children before parents, for their metadata.
+    done_dirs: Vec<(PathBuf, Meta)>,
+    report: RestoreReport,
+}
+
+impl StreamSink<'_, '_> {
+    fn make_pending(&mut self) -> Result<(), RestoreError> {
+        for (rel, _, made) in self.pending.iter_mut().filter(|(_, _, made)| !*made) {
+            if make_dir(self.batches.target, rel, self.batches.fresh)? {
+                self.report.dirs += 1;
+            }
+            *made = true;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), RestoreError> {
+        let batch = std::mem::take(&mut self.batch);
+        self.batches.write(&batch, &mut self.report)
+    }
+
+    fn maybe_flush(&mut self) -> Result<(), RestoreError> {
+        let blobs: usize = self.batch.files.iter().map(|f| f.content.len()).sum();
+        if self.batch.files.len() >= BATCH_FILES || blobs >= BATCH_BLOBS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl PlanSink for StreamSink<'_, '_> {
+    fn enter(&mut self, rel: &Path, node: &Node) -> Result<(), RestoreError> {
+        self.pending
+            .push((rel.to_path_buf(), Meta::from(node), false));
+        Ok(())
+    }
+
+    fn leave(&mut self, _: &Path, _: Node, kept: bool) -> Result<(), RestoreError> {
+        if kept {
+            // An included folder is made even when empty.
+            self.make_pending()?;
+        }
+        if let Some((rel, meta, made)) = self.pending.pop() {
+            if made {
+                self.done_dirs.push((rel, meta));
+            }
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, file: PlannedFile) -> Result<(), RestoreError> {
+        self.make_pending()?;
+        self.batch.total_bytes += file.size;
+        self.batch.files.push(file);
+        self.maybe_flush()
+    }
+
+    fn special(&mut self, rel: PathBuf, node: Node) -> Result<(), RestoreError> {
+        self.make_pending()?;
+        self.batch.specials.push((rel, node));
+        Ok(())
+    }
+
+    fn hardlink(&mut self, rel: PathBuf, first: PathBuf, node: Node) -> Result<(), RestoreError> {
+        self.make_pending()?;
+        self.batch.hardlinks.push((rel, first, node));
+        Ok(())
+    }
+}
+
+/// Writes batches of files (and the specials and hard links with them),
+/// keeping the failures and counts across batches.
+struct Batches<'a, 'r> {
+    repo: &'r Repository,
+    target: &'a Path,
+    fresh: bool,
+    threads: usize,
+    progress: &'a RestoreProgress,
+    chunker: Option<Chunker>,
+    /// Files that could not be restored: path and why (the first few).
+    failures: Vec<(PathBuf, String)>,
+    failed: usize,
+    /// Names of files not restored, for hard links to them.
+    damaged: HashSet<PathBuf>,
+}
+
+impl<'a, 'r> Batches<'a, 'r> {
+    fn new(
+        repo: &'r Repository,
+        target: &'a Path,
+        fresh: bool,
+        threads: usize,
+        progress: &'a RestoreProgress,
+    ) -> Batches<'a, 'r> {
+        Batches {
+            repo,
+            target,
+            fresh,
+            threads,
+            progress,
+            chunker: None,
+            failures: Vec::new(),
+            failed: 0,
+            damaged: HashSet::new(),
+        }
+    }
+
+    /// Writes one batch: its files, then its specials and hard links.
+    fn write(
+        &mut self,
+        plan: &RestorePlan,
+        report: &mut RestoreReport,
+    ) -> Result<(), RestoreError> {
+        let (repo, target) = (self.repo, self.target);
+        if !self.fresh {
+            remove_partials(target, plan);
+            if self.chunker.is_none() {
+                self.chunker = Some(Chunker::new(
+                    repo.config().chunker,
+                    repo.key().chunker_seed(),
+                )?);
+            }
+        }
+        // Files already complete and correct (a re-run) are kept.
+        let kept: Vec<bool> = match &self.chunker {
+            None => Vec::new(),
+            Some(chunker) => plan
+                .files
+                .par_iter()
+                .map(|f| already_restored(repo, chunker, &target.join(&f.path), f))
+                .collect(),
+        };
+        let files = Files {
+            plan,
+            root: target,
+            remaining: plan
+                .files
+                .iter()
+                .map(|f| AtomicU32::new(f.content.len() as u32))
+                .collect(),
+            damaged: plan.files.iter().map(|_| AtomicBool::new(false)).collect(),
+            failures: Mutex::new(Vec::new()),
+            warnings: Mutex::new(Vec::new()),
+            complete: AtomicU64::new(0),
+            progress: self.progress,
+        };
+        let mut list = Vec::new();
+        for (number, f) in plan.files.iter().enumerate() {
+            let number = number as u32;
+            if kept.get(number as usize).copied().unwrap_or(false) {
+                apply_metadata(&files.path(number), &f.meta, &mut report.warnings)?;
+                files.remaining[number as usize].store(0, Ordering::Relaxed);
+                report.files_kept += 1;
+                self.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                self.progress.done.fetch_add(f.size, Ordering::Relaxed);
+                continue;
+            }
+            let mut offset = 0u64;
+            for id in f.content.iter() {
+                list.push((*id, number, offset));
+                offset += repo.index().get(id).map_or(0, |l| l.raw_len as u64);
+            }
+            if offset != f.size {
+                files.fail(
+                    number,
+                    format!(
+                        "its blobs hold {offset} bytes but the snapshot records {}",
+                        f.size
+                    ),
+                );
+            }
+            if f.content.is_empty() {
+                files.finish(number)?;
+            }
+        }
+        list.sort_unstable();
+        let targets = Targets { list };
+        let fetched = fetch_blobs(
+            repo,
+            targets.blobs(),
+            self.threads,
+            &|id, plain| match plain {
+                Ok(plain) => write_blob(&targets, &files, id, plain),
+                Err(why) => {
+                    for (file, _) in targets.of(id) {
+                        files.fail(file, why.clone());
+                        files.done(file)?;
+                    }
+                    Ok(())
+                }
+            },
+        );
+        let complete = files.complete.load(Ordering::Relaxed);
+        report.files += complete;
+        report.warnings.extend(lock(&files.warnings).drain(..));
+        if let Err(e) = fetched {
+            files.discard_unfinished();
+            return Err(match e {
+                RestoreError::Interrupted => RestoreError::InterruptedRestore {
+                    complete: report.files + report.files_kept,
+                    total: self.progress.files_total.load(Ordering::Relaxed),
+                },
+                other => other,
+            });
+        }
+        let failures = files
+            .failures
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        self.failed += failures.len();
+        self.damaged.extend(failures.iter().map(|(p, _)| p.clone()));
+        self.failures.extend(failures.into_iter().take(8));
+
+        for (rel, first, _) in &plan.hardlinks {
+            let (path, existing) = (target.join(rel), target.join(first));
+            if self.damaged.contains(&existing) {
+                self.failed += 1;
+                continue;
+            }
+            let _ = fs::remove_file(&path);
+            fs::hard_link(&existing, &path).map_err(|e| io("hard link", &path, e))?;
+            report.hardlinks += 1;
+        }
+        for (rel, node) in &plan.specials {
+            let path = target.join(rel);
+            create_special(&path, node)?;
+            apply_metadata(&path, &Meta::from(node), &mut report.warnings)?;
+            report.specials += 1;
+        }
+        Ok(())
+    }
+
+    /// The report, or the error naming what could not be restored.
+    fn finish(self, mut report: RestoreReport) -> Result<RestoreReport, RestoreError> {
+        report.bytes = self.progress.done.load(Ordering::Relaxed);
+        if let Some((path, why)) = self.failures.first() {
+            return Err(RestoreError::Damaged {
+                count: self.failed,
+                first: format!("{}: {why}", path.display()),
+            });
+        }
+        Ok(report)
+    }
 }
 
 /// Removes temporary files a cut-off restore left in the planned folders.
