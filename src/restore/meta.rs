@@ -57,6 +57,45 @@ pub(super) fn create_special(path: &Path, node: &Node) -> Result<(), RestoreErro
     }
 }
 
+/// As [`apply_metadata`] through an open file (a restored file before it is
+/// renamed into place): no path is looked up again.
+pub(super) fn apply_metadata_fd(
+    file: &fs::File,
+    path: &Path,
+    node: &Meta,
+    warnings: &mut Vec<String>,
+) -> Result<(), RestoreError> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fd is an open file descriptor owned by `file`.
+    if unsafe { libc::fchown(fd, node.uid, node.gid) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EPERM) {
+            warnings.push(format!("cannot set owner of {}: {err}", path.display()));
+        }
+    }
+    // After the owner: changing it clears set-user-ID bits.
+    file.set_permissions(fs::Permissions::from_mode(node.mode))
+        .map_err(|e| io("set mode of", path, e))?;
+    let times = [timespec(node.mtime_ns), timespec(node.mtime_ns)];
+    // SAFETY: fd is open and times points to two timespecs.
+    if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
+        warnings.push(format!(
+            "cannot set times of {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+fn timespec(ns: i64) -> libc::timespec {
+    libc::timespec {
+        tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
+        tv_nsec: ns.rem_euclid(1_000_000_000) as libc::c_long,
+    }
+}
+
 /// Ownership (when permitted), mode and times. Symlinks get ownership and
 /// times only, without following them.
 pub(super) fn apply_metadata(
@@ -79,11 +118,7 @@ pub(super) fn apply_metadata(
         fs::set_permissions(path, fs::Permissions::from_mode(node.mode))
             .map_err(|e| io("set mode of", path, e))?;
     }
-    let ts = |ns: i64| libc::timespec {
-        tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
-        tv_nsec: ns.rem_euclid(1_000_000_000) as libc::c_long,
-    };
-    let times = [ts(node.mtime_ns), ts(node.mtime_ns)];
+    let times = [timespec(node.mtime_ns), timespec(node.mtime_ns)];
     // SAFETY: c is valid and times points to two timespecs.
     let rc = unsafe {
         libc::utimensat(

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::fetch::fetch_blobs;
-use super::meta::{apply_metadata, create_special};
+use super::meta::{apply_metadata, apply_metadata_fd, create_special};
 use super::plan::{walk_plan, Meta, PlanSink, PlannedFile, RestorePlan};
 use super::RestoreError;
 use crate::chunker::Chunker;
@@ -112,6 +112,8 @@ pub fn partial_path(path: &Path) -> PathBuf {
 struct Files<'a> {
     plan: &'a RestorePlan,
     root: &'a Path,
+    /// Nothing was in the target: nothing can stand at a file's name.
+    fresh: bool,
     /// Blob occurrences still to write, per file.
     remaining: Vec<AtomicU32>,
     /// A blob of the file failed: it is not renamed into place.
@@ -135,18 +137,22 @@ impl Files<'_> {
     }
 
     /// One blob occurrence of `file` is written (or failed); the last one
-    /// completes the file.
-    fn done(&self, file: u32) -> Result<(), RestoreError> {
+    /// completes the file, through `open` when the writer still holds it.
+    fn done(&self, file: u32, open: Option<fs::File>) -> Result<(), RestoreError> {
         if self.remaining[file as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.finish(file)?;
+            self.finish_with(file, open)?;
         }
         Ok(())
+    }
+
+    fn finish(&self, file: u32) -> Result<(), RestoreError> {
+        self.finish_with(file, None)
     }
 
     /// Renames a complete file into place and sets its metadata; a damaged
     /// one is removed, and so is whatever stood at its name, so nothing
     /// there looks restored.
-    fn finish(&self, file: u32) -> Result<(), RestoreError> {
+    fn finish_with(&self, file: u32, open: Option<fs::File>) -> Result<(), RestoreError> {
         let f: &PlannedFile = &self.plan.files[file as usize];
         let path = self.path(file);
         let partial = partial_path(&path);
@@ -157,22 +163,22 @@ impl Files<'_> {
             }
             return Ok(());
         }
-        let out = open_partial(&partial)?;
+        let out = match open {
+            Some(out) => out,
+            None => open_partial(&partial)?,
+        };
         // Holes left for blobs of zeros, up to the end too.
         let len = out.metadata().map_err(|e| io("stat", &partial, e))?.len();
         if len != f.size {
             out.set_len(f.size).map_err(|e| io("size", &partial, e))?;
         }
+        let mut warnings = Vec::new();
+        apply_metadata_fd(&out, &path, &f.meta, &mut warnings)?;
         drop(out);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => {
-                fs::remove_dir_all(&path).map_err(|e| io("replace", &path, e))?
-            }
-            _ => {}
+        if !self.fresh && fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            fs::remove_dir_all(&path).map_err(|e| io("replace", &path, e))?;
         }
         fs::rename(&partial, &path).map_err(|e| io("rename into place", &path, e))?;
-        let mut warnings = Vec::new();
-        apply_metadata(&path, &f.meta, &mut warnings)?;
         if !warnings.is_empty() {
             lock(&self.warnings).extend(warnings);
         }
@@ -574,6 +580,7 @@ impl<'a, 'r> Batches<'a, 'r> {
         let files = Files {
             plan,
             root: target,
+            fresh: self.fresh,
             remaining: plan
                 .files
                 .iter()
@@ -625,7 +632,7 @@ impl<'a, 'r> Batches<'a, 'r> {
                 Err(why) => {
                     for (file, _) in targets.of(id) {
                         files.fail(file, why.clone());
-                        files.done(file)?;
+                        files.done(file, None)?;
                     }
                     Ok(())
                 }
@@ -749,17 +756,23 @@ fn write_blob(
 ) -> Result<(), RestoreError> {
     let zeros = plain.iter().all(|&b| b == 0);
     for (file, offset) in targets.of(id) {
+        let mut open = None;
         if !zeros && !files.damaged[file as usize].load(Ordering::Relaxed) {
             let partial = partial_path(&files.path(file));
-            open_partial(&partial)?
-                .write_all_at(plain, offset)
+            let out = open_partial(&partial)?;
+            out.write_all_at(plain, offset)
                 .map_err(|e| io("write", &partial, e))?;
+            // The last write hands the file on: small files are finished
+            // without opening them again.
+            if files.remaining[file as usize].load(Ordering::Acquire) == 1 {
+                open = Some(out);
+            }
         }
         files
             .progress
             .done
             .fetch_add(plain.len() as u64, Ordering::Relaxed);
-        files.done(file)?;
+        files.done(file, open)?;
     }
     Ok(())
 }
