@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -52,41 +52,18 @@ pub const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(300)
 const SEALED_KEEP: usize = 2 << 20;
 
 /// What one blob's compression and sealing needs: a zstd context and two
-/// buffers, reused. There is one slot per CPU core, so however many threads
-/// read files, only that many compress at once and memory stays bounded.
+/// buffers, reused, one per thread. Memory stays bounded without making
+/// threads wait for each other: large blobs come only from large files,
+/// whose reads the archiver's byte budget already limits, and large buffers
+/// are not kept between blobs.
 #[derive(Default)]
 struct SealSlot {
     scratch: BlobScratch,
     sealed: Vec<u8>,
 }
 
-struct SealSlots {
-    free: Mutex<Vec<SealSlot>>,
-    returned: Condvar,
-}
-
-impl SealSlots {
-    fn new(count: usize) -> SealSlots {
-        SealSlots {
-            free: Mutex::new((0..count.max(1)).map(|_| SealSlot::default()).collect()),
-            returned: Condvar::new(),
-        }
-    }
-
-    fn take(&self) -> SealSlot {
-        let mut free = lock(&self.free);
-        loop {
-            if let Some(slot) = free.pop() {
-                return slot;
-            }
-            free = self.returned.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    fn give(&self, slot: SealSlot) {
-        lock(&self.free).push(slot);
-        self.returned.notify_one();
-    }
+thread_local! {
+    static SLOT: std::cell::RefCell<SealSlot> = std::cell::RefCell::new(SealSlot::default());
 }
 
 struct Shared {
@@ -208,7 +185,6 @@ impl SeenBlobs {
 pub struct BlobSaver<'r> {
     repo: &'r Repository,
     seen: Mutex<SeenBlobs>,
-    slots: SealSlots,
     data: Mutex<PackWriter>,
     tree: Mutex<PackWriter>,
     sender: Option<Sender<PackWriter>>,
@@ -250,11 +226,6 @@ impl<'r> BlobSaver<'r> {
         BlobSaver {
             repo,
             seen: Mutex::new(SeenBlobs::default()),
-            slots: SealSlots::new(
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2),
-            ),
             data: Mutex::new(PackWriter::new(BlobKind::Data)),
             tree: Mutex::new(PackWriter::new(BlobKind::Tree)),
             sender: Some(tx),
@@ -310,9 +281,9 @@ impl<'r> BlobSaver<'r> {
         self.check_error()?;
         let pack_size = self.repo.config.pack_size as usize;
         let level = self.repo.config.compression_level;
-        let full = {
-            let mut slot = self.slots.take();
-            let SealSlot { scratch, sealed } = &mut slot;
+        let full = SLOT.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let SealSlot { scratch, sealed } = &mut *slot;
             sealed.clear();
             let compression = seal_blob_with(&self.repo.key, kind, plain, level, scratch, sealed);
             let packer = match kind {
@@ -333,9 +304,8 @@ impl<'r> BlobSaver<'r> {
             if sealed.capacity() > SEALED_KEEP {
                 *sealed = Vec::new();
             }
-            self.slots.give(slot);
             full
-        };
+        });
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
         self.raw_bytes_added
             .fetch_add(plain.len() as u64, Ordering::Relaxed);
