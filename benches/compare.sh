@@ -4,7 +4,9 @@
 # Usage: benches/compare.sh [--size-gib N] [--workdir DIR] [--corpus DIR]
 #                           [--seed N] [--tools "snap restic"] [--keep]
 #
-#   --size-gib N   corpus size for benches/gen_corpus.py (default 1.5)
+#   --size-gib N   corpus size (default 1.5; 2.0 for --shape platform)
+#   --shape S      mixed (benches/gen_corpus.py, default) or platform
+#                  (benches/gen_platform.py: ~75k mostly small files)
 #   --seed N       corpus seed (default 1)
 #   --workdir DIR  where corpus, repositories, restores and logs go; must be
 #                  empty or absent (default: a new dir under ${TMPDIR:-/var/tmp})
@@ -33,7 +35,8 @@ export LC_ALL=C  # "." decimal point for printf/awk
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
-SIZE_GIB=1.5
+SIZE_GIB=""
+SHAPE=mixed
 SEED=1
 WORKDIR=""
 CORPUS=""
@@ -48,6 +51,7 @@ log() { echo "==> $*"; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --size-gib) SIZE_GIB=${2:?--size-gib needs a value}; shift 2 ;;
+        --shape) SHAPE=${2:?--shape needs a value}; shift 2 ;;
         --seed) SEED=${2:?--seed needs a value}; shift 2 ;;
         --workdir) WORKDIR=${2:?--workdir needs a value}; shift 2 ;;
         --corpus) CORPUS=${2:?--corpus needs a value}; shift 2 ;;
@@ -60,6 +64,11 @@ done
 for t in $TOOLS; do
     [[ $t == snap || $t == restic ]] || die "--tools: unknown tool '$t'"
 done
+case "$SHAPE" in
+    mixed) GENERATOR=gen_corpus.py; SIZE_GIB=${SIZE_GIB:-1.5} ;;
+    platform) GENERATOR=gen_platform.py; SIZE_GIB=${SIZE_GIB:-2.0} ;;
+    *) die "--shape: mixed or platform, not '$SHAPE'" ;;
+esac
 has_tool() { [[ " $TOOLS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- prerequisites
@@ -136,10 +145,10 @@ if [[ -n $CORPUS ]]; then
     CORPUS=$(realpath "$CORPUS")
     CORPUS_DESC="existing tree $CORPUS"
 else
-    CORPUS_DESC="gen_corpus.py --size-gib $SIZE_GIB --seed $SEED"
+    CORPUS_DESC="$GENERATOR --size-gib $SIZE_GIB --seed $SEED"
     CORPUS=$WORKDIR/corpus
-    log "generating corpus ($SIZE_GIB GiB, seed $SEED) in $CORPUS"
-    python3 "$SCRIPT_DIR/gen_corpus.py" "$CORPUS" --size-gib "$SIZE_GIB" --seed "$SEED"
+    log "generating corpus ($GENERATOR, $SIZE_GIB GiB, seed $SEED) in $CORPUS"
+    python3 "$SCRIPT_DIR/$GENERATOR" "$CORPUS" --size-gib "$SIZE_GIB" --seed "$SEED"
 fi
 # Sum of regular file sizes (du -sb would add directory sizes).
 read -r CORPUS_FILES CORPUS_BYTES < <(find "$CORPUS" -type f -printf '%s\n' | awk '{n++; b += $1} END {print n + 0, b + 0}')
@@ -309,6 +318,13 @@ for s in $STEPS; do
     printf '%-20s | %10s | %11s | %8s | %12s | %14s\n' "${LABEL[$s]}" \
         "$(fmt "$sw" %.2f)" "$(fmt "$rw" %.2f)" "$(ratio "$rw" "$sw")" \
         "$(fmt "$(mib snap "$s")" %.1f)" "$(fmt "$(mib restic "$s")" %.1f)"
+done
+# The first backup's CPU: seconds per GB of corpus, and cores kept busy.
+for tool in snap restic; do
+    c=$(cpu "$tool" backup1); w=$(field "$tool" backup1 1)
+    if [[ -n $c && -n $w ]]; then
+        printf '%-20s | %s\n' "$tool first backup" "$(awk -v c="$c" -v w="$w" -v b="$CORPUS_BYTES" 'BEGIN {printf "%.2f CPU-s per GB, %.2f cores busy", c / (b / 1e9), c / w}')"
+    fi
 done
 # Repository row: its third column is the size ratio snap / restic.
 printf '%-20s | %10s | %11s | %8s |\n' "repo MiB (snap/rst)" \
