@@ -10,5 +10,7 @@
 # them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --locked --all-targets "$@"
+# `testing` builds the test kit (backend conformance suite, fault-injecting
+# backend) that the server tests use; without it they are not built.
+cargo test --locked --all-targets --features testing "$@"
 cargo test --locked --doc

@@ -5,7 +5,9 @@
 //! The trait is deliberately narrow, with whole-file writes and ranged reads, so it
 //! maps onto high-latency object stores with one request per call.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+#[cfg(any(test, feature = "testing"))]
 mod faulty;
 mod local;
 mod memory;
@@ -16,6 +18,7 @@ mod s3;
 #[cfg(feature = "sftp")]
 mod sftp;
 
+#[cfg(any(test, feature = "testing"))]
 pub use faulty::FaultyBackend;
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;

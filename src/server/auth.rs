@@ -51,6 +51,18 @@ pub enum HtpasswdError {
     },
 }
 
+/// The user and password of an `Authorization: Basic ...` header value
+/// (RFC 7617), or `None` when it is not one. Pure: untrusted input.
+pub fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let encoded = header.strip_prefix("Basic ")?.trim();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
 /// The users of an htpasswd file.
 pub struct Htpasswd {
     path: PathBuf,
@@ -120,12 +132,8 @@ impl Htpasswd {
     /// The user an `Authorization: Basic ...` header authenticates, if any.
     /// Blocking (bcrypt): call it off the async threads.
     pub fn check(&self, header: Option<&str>) -> Option<String> {
-        let encoded = header?.strip_prefix("Basic ")?.trim();
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        let (user, password) = text.split_once(':')?;
+        let (user, password) = basic_credentials(header?)?;
+        let (user, password) = (user.as_str(), password.as_str());
         let hash = self.users.get(user)?;
         let digest: [u8; 32] = sha2::Sha256::digest(password.as_bytes()).into();
         let known = self

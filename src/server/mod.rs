@@ -8,12 +8,12 @@
 //! to [`DRAIN_TIMEOUT`] to finish, and an upload cut off then is discarded,
 //! never stored half.
 
-mod auth;
+pub mod auth;
 mod conn;
 mod handler;
 mod metrics;
-mod range;
-mod routes;
+pub mod range;
+pub mod routes;
 
 pub use auth::{Htpasswd, HtpasswdError, Users};
 pub use conn::Limits;
