@@ -1,29 +1,43 @@
-//! Capturing git repositories (spec §15): per repository, its refs read
-//! once and every object reachable from them, each object stored like a
-//! file (so an object already in the repository costs nothing) and listed
-//! by ID in range trees (so a new commit rewrites a few small trees).
+//! Capturing git repositories (spec §15.2, §15.4): per repository, its refs
+//! read once, then its objects as pack data that git itself writes (`git
+//! pack-objects`, reusing the deltas on disk), streamed through the
+//! repository's chunker into data blobs, never held whole in memory.
+//!
+//! The first capture of a repository stores one full pack; later ones a
+//! thin pack of what the new refs reach and the parent snapshot's refs do
+//! not; refs that did not move reuse the parent's node, reading nothing.
+//! The chain a restore replays is kept short ([`MAX_CHAIN`]). Repositories
+//! are captured in parallel; one git cannot read is recorded as failed, with
+//! the reason, and becomes a warning (exit 3) instead of failing the backup.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use rayon::prelude::*;
 
-use super::ranges::RangeTreeBuilder;
 use super::{ArchiveError, BackupProgress};
 use crate::chunker::Chunker;
 use crate::id::BlobId;
 use crate::pack::BlobKind;
-use crate::repo::BlobSaver;
+use crate::repo::{BlobSaver, RepoError, Repository};
 use crate::snapshot::{
-    self, GitRefRecord, GitRepoMeta, Node, NodeName, NodeType, SourceRecord, Tree,
+    self, GitPackMeta, GitRefRecord, GitRepoMeta, Node, NodeName, NodeType, SourceRecord, Tree,
 };
-use crate::source::git::{self as source, GitObject, ObjectReader};
+use crate::source::git::{self as source, FoundRepo, GitRefValue, PackStream};
+use crate::source::SourceError;
 
 /// The root-tree name of captured git repositories.
 pub const GIT_NODE_NAME: &str = "@git";
 
-/// Objects read before they are stored together, in parallel.
-const BATCH: usize = 256;
+/// Most packs a repository's chain holds (§15.4): a capture that would add
+/// one more writes a fresh full pack instead, so a restore feeds git at most
+/// this many packs.
+pub const MAX_CHAIN: usize = 16;
+
+/// A capture writes a full pack instead of an increment once the chain's
+/// increments together exceed the full pack's size divided by this (half of
+/// it): past that, replaying them costs more than a new base.
+pub const INCREMENTS_SHARE: u64 = 2;
 
 /// What git repositories to capture.
 #[derive(Clone, Debug)]
@@ -34,92 +48,72 @@ pub struct GitBackupOptions {
     pub location: String,
 }
 
-/// Captured repositories: the root-tree node and the manifest's record.
+/// Captured repositories: the root-tree node, the manifest's record, and a
+/// warning for each repository that could not be read.
 pub(super) struct GitCaptured {
     pub node: Node,
     pub record: SourceRecord,
+    pub warnings: Vec<String>,
 }
 
-/// Reads every repository under the location into blobs and trees.
+/// What the capture works with.
+pub(super) struct GitContext<'a, 'r> {
+    pub repo: &'r Repository,
+    pub saver: &'a BlobSaver<'r>,
+    pub chunker: &'a Chunker,
+    pub progress: &'a BackupProgress,
+    /// Repositories captured at once (`--threads`; 0: one per core).
+    pub threads: usize,
+}
+
+/// One repository's outcome: its node, and why it could not be read.
+struct RepoCaptured {
+    node: Node,
+    warning: Option<String>,
+}
+
+/// Reads every repository under the location into packs and trees.
+/// `parent` is the parent snapshot's `@git` node, if it has one.
 pub(super) fn capture(
-    saver: &BlobSaver<'_>,
-    chunker: &Chunker,
+    ctx: &GitContext<'_, '_>,
     options: &GitBackupOptions,
-    progress: &BackupProgress,
+    parent: Option<&Node>,
 ) -> Result<GitCaptured, ArchiveError> {
+    // Without a working git every repository would fail: fail once, clearly.
+    let version = source::git_version()?;
     let found = source::find_repos(&options.root)?;
+    let parent_repos = parent_repositories(ctx.repo, parent);
+    let threads = match ctx.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.min(found.len()).max(1))
+        .build()
+        .map_err(|e| ArchiveError::Pool(e.to_string()))?;
+    let captured: Vec<RepoCaptured> = pool.install(|| {
+        found
+            .par_iter()
+            .map(|f| {
+                let name = repo_name(options, f);
+                let parent = parent_repos.as_ref().and_then(|t| t.find(name.as_bytes()));
+                capture_repo(ctx, f, name, parent)
+            })
+            .collect::<Result<_, ArchiveError>>()
+    })?;
+    let mut warnings = Vec::new();
+    let mut failed = Vec::new();
     let mut repos = Vec::new();
-    let mut total_objects = 0;
-    for repo in &found {
-        let refs = source::read_refs(&repo.git_dir)?;
-        let object_format = source::object_format(&repo.git_dir)?;
-        let mut tips: Vec<String> = refs
-            .iter()
-            .filter(|r| !r.symbolic)
-            .map(|r| r.target.clone())
-            .collect();
-        tips.sort();
-        tips.dedup();
-        let mut oids = source::reachable_objects(&repo.git_dir, &tips)?;
-        oids.sort();
-        oids.dedup();
-        let mut reader = ObjectReader::open(&repo.git_dir)?;
-        let mut builder = RangeTreeBuilder::new(saver, NodeType::GitRange);
-        let mut bytes = 0;
-        for chunk in oids.chunks(BATCH) {
-            let objects = chunk
-                .iter()
-                .map(|oid| reader.read(oid).map(|o| (oid, o)))
-                .collect::<Result<Vec<_>, _>>()?;
-            let read: u64 = objects.iter().map(|(_, o)| o.content.len() as u64).sum();
-            progress.bytes_read.fetch_add(read, Ordering::Relaxed);
-            progress.total_bytes.fetch_add(read, Ordering::Relaxed);
-            bytes += read;
-            let nodes = objects
-                .par_iter()
-                .map(|(oid, o)| object_node(saver, chunker, oid, o))
-                .collect::<Result<Vec<_>, ArchiveError>>()?;
-            for n in nodes {
-                builder.push(0, n)?;
-            }
+    for c in captured {
+        if let Some(w) = c.warning {
+            warnings.push(w);
+            failed.push(c.node.name.display());
         }
-        drop(reader);
-        let name = if repo.relative.is_empty() {
-            options
-                .root
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "repository".into())
-        } else {
-            repo.relative.clone()
-        };
-        let mut node = Node::dir_of(builder.finish()?);
-        node.name = NodeName::from(name.as_str());
-        node.node_type = NodeType::GitRepo;
-        node.mode = 0;
-        node.size = bytes;
-        node.git = Some(GitRepoMeta {
-            object_format,
-            bare: repo.bare,
-            refs: refs
-                .into_iter()
-                .map(|r| GitRefRecord {
-                    name: r.name,
-                    target: r.target,
-                    symbolic: r.symbolic,
-                })
-                .collect(),
-            objects: oids.len() as u64,
-        });
-        total_objects += oids.len() as u64;
-        repos.push(node);
+        repos.push(c.node);
     }
-    progress
-        .git_objects
-        .fetch_add(total_objects, Ordering::Relaxed);
     let count = repos.len() as u64;
     let size = repos.iter().map(|r| r.size).sum();
-    let tree = snapshot::save_tree(saver, &Tree::new(repos))?;
+    let tree = snapshot::save_tree(ctx.saver, &Tree::new(repos))?;
     let mut node = Node::dir_of(tree);
     node.name = NodeName::from(GIT_NODE_NAME);
     node.node_type = NodeType::Git;
@@ -132,34 +126,308 @@ pub(super) fn capture(
             location: options.location.clone(),
             resources: count,
             node: Some(GIT_NODE_NAME.into()),
-            version: source::git_version().ok(),
+            version: Some(version),
             etcd: None,
+            failed,
         },
+        warnings,
     })
 }
 
-/// One object as a node: its content stored as data blobs.
-fn object_node(
-    saver: &BlobSaver<'_>,
-    chunker: &Chunker,
-    oid: &str,
-    object: &GitObject,
-) -> Result<Node, ArchiveError> {
-    let mut content = Vec::new();
-    for (offset, len) in chunker.cut(&object.content) {
-        content.push(
-            saver
-                .save(BlobKind::Data, &object.content[offset..offset + len])?
-                .0,
-        );
+/// The parent's list of repositories; one that cannot be read means every
+/// repository is captured whole (as after any damage), not a failure.
+fn parent_repositories(repo: &Repository, parent: Option<&Node>) -> Option<Tree> {
+    let node = parent.filter(|n| n.node_type == NodeType::Git)?;
+    snapshot::load_tree(repo, node.subtree.as_ref()?).ok()
+}
+
+/// The repository's name in the snapshot: its path under the location, or
+/// the folder's own name when the location is the repository.
+fn repo_name(options: &GitBackupOptions, found: &FoundRepo) -> String {
+    if found.relative.is_empty() {
+        options
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "repository".into())
+    } else {
+        found.relative.clone()
     }
+}
+
+/// The parent's pack chain of a repository, when the next capture may build
+/// on it: a v1.5 node (packs, or no objects at all) that was read whole, of
+/// the same object format, whose blobs are all still stored.
+fn usable_chain(
+    ctx: &GitContext<'_, '_>,
+    parent: Option<&Node>,
+    object_format: &str,
+) -> Option<(GitRepoMeta, Vec<Node>)> {
+    let node = parent.filter(|n| n.node_type == NodeType::GitRepo)?;
+    let meta = node.git.as_ref()?;
+    if meta.error.is_some() || meta.object_format != object_format {
+        return None;
+    }
+    let chain = snapshot::load_tree(ctx.repo, node.subtree.as_ref()?).ok()?;
+    let packs_only = chain.nodes.iter().all(|n| {
+        n.node_type == NodeType::GitPack
+            && n.content.iter().flatten().all(|id| ctx.saver.is_known(id))
+    });
+    packs_only.then(|| (meta.clone(), chain.nodes))
+}
+
+fn capture_repo(
+    ctx: &GitContext<'_, '_>,
+    found: &FoundRepo,
+    name: String,
+    parent: Option<&Node>,
+) -> Result<RepoCaptured, ArchiveError> {
+    let git_dir = &found.git_dir;
+    let read =
+        source::read_refs(git_dir).and_then(|refs| Ok((refs, source::object_format(git_dir)?)));
+    let (refs, object_format) = match read {
+        Ok(r) => r,
+        Err(e) => return failed(ctx, found, name, Vec::new(), "sha1".into(), e),
+    };
+    let records: Vec<GitRefRecord> = refs.iter().map(record).collect();
+    let chain = usable_chain(ctx, parent, &object_format);
+    if let (Some((meta, _)), Some(node)) = (&chain, parent) {
+        if meta.refs == records && meta.bare == found.bare {
+            // Nothing moved: nothing to read, nothing to store.
+            return Ok(RepoCaptured {
+                node: node.clone(),
+                warning: None,
+            });
+        }
+    }
+    let tips = targets(&refs);
+    let mut packs = match &chain {
+        Some((_, packs)) if can_extend(packs) => packs.clone(),
+        _ => Vec::new(),
+    };
+    let exclude = match (&chain, packs.is_empty()) {
+        (Some((meta, _)), false) => {
+            let old: Vec<GitRefValue> = meta.refs.iter().map(value).collect();
+            // Only what is still there can be left out (a force-push and a
+            // gc may have dropped an old tip); the rest is captured again.
+            match source::existing_objects(git_dir, &targets(&old)) {
+                Ok(e) => e,
+                Err(e) => return failed(ctx, found, name, records, object_format, e),
+            }
+        }
+        _ => Vec::new(),
+    };
+    if exclude.is_empty() {
+        packs.clear();
+    }
+    if !tips.is_empty() {
+        let format = &object_format;
+        let mut written = write_pack(ctx, git_dir, format, &tips, &exclude, packs.len());
+        if matches!(written, Err(PackError::Source(_))) && !exclude.is_empty() {
+            // An increment git cannot write (an old tip whose history is
+            // gone): a full pack may still be readable.
+            packs.clear();
+            written = write_pack(ctx, git_dir, format, &tips, &[], 0);
+        }
+        match written {
+            Ok(Some(pack)) => packs.push(pack),
+            Ok(None) => {}
+            Err(PackError::Repo(e)) => return Err(e.into()),
+            Err(PackError::Source(e)) => {
+                return failed(ctx, found, name, records, object_format, e)
+            }
+        }
+    } else {
+        packs.clear();
+    }
+    let size = packs.iter().map(|p| p.size).sum();
+    let objects = packs
+        .iter()
+        .filter_map(|p| p.git_pack.as_ref())
+        .map(|p| p.objects)
+        .sum();
+    let tree = snapshot::save_tree(ctx.saver, &Tree::new(packs))?;
+    Ok(RepoCaptured {
+        node: repo_node(
+            name,
+            tree,
+            size,
+            GitRepoMeta {
+                object_format,
+                bare: found.bare,
+                refs: records,
+                objects,
+                error: None,
+            },
+        ),
+        warning: None,
+    })
+}
+
+/// Whether another increment may join this chain (§15.4).
+fn can_extend(packs: &[Node]) -> bool {
+    let Some((base, increments)) = packs.split_first() else {
+        return false;
+    };
+    let grown: u64 = increments.iter().map(|p| p.size).sum();
+    packs.len() < MAX_CHAIN && grown.saturating_mul(INCREMENTS_SHARE) <= base.size
+}
+
+fn repo_node(name: String, tree: BlobId, size: u64, meta: GitRepoMeta) -> Node {
+    let mut node = Node::dir_of(tree);
+    node.name = NodeName::from(name.as_str());
+    node.node_type = NodeType::GitRepo;
+    node.mode = 0;
+    node.size = size;
+    node.git = Some(meta);
+    node
+}
+
+/// A repository git could not read: recorded with its refs (as far as they
+/// were read), no objects and the reason, and a warning.
+fn failed(
+    ctx: &GitContext<'_, '_>,
+    found: &FoundRepo,
+    name: String,
+    refs: Vec<GitRefRecord>,
+    object_format: String,
+    why: SourceError,
+) -> Result<RepoCaptured, ArchiveError> {
+    let reason = why.to_string();
+    let tree = snapshot::save_tree(ctx.saver, &Tree::new(Vec::new()))?;
+    let warning = format!(
+        "git repository {name} ({}) could not be read, so the snapshot records it as failed, without its objects: {reason}; run `git fsck --full` there, repair it (or restore it from an earlier snapshot) and back up again",
+        found.git_dir.display()
+    );
+    Ok(RepoCaptured {
+        node: repo_node(
+            name,
+            tree,
+            0,
+            GitRepoMeta {
+                object_format,
+                bare: found.bare,
+                refs,
+                objects: 0,
+                error: Some(reason),
+            },
+        ),
+        warning: Some(warning),
+    })
+}
+
+fn record(r: &GitRefValue) -> GitRefRecord {
+    GitRefRecord {
+        name: r.name.clone(),
+        target: r.target.clone(),
+        symbolic: r.symbolic,
+    }
+}
+
+fn value(r: &GitRefRecord) -> GitRefValue {
+    GitRefValue {
+        name: r.name.clone(),
+        target: r.target.clone(),
+        symbolic: r.symbolic,
+    }
+}
+
+/// The objects the refs name, each once.
+fn targets(refs: &[GitRefValue]) -> Vec<String> {
+    let mut tips: Vec<String> = refs
+        .iter()
+        .filter(|r| !r.symbolic)
+        .map(|r| r.target.clone())
+        .collect();
+    tips.sort();
+    tips.dedup();
+    tips
+}
+
+/// Why a pack could not be written: the repository's fault (a warning) or
+/// the snap repository's (fatal).
+enum PackError {
+    Source(SourceError),
+    Repo(RepoError),
+}
+
+impl From<std::io::Error> for PackError {
+    fn from(e: std::io::Error) -> Self {
+        PackError::Source(SourceError::Io {
+            action: "read the pack git writes for",
+            path: "a repository".into(),
+            source: e,
+        })
+    }
+}
+
+/// Streams `git pack-objects` through the chunker into data blobs: the
+/// objects `tips` reach and `exclude` do not (a thin pack when `exclude` is
+/// given). `None` when there are no such objects.
+fn write_pack(
+    ctx: &GitContext<'_, '_>,
+    git_dir: &std::path::Path,
+    object_format: &str,
+    tips: &[String],
+    exclude: &[String],
+    position: usize,
+) -> Result<Option<Node>, PackError> {
+    let mut stream = PackStream::start(git_dir, tips, exclude).map_err(PackError::Source)?;
+    let mut content = Vec::new();
+    let mut header = Vec::with_capacity(12);
+    let mut tail = Vec::with_capacity(64);
+    let mut buf = Vec::new();
+    let read = ctx
+        .chunker
+        .for_each_chunk_in::<_, PackError>(stream.reader(), &mut buf, |chunk| {
+            if header.len() < 12 {
+                let want = (12 - header.len()).min(chunk.len());
+                header.extend_from_slice(&chunk[..want]);
+            }
+            // The checksum is the pack's last 20 (SHA-1) or 32 (SHA-256)
+            // bytes; keep the last 32 seen.
+            tail.extend_from_slice(&chunk[chunk.len().saturating_sub(32)..]);
+            let cut = tail.len().saturating_sub(32);
+            tail.drain(..cut);
+            let (id, _) = ctx
+                .saver
+                .save(BlobKind::Data, chunk)
+                .map_err(PackError::Repo)?;
+            content.push(id);
+            ctx.progress
+                .bytes_read
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            Ok(())
+        });
+    // A read error may be git dying: its exit status says more.
+    let finished = stream.finish();
+    let read = match (read, finished) {
+        (Err(PackError::Repo(e)), _) => return Err(PackError::Repo(e)),
+        (_, Err(e)) => return Err(PackError::Source(e)),
+        (Err(e), Ok(())) => return Err(e),
+        (Ok(n), Ok(())) => n,
+    };
+    let objects = source::pack_object_count(&header).map_err(PackError::Source)?;
+    if objects == 0 {
+        return Ok(None);
+    }
+    ctx.progress.total_bytes.fetch_add(read, Ordering::Relaxed);
+    ctx.progress
+        .git_objects
+        .fetch_add(objects, Ordering::Relaxed);
+    let hash_len = if object_format == "sha256" { 32 } else { 20 };
+    let checksum = hex::encode(&tail[tail.len().saturating_sub(hash_len)..]);
     let mut node = Node::dir_of(BlobId::default());
-    node.name = NodeName::from(oid);
-    node.node_type = NodeType::GitObject;
+    node.name = NodeName::from(format!("{position:04}").as_str());
+    node.node_type = NodeType::GitPack;
     node.mode = 0;
     node.subtree = None;
-    node.size = object.content.len() as u64;
+    node.size = read;
     node.content = Some(content);
-    node.git_type = Some(object.kind.clone());
-    Ok(node)
+    node.git_pack = Some(GitPackMeta {
+        objects,
+        thin: !exclude.is_empty(),
+        checksum,
+    });
+    Ok(Some(node))
 }

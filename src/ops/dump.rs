@@ -195,7 +195,8 @@ fn append(
         | NodeType::Git
         | NodeType::GitRepo
         | NodeType::GitRange
-        | NodeType::GitObject => {}
+        | NodeType::GitObject
+        | NodeType::GitPack => {}
     }
     Ok(())
 }

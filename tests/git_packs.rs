@@ -1,0 +1,295 @@
+//! git repositories stored as chains of packs (format-spec §15.4), against
+//! real git: increments after pushes, a `git gc` and a force-push that drops
+//! commits; a bounded chain; unchanged refs reusing the parent; copies of
+//! one repository sharing their blobs; a damaged repository among healthy
+//! ones (exit 3, recorded as failed, the others restore).
+
+mod common;
+
+use std::path::Path;
+
+use common::{git, json_of, noise, Fixture};
+
+fn commit_file(dir: &Path, name: &str, content: &[u8], message: &str) {
+    std::fs::write(dir.join(name), content).unwrap();
+    git(dir, &["add", name]);
+    git(dir, &["commit", "-q", "-m", message]);
+}
+
+/// A bare server and a work clone pushing to it: branches, both kinds of
+/// tags, notes, a merge.
+fn server_and_work(f: &Fixture) -> (std::path::PathBuf, std::path::PathBuf) {
+    let work = f.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q"]);
+    commit_file(&work, "README.md", b"# app\n", "first");
+    commit_file(&work, "data.bin", &noise(7, 200_000), "data");
+    git(&work, &["checkout", "-q", "-b", "feature"]);
+    commit_file(&work, "feature.txt", b"feature\n", "feature");
+    git(&work, &["checkout", "-q", "main"]);
+    commit_file(&work, "main.txt", b"main\n", "main");
+    git(&work, &["merge", "-q", "--no-edit", "feature"]);
+    git(&work, &["tag", "v1"]);
+    git(&work, &["tag", "-a", "v2", "-m", "release 2"]);
+    git(&work, &["notes", "add", "-m", "reviewed", "HEAD"]);
+    let server = f.path("srv/app.git");
+    std::fs::create_dir_all(f.path("srv")).unwrap();
+    git(&f.path("srv"), &["init", "-q", "--bare", "app.git"]);
+    git(&work, &["push", "-q", "--mirror", server.to_str().unwrap()]);
+    (server, work)
+}
+
+/// Refs as `git for-each-ref` and `HEAD` show them.
+fn refs(git_dir: &Path) -> String {
+    let mut out = git(
+        git_dir,
+        &[
+            "for-each-ref",
+            "--format=%(objectname) %(refname) %(symref)",
+        ],
+    );
+    out.push_str(&git(git_dir, &["symbolic-ref", "HEAD"]));
+    out
+}
+
+fn fsck(git_dir: &Path) {
+    git(git_dir, &["fsck", "--full", "--strict", "--no-dangling"]);
+}
+
+fn backup(f: &Fixture, location: &Path) -> serde_json::Value {
+    json_of(
+        f.snap()
+            .args(["--json", "backup"])
+            .arg(format!("git:{}", location.display())),
+    )
+}
+
+/// The repository entries of `snap ls --json ID`.
+fn repos(f: &Fixture, id: &str) -> Vec<serde_json::Value> {
+    json_of(f.snap().args(["--json", "ls", id]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "gitrepo")
+        .cloned()
+        .collect()
+}
+
+fn restore_into(f: &Fixture, id: &str, out: &Path) {
+    f.snap()
+        .args(["restore", id, "--target"])
+        .arg(out)
+        .assert()
+        .success();
+}
+
+#[test]
+fn increments_after_pushes_gc_and_a_force_push_restore_exactly() {
+    let f = Fixture::new();
+    let (server, work) = server_and_work(&f);
+    let root = f.path("srv");
+    let mut expect = Vec::new();
+
+    let first = backup(&f, &root);
+    assert_eq!(repos(&f, "latest")[0]["git_packs"], 1);
+    expect.push((
+        first["snapshot_id"].as_str().unwrap().to_string(),
+        refs(&server),
+    ));
+
+    // A push: one thin pack of the new objects.
+    commit_file(&work, "small.txt", b"one more line\n", "small");
+    git(&work, &["push", "-q", "--mirror", server.to_str().unwrap()]);
+    let second = backup(&f, &root);
+    let added = second["data_added_stored"].as_u64().unwrap();
+    assert!(added < 20_000, "an increment stored {added} bytes");
+    assert_eq!(repos(&f, "latest")[0]["git_packs"], 2);
+    expect.push((
+        second["snapshot_id"].as_str().unwrap().to_string(),
+        refs(&server),
+    ));
+
+    // Nothing changed: the parent's node, nothing read, nothing stored
+    // beyond the snapshot's own trees.
+    let same = backup(&f, &root);
+    assert_eq!(same["git_objects"].as_u64().unwrap_or(0), 0);
+    assert!(same["data_added_stored"].as_u64().unwrap() < 2_000);
+
+    // A gc repacks everything; the next increment is still only what is new.
+    git(&server, &["gc", "-q", "--aggressive"]);
+    commit_file(&work, "after-gc.txt", b"after gc\n", "after gc");
+    git(&work, &["push", "-q", "--mirror", server.to_str().unwrap()]);
+    let third = backup(&f, &root);
+    let added = third["data_added_stored"].as_u64().unwrap();
+    assert!(added < 20_000, "after gc an increment stored {added} bytes");
+    expect.push((
+        third["snapshot_id"].as_str().unwrap().to_string(),
+        refs(&server),
+    ));
+
+    // A force-push drops two commits and a branch; gc prunes them.
+    git(&work, &["reset", "-q", "--hard", "HEAD~2"]);
+    git(&work, &["branch", "-q", "-D", "feature"]);
+    commit_file(&work, "rewritten.txt", b"rewritten\n", "rewritten");
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            "--mirror",
+            "--force",
+            server.to_str().unwrap(),
+        ],
+    );
+    git(
+        &server,
+        &["-c", "gc.reflogExpire=now", "gc", "-q", "--prune=now"],
+    );
+    let fourth = backup(&f, &root);
+    expect.push((
+        fourth["snapshot_id"].as_str().unwrap().to_string(),
+        refs(&server),
+    ));
+    let diff = f
+        .snap()
+        .args(["diff"])
+        .arg(third["snapshot_id"].as_str().unwrap())
+        .arg("latest")
+        .output()
+        .unwrap();
+    let diff = String::from_utf8(diff.stdout).unwrap();
+    assert!(
+        diff.contains("-  /@git/app.git/refs/heads/feature"),
+        "{diff}"
+    );
+    assert!(diff.contains("M  /@git/app.git/refs/heads/main"), "{diff}");
+
+    for (i, (id, want)) in expect.iter().enumerate() {
+        let out = f.path(&format!("restored-{i}"));
+        restore_into(&f, id, &out);
+        let repo = out.join("app.git");
+        fsck(&repo);
+        assert_eq!(&refs(&repo), want, "snapshot {i}");
+        assert_eq!(git(&repo, &["notes", "show", "v1"]).trim(), "reviewed");
+    }
+    // The last restore has exactly the snapshot's refs: the dropped branch
+    // and commits are not reachable from any of them.
+    let last = f.path("restored-3/app.git");
+    assert!(!refs(&last).contains("refs/heads/feature"));
+    f.snap().args(["check", "--read-data"]).assert().success();
+}
+
+#[test]
+fn the_chain_is_bounded_and_copies_share_their_blobs() {
+    let f = Fixture::new();
+    let (server, work) = server_and_work(&f);
+    let root = f.path("srv");
+    let mut lengths = Vec::new();
+    for i in 0..18u64 {
+        if i > 0 {
+            commit_file(&work, "log.txt", format!("entry {i}\n").as_bytes(), "log");
+            git(&work, &["push", "-q", "--mirror", server.to_str().unwrap()]);
+        }
+        backup(&f, &root);
+        lengths.push(repos(&f, "latest")[0]["git_packs"].as_u64().unwrap());
+    }
+    // 16 packs at most: the 17th capture starts a new chain.
+    assert_eq!(
+        &lengths[..16],
+        &(1..=16).collect::<Vec<u64>>()[..],
+        "{lengths:?}"
+    );
+    assert_eq!(&lengths[16..], &[1, 2], "{lengths:?}");
+    let out = f.path("restored");
+    restore_into(&f, "latest", &out);
+    fsck(&out.join("app.git"));
+    assert_eq!(refs(&out.join("app.git")), refs(&server));
+
+    // Two more copies of the (packed) repository in one snapshot cost far
+    // less than a copy each: git writes the same pack for each, cut into
+    // the same blobs.
+    git(&server, &["gc", "-q"]);
+    let g = Fixture::new();
+    let one = backup(&g, &root)["data_added_stored"].as_u64().unwrap();
+    for copy in ["copy-a.git", "copy-b.git"] {
+        git(
+            &root,
+            &["clone", "-q", "--mirror", "--no-hardlinks", "app.git", copy],
+        );
+    }
+    let h = Fixture::new();
+    let three = backup(&h, &root)["data_added_stored"].as_u64().unwrap();
+    assert_eq!(repos(&h, "latest").len(), 3);
+    assert!(
+        three < one + one / 4,
+        "one repository stored {one} bytes, three copies {three}"
+    );
+}
+
+#[test]
+fn a_damaged_repository_is_recorded_as_failed_and_the_others_restore() {
+    let f = Fixture::new();
+    let (server, work) = server_and_work(&f);
+    let root = f.path("srv");
+    // A second repository whose newest blob is lost (a loose object, as a
+    // push leaves it).
+    let broken = root.join("broken.git");
+    git(&root, &["clone", "-q", "--bare", "app.git", "broken.git"]);
+    commit_file(&work, "lost.txt", b"this blob will be lost\n", "lost");
+    git(&work, &["push", "-q", "--mirror", broken.to_str().unwrap()]);
+    let blob = git(&work, &["rev-parse", "HEAD:lost.txt"]);
+    let blob = blob.trim();
+    std::fs::remove_file(broken.join("objects").join(&blob[..2]).join(&blob[2..])).unwrap();
+
+    let out = f
+        .snap()
+        .arg("backup")
+        .arg(format!("git:{}", root.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("broken.git"), "{stderr}");
+    assert!(stderr.contains("git fsck"), "{stderr}");
+
+    let listed = repos(&f, "latest");
+    let failed = listed
+        .iter()
+        .find(|r| r["path"] == "/@git/broken.git")
+        .unwrap();
+    assert!(
+        failed["git"]["error"].as_str().unwrap().contains(blob),
+        "{failed}"
+    );
+    let ls = String::from_utf8(f.snap().args(["ls", "latest"]).output().unwrap().stdout).unwrap();
+    assert!(ls.contains("not captured"), "{ls}");
+    let rows = json_of(f.snap().args(["--json", "snapshots"]));
+    assert_eq!(
+        rows[0]["sources"][0]["failed"],
+        serde_json::json!(["broken.git"])
+    );
+    let text = String::from_utf8(f.snap().arg("snapshots").output().unwrap().stdout).unwrap();
+    assert!(text.contains("1 git repository failed"), "{text}");
+
+    let target = f.path("restored");
+    let out = f
+        .snap()
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("broken.git"), "{stderr}");
+    fsck(&target.join("app.git"));
+    assert_eq!(refs(&target.join("app.git")), refs(&server));
+    assert!(!target.join("broken.git").exists());
+
+    // A clean repository never makes a backup partial.
+    std::fs::remove_dir_all(&broken).unwrap();
+    f.snap()
+        .arg("backup")
+        .arg(format!("git:{}", root.display()))
+        .assert()
+        .code(0);
+}
