@@ -217,13 +217,51 @@ fn the_chain_is_bounded_and_copies_share_their_blobs() {
             &["clone", "-q", "--mirror", "--no-hardlinks", "app.git", copy],
         );
     }
-    let h = Fixture::new();
-    let three = backup(&h, &root)["data_added_stored"].as_u64().unwrap();
-    assert_eq!(repos(&h, "latest").len(), 3);
-    assert!(
-        three < one + one / 4,
-        "one repository stored {one} bytes, three copies {three}"
+    // A fork cloned over git's protocol (packed its own way) with a commit
+    // of its own: a thin pack on the chain of the repository it shares
+    // refs with.
+    git(
+        &root,
+        &[
+            "clone",
+            "-q",
+            "--mirror",
+            "--no-local",
+            "app.git",
+            "fork.git",
+        ],
     );
+    let scratch = f.path("fork-work");
+    git(
+        &f.path("."),
+        &[
+            "clone",
+            "-q",
+            root.join("fork.git").to_str().unwrap(),
+            "fork-work",
+        ],
+    );
+    commit_file(&scratch, "fork.txt", b"fork only\n", "fork");
+    git(&scratch, &["push", "-q", "origin", "main"]);
+    let h = Fixture::new();
+    let four = backup(&h, &root)["data_added_stored"].as_u64().unwrap();
+    let listed = repos(&h, "latest");
+    assert_eq!(listed.len(), 4);
+    assert!(
+        four < one + one / 4,
+        "one repository stored {one} bytes, it with two copies and a fork {four}"
+    );
+    let fork = listed
+        .iter()
+        .find(|r| r["path"] == "/@git/fork.git")
+        .unwrap();
+    assert_eq!(fork["git_packs"], 2, "{fork}");
+    let out = f.path("restored-forks");
+    restore_into(&h, "latest", &out);
+    for name in ["app.git", "copy-a.git", "copy-b.git", "fork.git"] {
+        fsck(&out.join(name));
+        assert_eq!(refs(&out.join(name)), refs(&root.join(name)), "{name}");
+    }
 }
 
 #[test]
@@ -292,4 +330,29 @@ fn a_damaged_repository_is_recorded_as_failed_and_the_others_restore() {
         .arg(format!("git:{}", root.display()))
         .assert()
         .code(0);
+}
+
+#[test]
+fn repair_snapshots_cuts_a_repository_whose_pack_is_lost() {
+    let f = Fixture::new();
+    let (_server, _work) = server_and_work(&f);
+    let first = backup(&f, &f.path("srv"));
+    // The largest pack holds the git pack's blobs (200 KB of noise); trees
+    // are small and packed apart.
+    let packs = common::packs(&f.repo());
+    std::fs::remove_file(&packs.last().unwrap().1).unwrap();
+    f.snap()
+        .args(["restore", "latest", "--target"])
+        .arg(f.path("x"))
+        .assert()
+        .failure();
+    let r = json_of(f.snap().args(["--json", "repair", "snapshots"]));
+    let repaired = &r["repaired"][0];
+    assert_eq!(repaired["snapshot"], first["snapshot_id"]);
+    let cut = repaired["cut"].as_array().unwrap();
+    assert_eq!(cut.len(), 1, "{r}");
+    assert!(cut[0].as_str().unwrap().contains("/@git/app.git"), "{r}");
+    let target = f.path("out");
+    restore_into(&f, repaired["repaired_as"].as_str().unwrap(), &target);
+    assert!(!target.join("app.git").exists());
 }

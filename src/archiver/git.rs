@@ -66,10 +66,37 @@ pub(super) struct GitContext<'a, 'r> {
     pub threads: usize,
 }
 
-/// One repository's outcome: its node, and why it could not be read.
+/// One repository's outcome: its node, its chain, and why it could not be
+/// read.
 struct RepoCaptured {
     node: Node,
+    packs: Vec<Node>,
     warning: Option<String>,
+}
+
+/// A repository once its refs are read, with the parent's chain when the
+/// capture may build on it.
+struct Planned<'p> {
+    found: &'p FoundRepo,
+    name: String,
+    read: Result<(Vec<GitRefValue>, String), SourceError>,
+    parent: Option<&'p Node>,
+    chain: Option<(GitRepoMeta, Vec<Node>)>,
+}
+
+/// How one repository is captured (§15.4).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Refs unchanged: the parent's node as it is.
+    Reuse,
+    /// A thin pack on the parent's chain.
+    Extend,
+    /// One full pack.
+    Full,
+    /// A thin pack on the chain of the repository at this index, captured
+    /// first in this snapshot, which shares refs' targets with it (a fork
+    /// or copy).
+    Fork(usize),
 }
 
 /// Reads every repository under the location into packs and trees.
@@ -91,20 +118,54 @@ pub(super) fn capture(
         .num_threads(threads.min(found.len()).max(1))
         .build()
         .map_err(|e| ArchiveError::Pool(e.to_string()))?;
-    let captured: Vec<RepoCaptured> = pool.install(|| {
+    let planned: Vec<Planned<'_>> = pool.install(|| {
         found
             .par_iter()
-            .map(|f| {
-                let name = repo_name(options, f);
-                let parent = parent_repos.as_ref().and_then(|t| t.find(name.as_bytes()));
-                capture_repo(ctx, f, name, parent)
+            .map(|f| plan(ctx, options, f, parent_repos.as_ref()))
+            .collect()
+    });
+    let steps = steps(&planned);
+    // Forks wait for the repositories they build on.
+    let mut done: Vec<Option<RepoCaptured>> = pool.install(|| {
+        planned
+            .par_iter()
+            .zip(&steps)
+            .map(|(p, step)| match step {
+                Step::Fork(_) => Ok(None),
+                _ => capture_repo(ctx, p, *step, None).map(Some),
             })
             .collect::<Result<_, ArchiveError>>()
     })?;
+    let forks: Vec<(usize, RepoCaptured)> = pool.install(|| {
+        planned
+            .par_iter()
+            .zip(&steps)
+            .enumerate()
+            .filter_map(|(i, (p, step))| match step {
+                Step::Fork(donor) => Some((i, p, *donor)),
+                _ => None,
+            })
+            .map(|(i, p, donor)| {
+                let base = match (&planned[donor].read, &done[donor]) {
+                    (Ok((refs, _)), Some(d)) if d.warning.is_none() => Some((refs, &d.packs)),
+                    _ => None,
+                };
+                let step = if base.is_some() {
+                    Step::Fork(donor)
+                } else {
+                    Step::Full
+                };
+                capture_repo(ctx, p, step, base).map(|c| (i, c))
+            })
+            .collect::<Result<_, ArchiveError>>()
+    })?;
+    for (i, c) in forks {
+        done[i] = Some(c);
+    }
     let mut warnings = Vec::new();
     let mut failed = Vec::new();
     let mut repos = Vec::new();
-    for c in captured {
+    for c in done.into_iter().flatten() {
         if let Some(w) = c.warning {
             warnings.push(w);
             failed.push(c.node.name.display());
@@ -132,6 +193,81 @@ pub(super) fn capture(
         },
         warnings,
     })
+}
+
+/// Reads a repository's refs and finds what its capture may build on.
+fn plan<'p>(
+    ctx: &GitContext<'_, '_>,
+    options: &GitBackupOptions,
+    found: &'p FoundRepo,
+    parents: Option<&'p Tree>,
+) -> Planned<'p> {
+    let name = repo_name(options, found);
+    let parent = parents.and_then(|t| t.find(name.as_bytes()));
+    let git_dir = &found.git_dir;
+    let read =
+        source::read_refs(git_dir).and_then(|refs| Ok((refs, source::object_format(git_dir)?)));
+    let chain = match &read {
+        Ok((_, format)) => usable_chain(ctx, parent, format),
+        Err(_) => None,
+    };
+    Planned {
+        found,
+        name,
+        read,
+        parent,
+        chain,
+    }
+}
+
+/// Decides each repository's step: the parent's chain when it can be used,
+/// else a fork of a repository of this snapshot that shares a ref's target
+/// (the first such in name order that is not a fork itself, so a fork's
+/// origin is captured before it), else a full pack.
+fn steps(planned: &[Planned<'_>]) -> Vec<Step> {
+    let mut steps: Vec<Step> = planned
+        .iter()
+        .map(|p| match (&p.read, &p.chain) {
+            (Ok((refs, _)), Some((meta, _)))
+                if meta.bare == p.found.bare && meta.refs == records(refs) =>
+            {
+                Step::Reuse
+            }
+            (Ok(_), Some((_, packs))) if can_extend(packs) => Step::Extend,
+            _ => Step::Full,
+        })
+        .collect();
+    let tips: Vec<Vec<String>> = planned
+        .iter()
+        .map(|p| match &p.read {
+            Ok((refs, _)) => targets(refs),
+            Err(_) => Vec::new(),
+        })
+        .collect();
+    for i in 0..planned.len() {
+        if steps[i] != Step::Full || tips[i].is_empty() {
+            continue;
+        }
+        let format = |j: usize| planned[j].read.as_ref().map(|(_, f)| f.as_str()).ok();
+        // Earlier repositories are decided already; later ones qualify only
+        // when they never become forks themselves.
+        let donor = (0..planned.len()).find(|&j| {
+            let settled = match steps[j] {
+                Step::Reuse | Step::Extend => true,
+                Step::Full => j < i,
+                Step::Fork(_) => false,
+            };
+            j != i
+                && settled
+                && format(j) == format(i)
+                && planned[j].found.bare == planned[i].found.bare
+                && tips[j].iter().any(|t| tips[i].binary_search(t).is_ok())
+        });
+        if let Some(j) = donor {
+            steps[i] = Step::Fork(j);
+        }
+    }
+    steps
 }
 
 /// The parent's list of repositories; one that cannot be read means every
@@ -176,51 +312,51 @@ fn usable_chain(
     packs_only.then(|| (meta.clone(), chain.nodes))
 }
 
+/// Captures one repository as `step` says; `base` is, for a fork, the
+/// refs and chain of the repository it builds on.
 fn capture_repo(
     ctx: &GitContext<'_, '_>,
-    found: &FoundRepo,
-    name: String,
-    parent: Option<&Node>,
+    p: &Planned<'_>,
+    step: Step,
+    base: Option<(&Vec<GitRefValue>, &Vec<Node>)>,
 ) -> Result<RepoCaptured, ArchiveError> {
+    let (found, name) = (p.found, p.name.clone());
     let git_dir = &found.git_dir;
-    let read =
-        source::read_refs(git_dir).and_then(|refs| Ok((refs, source::object_format(git_dir)?)));
-    let (refs, object_format) = match read {
-        Ok(r) => r,
+    let (refs, object_format) = match &p.read {
+        Ok((refs, format)) => (refs, format.clone()),
         Err(e) => return failed(ctx, found, name, Vec::new(), "sha1".into(), e),
     };
-    let records: Vec<GitRefRecord> = refs.iter().map(record).collect();
-    let chain = usable_chain(ctx, parent, &object_format);
-    if let (Some((meta, _)), Some(node)) = (&chain, parent) {
-        if meta.refs == records && meta.bare == found.bare {
+    let records = records(refs);
+    let (old_refs, mut packs) = match (step, &p.chain, p.parent, base) {
+        (Step::Reuse, Some((_, packs)), Some(node), _) => {
             // Nothing moved: nothing to read, nothing to store.
             return Ok(RepoCaptured {
                 node: node.clone(),
+                packs: packs.clone(),
                 warning: None,
             });
         }
-    }
-    let tips = targets(&refs);
-    let mut packs = match &chain {
-        Some((_, packs)) if can_extend(packs) => packs.clone(),
-        _ => Vec::new(),
-    };
-    let exclude = match (&chain, packs.is_empty()) {
-        (Some((meta, _)), false) => {
-            let old: Vec<GitRefValue> = meta.refs.iter().map(value).collect();
-            // Only what is still there can be left out (a force-push and a
-            // gc may have dropped an old tip); the rest is captured again.
-            match source::existing_objects(git_dir, &targets(&old)) {
-                Ok(e) => e,
-                Err(e) => return failed(ctx, found, name, records, object_format, e),
-            }
+        (Step::Extend, Some((meta, packs)), _, _) => {
+            (meta.refs.iter().map(value).collect(), packs.clone())
         }
-        _ => Vec::new(),
+        (Step::Fork(_), _, _, Some((refs, packs))) if can_extend(packs) => {
+            (refs.clone(), packs.clone())
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    // Only what is still there can be left out (a force-push and a gc may
+    // have dropped an old tip; a fork may lack some of its origin's).
+    let exclude = match source::existing_objects(git_dir, &targets(&old_refs)) {
+        Ok(e) => e,
+        Err(e) => return failed(ctx, found, name, records, object_format, &e),
     };
     if exclude.is_empty() {
         packs.clear();
     }
-    if !tips.is_empty() {
+    let tips = targets(refs);
+    if tips.is_empty() {
+        packs.clear();
+    } else {
         let format = &object_format;
         let mut written = write_pack(ctx, git_dir, format, &tips, &exclude, packs.len());
         if matches!(written, Err(PackError::Source(_))) && !exclude.is_empty() {
@@ -234,11 +370,9 @@ fn capture_repo(
             Ok(None) => {}
             Err(PackError::Repo(e)) => return Err(e.into()),
             Err(PackError::Source(e)) => {
-                return failed(ctx, found, name, records, object_format, e)
+                return failed(ctx, found, name, records, object_format, &e)
             }
         }
-    } else {
-        packs.clear();
     }
     let size = packs.iter().map(|p| p.size).sum();
     let objects = packs
@@ -246,7 +380,7 @@ fn capture_repo(
         .filter_map(|p| p.git_pack.as_ref())
         .map(|p| p.objects)
         .sum();
-    let tree = snapshot::save_tree(ctx.saver, &Tree::new(packs))?;
+    let tree = snapshot::save_tree(ctx.saver, &Tree::new(packs.clone()))?;
     Ok(RepoCaptured {
         node: repo_node(
             name,
@@ -260,6 +394,7 @@ fn capture_repo(
                 error: None,
             },
         ),
+        packs,
         warning: None,
     })
 }
@@ -291,7 +426,7 @@ fn failed(
     name: String,
     refs: Vec<GitRefRecord>,
     object_format: String,
-    why: SourceError,
+    why: &SourceError,
 ) -> Result<RepoCaptured, ArchiveError> {
     let reason = why.to_string();
     let tree = snapshot::save_tree(ctx.saver, &Tree::new(Vec::new()))?;
@@ -312,16 +447,19 @@ fn failed(
                 error: Some(reason),
             },
         ),
+        packs: Vec::new(),
         warning: Some(warning),
     })
 }
 
-fn record(r: &GitRefValue) -> GitRefRecord {
-    GitRefRecord {
-        name: r.name.clone(),
-        target: r.target.clone(),
-        symbolic: r.symbolic,
-    }
+fn records(refs: &[GitRefValue]) -> Vec<GitRefRecord> {
+    refs.iter()
+        .map(|r| GitRefRecord {
+            name: r.name.clone(),
+            target: r.target.clone(),
+            symbolic: r.symbolic,
+        })
+        .collect()
 }
 
 fn value(r: &GitRefRecord) -> GitRefValue {
