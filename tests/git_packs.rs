@@ -1,8 +1,10 @@
 //! git repositories stored as chains of packs (format-spec §15.4), against
 //! real git: increments after pushes, a `git gc` and a force-push that drops
 //! commits; a bounded chain; unchanged refs reusing the parent; copies of
-//! one repository sharing their blobs; a damaged repository among healthy
-//! ones (exit 3, recorded as failed, the others restore).
+//! one repository and a fork building on its chain; a damaged repository
+//! among healthy ones (exit 3, recorded as failed, the others restore); a
+//! lost pack cut by `repair snapshots`; a damaged git pack stopping a
+//! profile restore before any file changes.
 
 mod common;
 
@@ -355,4 +357,70 @@ fn repair_snapshots_cuts_a_repository_whose_pack_is_lost() {
     let target = f.path("out");
     restore_into(&f, repaired["repaired_as"].as_str().unwrap(), &target);
     assert!(!target.join("app.git").exists());
+}
+
+#[test]
+fn a_damaged_git_pack_stops_a_profile_restore_before_any_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("conf")).unwrap();
+    std::fs::write(root.join("conf/app.yaml"), b"replicas: 3\n").unwrap();
+    let work = root.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q"]);
+    // Noise that compresses to nothing: the git pack is the largest pack.
+    commit_file(&work, "data.bin", &noise(11, 400_000), "data");
+    std::fs::create_dir_all(root.join("git")).unwrap();
+    git(
+        &root.join("git"),
+        &["clone", "-q", "--bare", work.to_str().unwrap(), "app.git"],
+    );
+    std::fs::write(root.join("password"), format!("{}\n", common::PASSWORD)).unwrap();
+    let profile = root.join("p.toml");
+    std::fs::write(
+        &profile,
+        "[repository]\nlocation = \"repo\"\npassword_file = \"password\"\n\
+         [git]\npath = \"git\"\nrestore_dir = \"restored-git\"\n\
+         [[files]]\npath = \"conf\"\n",
+    )
+    .unwrap();
+    common::snap(root.join("repo"))
+        .args(common::FAST_INIT)
+        .assert()
+        .success();
+    // The profile names the repository and its password.
+    let snap = || {
+        let mut c = assert_cmd::Command::cargo_bin("snap").unwrap();
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SNAP_") {
+                c.env_remove(k);
+            }
+        }
+        c
+    };
+    snap()
+        .args(["backup", "--profile"])
+        .arg(&profile)
+        .assert()
+        .success();
+    std::fs::write(root.join("conf/app.yaml"), b"replicas: 5\n").unwrap();
+    let packs = common::packs(&root.join("repo"));
+    let path = &packs.last().unwrap().1;
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(path, bytes).unwrap();
+    let out = snap()
+        .args(["restore", "latest", "--profile"])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("git repository app.git"), "{err}");
+    assert_eq!(
+        std::fs::read(root.join("conf/app.yaml")).unwrap(),
+        b"replicas: 5\n"
+    );
+    assert!(!root.join("restored-git/app.git").exists());
 }
