@@ -428,6 +428,10 @@ fn failed(
     object_format: String,
     why: &SourceError,
 ) -> Result<RepoCaptured, ArchiveError> {
+    // Ctrl-C reaches git too, which then fails: that is no damage.
+    if crate::interrupt::requested() {
+        return Err(RepoError::Interrupted.into());
+    }
     let reason = why.to_string();
     let tree = snapshot::save_tree(ctx.saver, &Tree::new(Vec::new()))?;
     let warning = format!(
