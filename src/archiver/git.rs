@@ -6,24 +6,25 @@
 //! The first capture of a repository stores one full pack; later ones a
 //! thin pack of what the new refs reach and the parent snapshot's refs do
 //! not; refs that did not move reuse the parent's node, reading nothing.
-//! The chain a restore replays is kept short ([`MAX_CHAIN`]). Repositories
-//! are captured in parallel; one git cannot read is recorded as failed, with
-//! the reason, and becomes a warning (exit 3) instead of failing the backup.
+//! A fork or copy of another repository of the snapshot builds on that
+//! one's chain. The chain a restore replays is kept short ([`MAX_CHAIN`]).
+//! Repositories are captured in parallel; one git cannot read is recorded as
+//! failed, with the reason, and becomes a warning (exit 3) instead of
+//! failing the backup. The pack stream itself is `git_pack`'s.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 
 use rayon::prelude::*;
 
+use super::git_pack::{write_pack, PackError};
 use super::{ArchiveError, BackupProgress};
 use crate::chunker::Chunker;
 use crate::id::BlobId;
-use crate::pack::BlobKind;
 use crate::repo::{BlobSaver, RepoError, Repository};
 use crate::snapshot::{
-    self, GitPackMeta, GitRefRecord, GitRepoMeta, Node, NodeName, NodeType, SourceRecord, Tree,
+    self, GitRefRecord, GitRepoMeta, Node, NodeName, NodeType, SourceRecord, Tree,
 };
-use crate::source::git::{self as source, FoundRepo, GitRefValue, PackStream};
+use crate::source::git::{self as source, FoundRepo, GitRefValue};
 use crate::source::SourceError;
 
 /// The root-tree name of captured git repositories.
@@ -82,6 +83,8 @@ struct Planned<'p> {
     read: Result<(Vec<GitRefValue>, String), SourceError>,
     parent: Option<&'p Node>,
     chain: Option<(GitRepoMeta, Vec<Node>)>,
+    /// Whether git keeps a reachability bitmap for it.
+    bitmap: bool,
 }
 
 /// How one repository is captured (§15.4).
@@ -211,19 +214,24 @@ fn plan<'p>(
         Ok((_, format)) => usable_chain(ctx, parent, format),
         Err(_) => None,
     };
+    let bitmap = std::fs::read_dir(git_dir.join("objects/pack")).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".bitmap"))
+    });
     Planned {
         found,
         name,
         read,
         parent,
         chain,
+        bitmap,
     }
 }
 
 /// Decides each repository's step: the parent's chain when it can be used,
 /// else a fork of a repository of this snapshot that shares a ref's target
-/// (the first such in name order that is not a fork itself, so a fork's
-/// origin is captured before it), else a full pack.
+/// (the first such in name order that is decided and not a fork itself, so
+/// a fork's origin is captured before it), else a full pack.
 fn steps(planned: &[Planned<'_>]) -> Vec<Step> {
     let mut steps: Vec<Step> = planned
         .iter()
@@ -244,17 +252,24 @@ fn steps(planned: &[Planned<'_>]) -> Vec<Step> {
             Err(_) => Vec::new(),
         })
         .collect();
-    for i in 0..planned.len() {
+    // Repositories with a reachability bitmap are decided first, so they
+    // are the ones written whole: git counts their objects from the bitmap
+    // (fast, and in a fraction of the memory a walk of the history takes).
+    let mut order: Vec<usize> = (0..planned.len()).collect();
+    order.sort_by_key(|&i| !planned[i].bitmap);
+    let mut decided = vec![false; planned.len()];
+    for i in order {
+        decided[i] = true;
         if steps[i] != Step::Full || tips[i].is_empty() {
             continue;
         }
         let format = |j: usize| planned[j].read.as_ref().map(|(_, f)| f.as_str()).ok();
-        // Earlier repositories are decided already; later ones qualify only
-        // when they never become forks themselves.
+        // Repositories decided already qualify; the others only when they
+        // never become forks themselves.
         let donor = (0..planned.len()).find(|&j| {
             let settled = match steps[j] {
                 Step::Reuse | Step::Extend => true,
-                Step::Full => j < i,
+                Step::Full => decided[j],
                 Step::Fork(_) => false,
             };
             j != i
@@ -484,92 +499,4 @@ fn targets(refs: &[GitRefValue]) -> Vec<String> {
     tips.sort();
     tips.dedup();
     tips
-}
-
-/// Why a pack could not be written: the repository's fault (a warning) or
-/// the snap repository's (fatal).
-enum PackError {
-    Source(SourceError),
-    Repo(RepoError),
-}
-
-impl From<std::io::Error> for PackError {
-    fn from(e: std::io::Error) -> Self {
-        PackError::Source(SourceError::Io {
-            action: "read the pack git writes for",
-            path: "a repository".into(),
-            source: e,
-        })
-    }
-}
-
-/// Streams `git pack-objects` through the chunker into data blobs: the
-/// objects `tips` reach and `exclude` do not (a thin pack when `exclude` is
-/// given). `None` when there are no such objects.
-fn write_pack(
-    ctx: &GitContext<'_, '_>,
-    git_dir: &std::path::Path,
-    object_format: &str,
-    tips: &[String],
-    exclude: &[String],
-    position: usize,
-) -> Result<Option<Node>, PackError> {
-    let mut stream = PackStream::start(git_dir, tips, exclude).map_err(PackError::Source)?;
-    let mut content = Vec::new();
-    let mut header = Vec::with_capacity(12);
-    let mut tail = Vec::with_capacity(64);
-    let mut buf = Vec::new();
-    let read = ctx
-        .chunker
-        .for_each_chunk_in::<_, PackError>(stream.reader(), &mut buf, |chunk| {
-            if header.len() < 12 {
-                let want = (12 - header.len()).min(chunk.len());
-                header.extend_from_slice(&chunk[..want]);
-            }
-            // The checksum is the pack's last 20 (SHA-1) or 32 (SHA-256)
-            // bytes; keep the last 32 seen.
-            tail.extend_from_slice(&chunk[chunk.len().saturating_sub(32)..]);
-            let cut = tail.len().saturating_sub(32);
-            tail.drain(..cut);
-            let (id, _) = ctx
-                .saver
-                .save(BlobKind::Data, chunk)
-                .map_err(PackError::Repo)?;
-            content.push(id);
-            ctx.progress
-                .bytes_read
-                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            Ok(())
-        });
-    // A read error may be git dying: its exit status says more.
-    let finished = stream.finish();
-    let read = match (read, finished) {
-        (Err(PackError::Repo(e)), _) => return Err(PackError::Repo(e)),
-        (_, Err(e)) => return Err(PackError::Source(e)),
-        (Err(e), Ok(())) => return Err(e),
-        (Ok(n), Ok(())) => n,
-    };
-    let objects = source::pack_object_count(&header).map_err(PackError::Source)?;
-    if objects == 0 {
-        return Ok(None);
-    }
-    ctx.progress.total_bytes.fetch_add(read, Ordering::Relaxed);
-    ctx.progress
-        .git_objects
-        .fetch_add(objects, Ordering::Relaxed);
-    let hash_len = if object_format == "sha256" { 32 } else { 20 };
-    let checksum = hex::encode(&tail[tail.len().saturating_sub(hash_len)..]);
-    let mut node = Node::dir_of(BlobId::default());
-    node.name = NodeName::from(format!("{position:04}").as_str());
-    node.node_type = NodeType::GitPack;
-    node.mode = 0;
-    node.subtree = None;
-    node.size = read;
-    node.content = Some(content);
-    node.git_pack = Some(GitPackMeta {
-        objects,
-        thin: !exclude.is_empty(),
-        checksum,
-    });
-    Ok(Some(node))
 }

@@ -9,6 +9,7 @@
 mod budget;
 pub mod etcd;
 pub mod git;
+mod git_pack;
 mod ranges;
 
 use std::collections::BTreeMap;
