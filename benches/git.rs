@@ -272,8 +272,8 @@ fn main() {
     let repo = w.join("snap");
     run_ok(snap(&repo, &["init"]));
     let location = format!("git:{}", w.join("git").display());
-    let (r, first_stored) = backup(&repo, &location);
-    row("snap backup (first)", r, &format!("+{}", mb(first_stored)));
+    let (r, stored) = backup(&repo, &location);
+    row("snap backup (first)", r, &format!("+{}", mb(stored)));
     let (r, stored) = backup(&repo, &location);
     row(
         "snap backup, nothing changed",
@@ -333,9 +333,13 @@ fn main() {
         r,
         &format!("+{}", mb(stored)),
     );
+    let alone = w.join("snap-alone");
+    run_ok(snap(&alone, &["init"]));
+    let (_, alone_stored) = backup(&alone, &format!("git:{}", origin.display()));
     println!(
-        "(the fork costs {} beside the repository alone)",
-        mb(stored.saturating_sub(first_stored))
+        "(the fork costs {} beside the repository alone, which stores {})",
+        mb(stored.saturating_sub(alone_stored)),
+        mb(alone_stored)
     );
     std::fs::remove_dir_all(&fork).unwrap();
 
