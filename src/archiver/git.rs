@@ -275,7 +275,6 @@ fn steps(planned: &[Planned<'_>]) -> Vec<Step> {
             j != i
                 && settled
                 && format(j) == format(i)
-                && planned[j].found.bare == planned[i].found.bare
                 && tips[j].iter().any(|t| tips[i].binary_search(t).is_ok())
         });
         if let Some(j) = donor {
