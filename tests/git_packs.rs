@@ -424,3 +424,33 @@ fn a_damaged_git_pack_stops_a_profile_restore_before_any_file_changes() {
     );
     assert!(!root.join("restored-git/app.git").exists());
 }
+
+#[test]
+fn a_sha256_repository_comes_back_with_its_increments() {
+    let f = Fixture::new();
+    let work = f.path("work256");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "--object-format=sha256"]);
+    commit_file(&work, "a.txt", b"first\n", "first");
+    git(&work, &["tag", "-a", "v1", "-m", "one"]);
+    let root = f.path("git256");
+    std::fs::create_dir_all(&root).unwrap();
+    git(
+        &root,
+        &["clone", "-q", "--mirror", work.to_str().unwrap(), "app.git"],
+    );
+    backup(&f, &root);
+    commit_file(&work, "b.txt", b"second\n", "second");
+    git(
+        &root.join("app.git"),
+        &["fetch", "-q", "--prune", "origin", "+refs/*:refs/*"],
+    );
+    backup(&f, &root);
+    let listed = repos(&f, "latest");
+    assert_eq!(listed[0]["git"]["object_format"], "sha256");
+    assert_eq!(listed[0]["git_packs"], 2);
+    let out = f.path("restored256");
+    restore_into(&f, "latest", &out);
+    fsck(&out.join("app.git"));
+    assert_eq!(refs(&out.join("app.git")), refs(&root.join("app.git")));
+}
