@@ -366,6 +366,7 @@ fn unsafe_names_in_a_tree_are_refused() {
         etcd: None,
         git: None,
         git_type: None,
+        git_pack: None,
     };
     let saver = repo.blob_saver(1);
     let (tree, _) = saver

@@ -26,9 +26,9 @@ use snap::pack::{
 };
 use snap::repo::{Config, LockInfo, LockKind};
 use snap::snapshot::{
-    value_hash, EtcdCapture, EtcdKeyMeta, EtcdLeaseRecord, EtcdMemberRecord, GitRefRecord,
-    GitRepoMeta, KeyspaceDigest, Node, NodeName, NodeType, SnapshotManifest, SourceRecord, Summary,
-    Tree,
+    value_hash, EtcdCapture, EtcdKeyMeta, EtcdLeaseRecord, EtcdMemberRecord, GitPackMeta,
+    GitRefRecord, GitRepoMeta, KeyspaceDigest, Node, NodeName, NodeType, SnapshotManifest,
+    SourceRecord, Summary, Tree,
 };
 
 const KINDS: [&str; 11] = [
@@ -1048,6 +1048,7 @@ fn node(name: &[u8], node_type: NodeType) -> Node {
         etcd: None,
         git: None,
         git_type: None,
+        git_pack: None,
     }
 }
 
@@ -1352,6 +1353,7 @@ fn gen_git_trees(out: &mut Vec<Case>, key: &MasterKey, tree_ok: &TreeOk<'_>) {
             },
         ],
         objects: 3,
+        error: None,
     });
     let mut bare = repo.clone();
     bare.name = NodeName(b"infra/config.git".to_vec());
@@ -1382,9 +1384,69 @@ fn gen_git_trees(out: &mut Vec<Case>, key: &MasterKey, tree_ok: &TreeOk<'_>) {
         &Tree::new(vec![range]).encode(),
         true,
     ));
+    // Format v1.5 (§15.4): a chain of packs, and a repository git could
+    // not read.
+    let mut base = bare_node(b"0000", NodeType::GitPack);
+    base.size = 24_117_301;
+    base.content = Some(vec![
+        key.blob_id(b"pack part 1"),
+        key.blob_id(b"pack part 2"),
+    ]);
+    base.git_pack = Some(GitPackMeta {
+        objects: 297_029,
+        thin: false,
+        checksum: "8f3a3c2b0d5e6f718293a4b5c6d7e8f901234567".into(),
+    });
+    let mut increment = bare_node(b"0001", NodeType::GitPack);
+    increment.size = 2_113;
+    increment.content = Some(vec![key.blob_id(b"increment")]);
+    increment.git_pack = Some(GitPackMeta {
+        objects: 31,
+        thin: true,
+        checksum: "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c".into(),
+    });
+    out.push(tree_ok(
+        "git-packs",
+        "a repository's objects as a chain: a full base pack, then a thin increment",
+        &Tree::new(vec![base, increment]).encode(),
+        true,
+    ));
+    let mut failed = bare_node(b"broken.git", NodeType::GitRepo);
+    failed.subtree = Some(key.blob_id(&Tree::new(Vec::new()).encode()));
+    failed.git = Some(GitRepoMeta {
+        object_format: "sha1".into(),
+        bare: true,
+        refs: vec![GitRefRecord {
+            name: "refs/heads/main".into(),
+            target: commit.into(),
+            symbolic: false,
+        }],
+        objects: 0,
+        error: Some(format!("git pack-objects: fatal: unable to read {commit}")),
+    });
+    out.push(tree_ok(
+        "git-repo-failed",
+        "a repository git could not read: its refs, no objects, and why",
+        &Tree::new(vec![failed]).encode(),
+        true,
+    ));
     let err =
         |desc: &str, reason: &str, json: &str| Case::error("tree", desc, reason).hex("tree", json);
     let meta = r#""mode":0,"uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0"#;
+    out.push(err(
+        "gitpack-without-content",
+        "a gitpack node needs its blobs",
+        &format!(
+            r#"{{"version":1,"nodes":[{{"name":"0000","type":"gitpack",{meta},"size":12,"git_pack":{{"objects":0,"checksum":"00"}}}}]}}"#
+        ),
+    ));
+    out.push(err(
+        "gitpack-without-git-pack",
+        "a gitpack node needs git_pack",
+        &format!(
+            r#"{{"version":1,"nodes":[{{"name":"0000","type":"gitpack",{meta},"content":[]}}]}}"#
+        ),
+    ));
     let hash = "0".repeat(64);
     out.push(err(
         "gitrepo-without-git",
@@ -1862,6 +1924,7 @@ fn files_manifest(key: &MasterKey) -> SnapshotManifest {
                 node: None,
                 version: None,
                 etcd: None,
+                failed: Vec::new(),
             },
             SourceRecord {
                 kind: "files".into(),
@@ -1870,6 +1933,7 @@ fn files_manifest(key: &MasterKey) -> SnapshotManifest {
                 node: None,
                 version: None,
                 etcd: None,
+                failed: Vec::new(),
             },
         ],
         parent: None,
@@ -1928,6 +1992,7 @@ fn platform_manifest(key: &MasterKey) -> SnapshotManifest {
                 node: Some("@etcd".into()),
                 version: Some("etcd 3.4.23".into()),
                 etcd: Some(etcd),
+                failed: Vec::new(),
             },
             SourceRecord {
                 kind: "git".into(),
@@ -1936,6 +2001,7 @@ fn platform_manifest(key: &MasterKey) -> SnapshotManifest {
                 node: Some("@git".into()),
                 version: Some("git version 2.47.0".into()),
                 etcd: None,
+                failed: Vec::new(),
             },
             SourceRecord {
                 kind: "files".into(),
@@ -1944,6 +2010,7 @@ fn platform_manifest(key: &MasterKey) -> SnapshotManifest {
                 node: None,
                 version: None,
                 etcd: None,
+                failed: Vec::new(),
             },
         ],
         parent: Some(SnapshotId(Id::sha256(b"parent snapshot"))),

@@ -144,6 +144,7 @@ pub(super) fn capture(
             node: Some(ETCD_NODE_NAME.into()),
             version: Some(format!("etcd {}", capture.server_version)),
             etcd: Some(capture),
+            failed: Vec::new(),
         };
         return Ok(EtcdCaptured { node, record });
     }

@@ -9,6 +9,7 @@
 mod budget;
 pub mod etcd;
 pub mod git;
+mod git_pack;
 mod ranges;
 
 use std::collections::BTreeMap;
@@ -268,14 +269,22 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
             records.push(captured.record);
         }
         if let Some(git_options) = &options.git {
-            let captured = pool.install(|| {
-                git::capture(
-                    &archiver.saver,
-                    &archiver.chunker,
-                    git_options,
-                    &archiver.counters,
-                )
-            })?;
+            // The parent's repositories: unchanged ones are reused, the
+            // others captured as increments on their chains (§15.4).
+            let parent_git = parent_tree
+                .as_ref()
+                .and_then(|t| t.find(git::GIT_NODE_NAME.as_bytes()));
+            let ctx = git::GitContext {
+                repo,
+                saver: &archiver.saver,
+                chunker: &archiver.chunker,
+                progress: &archiver.counters,
+                threads: options.threads,
+            };
+            let captured = pool.install(|| git::capture(&ctx, git_options, parent_git))?;
+            for w in captured.warnings {
+                archiver.warn(w);
+            }
             extra.push(captured.node);
             records.push(captured.record);
         }
@@ -338,6 +347,7 @@ pub fn backup(repo: &Repository, options: &BackupOptions) -> Result<BackupResult
                         node: None,
                         version: None,
                         etcd: None,
+                        failed: Vec::new(),
                     }),
             )
             .collect(),

@@ -158,9 +158,19 @@ pub fn snapshots(
             writeln!(out, "{:<8}  damaged: {reason}", r.short_id)?;
             continue;
         };
+        let failed: Vec<&str> = m
+            .sources
+            .iter()
+            .flat_map(|s| s.failed.iter().map(String::as_str))
+            .collect();
+        let failed = match failed.len() {
+            0 => String::new(),
+            1 => format!("  (1 git repository failed: {})", failed[0]),
+            n => format!("  ({n} git repositories failed: {})", failed.join(", ")),
+        };
         writeln!(
             out,
-            "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {}",
+            "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {}{failed}",
             r.short_id,
             m.time
                 .with_timezone(&chrono::Local)
@@ -265,12 +275,26 @@ pub fn ls<W: Write>(
     let line = |out: &mut W, e: &ops::ls::LsEntry| {
         let kind = format!("{:?}", e.node_type).to_lowercase();
         if let Some(git) = &e.git {
-            writeln!(
-                out,
-                "gitrepo  {:>8} objects {}",
-                git.objects,
-                shown(&e.path)
-            )?;
+            match (&git.error, e.git_packs) {
+                (Some(why), _) => writeln!(
+                    out,
+                    "gitrepo  not captured {}: {}",
+                    shown(&e.path),
+                    shown(why)
+                )?,
+                (None, Some(packs)) => writeln!(
+                    out,
+                    "gitrepo  {:>8} objects in {packs} pack(s) {}",
+                    git.objects,
+                    shown(&e.path)
+                )?,
+                (None, None) => writeln!(
+                    out,
+                    "gitrepo  {:>8} objects {}",
+                    git.objects,
+                    shown(&e.path)
+                )?,
+            }
             for r in &git.refs {
                 let arrow = if r.symbolic { "=>" } else { "->" };
                 writeln!(
@@ -410,6 +434,10 @@ pub fn git_repos(
     dry_run: bool,
 ) -> Result<()> {
     for g in repos {
+        if g.not_captured.is_some() {
+            // Said on stderr as a warning.
+            continue;
+        }
         let Some(p) = &g.push else {
             writeln!(
                 out,

@@ -200,7 +200,8 @@ fn append(
         | NodeType::Git
         | NodeType::GitRepo
         | NodeType::GitRange
-        | NodeType::GitObject => {}
+        | NodeType::GitObject
+        | NodeType::GitPack => {}
     }
     Ok(())
 }

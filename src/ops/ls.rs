@@ -45,6 +45,9 @@ pub struct LsEntry {
     /// git repositories: object format, refs (name -> commit) and object count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub git: Option<GitRepoMeta>,
+    /// git repositories stored as a chain of packs (format v1.5): how many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_packs: Option<u64>,
 }
 
 /// Resolves `query` and calls `emit` for each node, so huge snapshots list
@@ -127,6 +130,23 @@ fn walk(
                 .as_ref()
                 .and_then(|_| k8s_resource(node.name.as_bytes())),
             git: node.git.clone(),
+            git_packs: git_packs(repo, node),
         })
     })
+}
+
+/// The length of a repository's pack chain; `None` for other nodes and
+/// for repositories stored object by object (or whose tree is unreadable:
+/// the listing still shows the refs).
+fn git_packs(repo: &Repository, node: &Node) -> Option<u64> {
+    if node.node_type != NodeType::GitRepo {
+        return None;
+    }
+    let tree = load_tree(repo, node.subtree.as_ref()?).ok()?;
+    let packs = tree
+        .nodes
+        .iter()
+        .filter(|n| n.node_type == NodeType::GitPack)
+        .count();
+    (packs == tree.nodes.len()).then_some(packs as u64)
 }

@@ -101,7 +101,17 @@ pub fn restore(
         &options.target,
         options.git_push.as_deref(),
         options.dry_run,
+        threads,
     )?;
+    let mut report = report;
+    for g in &git {
+        if let Some(why) = &g.not_captured {
+            report.warnings.push(format!(
+                "git repository {} was not restored: the backup could not read it ({why}); restore it from an earlier snapshot",
+                g.name
+            ));
+        }
+    }
     Ok(RestoreOpReport {
         snapshot_id: id.to_hex(),
         target: options.target.display().to_string(),

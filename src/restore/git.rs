@@ -1,7 +1,9 @@
 //! Restoring captured git repositories (spec §15.3): each as a new bare
-//! repository under the target folder, with every object written as a
-//! loose object (checked against its ID), the refs set as they were, then
-//! packed by `git repack`.
+//! repository under the target folder, its objects fed to git (a chain of
+//! packs to `git index-pack`, §15.4; objects stored one by one, format
+//! v1.3-v1.4, as loose objects checked against their IDs, then `git
+//! repack`), the refs set as they were; repositories in parallel, all of
+//! them before the first mirror push.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use std::process::{Command, Stdio};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::git_pack::{self, Layout};
 use super::RestoreError;
 use crate::id::BlobId;
 use crate::repo::Repository;
@@ -29,6 +32,9 @@ pub struct GitRepoRestored {
     /// What pushing it to a server changed (`--git-push`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<GitPushReport>,
+    /// Why it was not restored: the backup could not read it (§15.4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_captured: Option<String>,
 }
 
 /// What a mirror push changed on the server.
@@ -46,27 +52,59 @@ pub struct GitPushReport {
     pub unchanged: usize,
 }
 
-/// Restores every repository of the snapshot's git source under `target`,
-/// and with `push` (a URL template with `{repo}`) pushes each as a mirror.
-/// A snapshot without git repositories restores nothing.
+/// Restores every repository of the snapshot's git source under `target`
+/// (`threads` at once), and with `push` (a URL template with `{repo}`)
+/// pushes each as a mirror. A snapshot without git repositories restores
+/// nothing; a repository the backup could not read is reported, not
+/// restored.
 pub fn restore_git(
     repo: &Repository,
     manifest: &SnapshotManifest,
     target: &Path,
     push: Option<&str>,
     dry_run: bool,
+    threads: usize,
 ) -> Result<Vec<GitRepoRestored>, RestoreError> {
+    let captured = captured_repos(repo, manifest)?;
+    let mut plans = Vec::new();
+    for (name, meta, subtree) in captured {
+        let dest = match &meta.error {
+            Some(_) => None,
+            None => Some(destination(target, &name, meta.bare)?),
+        };
+        plans.push((name, meta, subtree, dest));
+    }
+    // One repository per core at most: each `git index-pack` runs threads
+    // of its own, and holds memory that grows with its repository.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.min(cores).clamp(1, plans.len().max(1)))
+        .build()
+        .map_err(|e| io_err("start threads for", target, std::io::Error::other(e)))?;
     // Every repository is recreated (each object checked against its ID)
     // before the first push, so a damaged object leaves every server as
     // it was.
-    let mut restored = Vec::new();
-    for (repo_name, meta, objects) in captured_repos(repo, manifest)? {
-        let dest = destination(target, &repo_name, meta.bare)?;
-        restore_one(repo, &meta, &objects, &dest)?;
-        restored.push((repo_name, meta, dest));
-    }
+    pool.install(|| {
+        plans
+            .par_iter()
+            .try_for_each(|(name, meta, subtree, dest)| match dest {
+                Some(dest) => restore_one(repo, name, meta, subtree, dest),
+                None => Ok(()),
+            })
+    })?;
     let mut out = Vec::new();
-    for (repo_name, meta, dest) in restored {
+    for (repo_name, meta, _, dest) in plans {
+        let Some(dest) = dest else {
+            out.push(GitRepoRestored {
+                path: String::new(),
+                refs: meta.refs.len(),
+                objects: 0,
+                push: None,
+                not_captured: meta.error.clone(),
+                name: repo_name,
+            });
+            continue;
+        };
         let push = match push {
             Some(template) => Some(push_mirror(
                 &dest,
@@ -82,6 +120,7 @@ pub fn restore_git(
             refs: meta.refs.len(),
             objects: meta.objects,
             push,
+            not_captured: None,
         });
     }
     Ok(out)
@@ -96,19 +135,27 @@ pub fn verify_objects(
     threads: usize,
 ) -> Result<(), RestoreError> {
     let mut owner: Vec<(BlobId, String)> = Vec::new();
-    for (name, _, objects) in captured_repos(repo, manifest)? {
-        for_each_range_leaf(
-            repo,
-            &objects,
-            b"",
-            (NodeType::GitRange, NodeType::GitObject),
-            &mut |n| {
-                for id in n.content.iter().flatten() {
-                    owner.push((*id, name.clone()));
-                }
-                Ok(())
-            },
-        )?;
+    for (name, meta, subtree) in captured_repos(repo, manifest)? {
+        if meta.error.is_some() {
+            continue;
+        }
+        match git_pack::layout(repo, &subtree, &name)? {
+            Layout::Packs(packs) => {
+                owner.extend(git_pack::chain_blobs(&packs).map(|id| (*id, name.clone())));
+            }
+            Layout::Objects(objects) => for_each_range_leaf(
+                repo,
+                &objects,
+                b"",
+                (NodeType::GitRange, NodeType::GitObject),
+                &mut |n| {
+                    for id in n.content.iter().flatten() {
+                        owner.push((*id, name.clone()));
+                    }
+                    Ok(())
+                },
+            )?,
+        }
     }
     let failed: std::sync::Mutex<Option<(BlobId, String)>> = Default::default();
     super::fetch::fetch_blobs(
@@ -148,7 +195,9 @@ pub fn check_destinations(
     target: &Path,
 ) -> Result<(), RestoreError> {
     for (name, meta, _) in captured_repos(repo, manifest)? {
-        destination(target, &name, meta.bare)?;
+        if meta.error.is_none() {
+            destination(target, &name, meta.bare)?;
+        }
     }
     Ok(())
 }
@@ -367,12 +416,53 @@ fn io_err(action: &'static str, path: &Path, e: std::io::Error) -> RestoreError 
 
 fn restore_one(
     repo: &Repository,
+    name: &str,
     meta: &GitRepoMeta,
-    objects: &BlobId,
+    subtree: &BlobId,
     dest: &Path,
 ) -> Result<(), RestoreError> {
     std::fs::create_dir_all(dest).map_err(|e| io_err("create", dest, e))?;
     init_bare(dest, &meta.object_format)?;
+    match git_pack::layout(repo, subtree, name)? {
+        Layout::Packs(packs) => {
+            git_pack::write_packs(repo, &packs, dest)?;
+            set_refs(dest, meta)
+        }
+        Layout::Objects(objects) => {
+            write_loose_objects(repo, meta, &objects, dest)?;
+            set_refs(dest, meta)?;
+            run_git(dest, &["repack", "-a", "-d", "-q"], None)
+        }
+    }
+}
+
+/// Plain refs in one transaction, then symbolic ones (HEAD last).
+fn set_refs(dest: &Path, meta: &GitRepoMeta) -> Result<(), RestoreError> {
+    let mut updates = String::new();
+    for r in meta.refs.iter().filter(|r| !r.symbolic && r.name != "HEAD") {
+        updates.push_str(&format!("update {} {}\n", r.name, r.target));
+    }
+    run_git(dest, &["update-ref", "--stdin"], Some(updates.as_bytes()))?;
+    for r in &meta.refs {
+        match (r.symbolic, r.name.as_str()) {
+            (true, name) => run_git(dest, &["symbolic-ref", name, &r.target], None)?,
+            (false, "HEAD") => {
+                run_git(dest, &["update-ref", "--no-deref", "HEAD", &r.target], None)?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Objects stored one by one (format v1.3-v1.4): each written as a loose
+/// object once its hash matches its ID.
+fn write_loose_objects(
+    repo: &Repository,
+    meta: &GitRepoMeta,
+    objects: &BlobId,
+    dest: &Path,
+) -> Result<(), RestoreError> {
     let mut nodes = Vec::new();
     for_each_range_leaf(
         repo,
@@ -415,22 +505,7 @@ fn restore_one(
         let compressed = z.finish().map_err(|e| io_err("compress", &path, e))?;
         std::fs::write(&path, compressed).map_err(|e| io_err("write", &path, e))
     })?;
-    // Plain refs in one transaction, then symbolic ones (HEAD last).
-    let mut updates = String::new();
-    for r in meta.refs.iter().filter(|r| !r.symbolic && r.name != "HEAD") {
-        updates.push_str(&format!("update {} {}\n", r.name, r.target));
-    }
-    run_git(dest, &["update-ref", "--stdin"], Some(updates.as_bytes()))?;
-    for r in &meta.refs {
-        match (r.symbolic, r.name.as_str()) {
-            (true, name) => run_git(dest, &["symbolic-ref", name, &r.target], None)?,
-            (false, "HEAD") => {
-                run_git(dest, &["update-ref", "--no-deref", "HEAD", &r.target], None)?
-            }
-            _ => {}
-        }
-    }
-    run_git(dest, &["repack", "-a", "-d", "-q"], None)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 pub mod etcd;
 mod fetch;
 pub mod git;
+mod git_pack;
 pub mod in_place;
 mod meta;
 pub mod plan;

@@ -29,6 +29,9 @@ pub struct SourceRecord {
     /// The cluster, revision and leases (etcd).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd: Option<EtcdCapture>,
+    /// git: the repositories that could not be read (format v1.5, §15.4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
 }
 
 fn is_zero(v: &u64) -> bool {

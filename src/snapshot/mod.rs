@@ -16,7 +16,7 @@ pub use etcd::{
     etcd_id_hex, for_each_etcd_key, for_each_range_leaf, value_hash, EtcdCapture, EtcdKeyMeta,
     EtcdLeaseRecord, EtcdMemberRecord, KeyspaceDigest, EXPIRED_LEASE_TTL,
 };
-pub use git::{GitRefRecord, GitRepoMeta};
+pub use git::{GitPackMeta, GitRefRecord, GitRepoMeta};
 pub use manifest::{
     find_snapshot, list_snapshots, list_snapshots_checked, load_snapshot, resolve_id,
     save_snapshot, SnapshotList, SnapshotListing, SnapshotManifest, SourceRecord, Summary,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EtcdKeyMeta, GitRepoMeta, NodeName, SnapshotError};
+use super::{EtcdKeyMeta, GitPackMeta, GitRepoMeta, NodeName, SnapshotError};
 use crate::id::BlobId;
 use crate::pack::BlobKind;
 use crate::repo::{BlobSaver, Repository};
@@ -50,6 +50,11 @@ pub enum NodeType {
     /// `content` its bytes (without git's header).
     #[serde(rename = "gitobject")]
     GitObject,
+    /// One git pack of a repository's chain (spec §15.4, format v1.5),
+    /// named by its position: `content` holds the pack's bytes as git
+    /// wrote them, `git_pack` its object count and checksum.
+    #[serde(rename = "gitpack")]
+    GitPack,
 }
 
 impl NodeType {
@@ -69,6 +74,7 @@ impl NodeType {
                 | NodeType::GitRepo
                 | NodeType::GitRange
                 | NodeType::GitObject
+                | NodeType::GitPack
         )
     }
 }
@@ -128,6 +134,9 @@ pub struct Node {
     /// Object type: `commit`, `tree`, `blob` or `tag` (git objects).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_type: Option<String>,
+    /// Object count, checksum and thinness (git packs, §15.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_pack: Option<GitPackMeta>,
 }
 
 impl Node {
@@ -153,6 +162,7 @@ impl Node {
             etcd: None,
             git: None,
             git_type: None,
+            git_pack: None,
         }
     }
 
@@ -240,6 +250,8 @@ impl Tree {
                 NodeType::GitRepo if n.git.is_none() => Some("git"),
                 NodeType::GitObject if n.content.is_none() => Some("content"),
                 NodeType::GitObject if n.git_type.is_none() => Some("git_type"),
+                NodeType::GitPack if n.content.is_none() => Some("content"),
+                NodeType::GitPack if n.git_pack.is_none() => Some("git_pack"),
                 _ => None,
             };
             if let Some(field) = missing {

@@ -85,6 +85,7 @@ pub fn node_from_metadata(
         etcd: None,
         git: None,
         git_type: None,
+        git_pack: None,
     })
 }
 

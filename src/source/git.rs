@@ -1,13 +1,14 @@
 //! The git source: `git:PATH` names a repository (bare or with a work
 //! tree) or a folder holding many, found recursively. Everything is read
 //! through the `git` program: refs once (`for-each-ref`, `HEAD`), then the
-//! objects reachable from exactly those refs (`rev-list --objects`), their
-//! contents streamed by `cat-file --batch`. A push during the backup moves
-//! refs that were already read, so the captured set is never torn.
+//! objects reachable from exactly those refs as one pack stream that git
+//! writes (`pack-objects --revs --stdout`, thin against what an earlier
+//! capture holds). A push during the backup moves refs that were already
+//! read, so the captured set is never torn.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use super::SourceError;
 
@@ -209,116 +210,203 @@ pub fn read_refs(git_dir: &Path) -> Result<Vec<GitRefValue>, SourceError> {
     Ok(refs)
 }
 
-/// The IDs of every object reachable from `tips`, each once.
-pub fn reachable_objects(git_dir: &Path, tips: &[String]) -> Result<Vec<String>, SourceError> {
-    if tips.is_empty() {
+/// Which of `oids` the repository has (`git cat-file --batch-check`), in
+/// the order given.
+pub fn existing_objects(git_dir: &Path, oids: &[String]) -> Result<Vec<String>, SourceError> {
+    if oids.is_empty() {
         return Ok(Vec::new());
     }
     let mut child = git(git_dir)
-        .args(["rev-list", "--objects", "--no-object-names", "--stdin"])
+        .args(["cat-file", "--batch-check=%(objectname) %(objecttype)"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| git_err("rev-list", git_dir, e))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    let input = tips.join("\n") + "\n";
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        .map_err(|e| git_err("cat-file", git_dir, e))?;
+    let input = oids.join("\n") + "\n";
+    let writer = child
+        .stdin
+        .take()
+        .map(|mut stdin| std::thread::spawn(move || stdin.write_all(input.as_bytes())));
     let out = child
         .wait_with_output()
-        .map_err(|e| git_err("rev-list", git_dir, e))?;
-    let _ = writer.join();
+        .map_err(|e| git_err("cat-file", git_dir, e))?;
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
     if !out.status.success() {
         return Err(git_err(
-            "rev-list",
+            "cat-file",
             git_dir,
             String::from_utf8_lossy(&out.stderr).trim(),
         ));
     }
+    // "<oid> <type>" for each present object, "<oid> missing" otherwise.
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(str::to_string)
+        .filter(|l| !l.ends_with(" missing"))
+        .filter_map(|l| l.split(' ').next().map(str::to_string))
         .collect())
 }
 
-/// Streams object contents: `git cat-file --batch`.
-pub struct ObjectReader {
+/// Settings for `git pack-objects` that bound its memory whatever the
+/// repository's size: caches of deltas it computes and of delta bases it
+/// expands (256 MiB and 96 MiB by default). Deltas already on disk are
+/// reused as they are, so these cost little time.
+const PACK_LIMITS: [&str; 6] = [
+    "-c",
+    "pack.deltaCacheSize=16m",
+    "-c",
+    "core.deltaBaseCacheLimit=16m",
+    "-c",
+    "pack.windowMemory=64m",
+];
+
+/// A running `git pack-objects --revs --stdout` (§15.4): the pack of the
+/// objects `tips` reach and `exclude` do not, thin (deltas against excluded
+/// objects) when `exclude` is not empty. Read it to its end with
+/// [`PackStream::reader`], then [`PackStream::finish`] says whether git
+/// read everything.
+pub struct PackStream {
     child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    stdout: Option<ChildStdout>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
     git_dir: PathBuf,
+    empty: std::io::Empty,
 }
 
-/// One object's type (`commit`, `tree`, `blob`, `tag`) and content.
-pub struct GitObject {
-    /// Object type.
-    pub kind: String,
-    /// Its bytes, without git's `type size\0` header.
-    pub content: Vec<u8>,
-}
-
-impl ObjectReader {
-    /// Starts `git cat-file --batch` on the repository.
-    pub fn open(git_dir: &Path) -> Result<ObjectReader, SourceError> {
-        let mut child = git(git_dir)
-            .args(["cat-file", "--batch"])
+impl PackStream {
+    /// Starts git; the revisions are written to it from a thread, so a
+    /// long list cannot block against its output.
+    pub fn start(
+        git_dir: &Path,
+        tips: &[String],
+        exclude: &[String],
+    ) -> Result<PackStream, SourceError> {
+        let mut cmd = Command::new("git");
+        cmd.args(PACK_LIMITS)
+            .arg("--git-dir")
+            .arg(git_dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .args([
+                "pack-objects",
+                "--revs",
+                "--stdout",
+                "-q",
+                "--delta-base-offset",
+            ]);
+        if !exclude.is_empty() {
+            cmd.arg("--thin");
+        }
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| git_err("cat-file", git_dir, e))?;
-        let stdin = child.stdin.take();
-        let stdout = BufReader::with_capacity(1 << 20, child.stdout.take().expect("piped"));
-        Ok(ObjectReader {
+            .map_err(|e| {
+                git_err(
+                    "pack-objects",
+                    git_dir,
+                    format!("{e}; is git installed (Debian: apt-get install git)?"),
+                )
+            })?;
+        let mut input = String::new();
+        for t in tips {
+            input.push_str(t);
+            input.push('\n');
+        }
+        for e in exclude {
+            input.push('^');
+            input.push_str(e);
+            input.push('\n');
+        }
+        let writer = child
+            .stdin
+            .take()
+            .map(|mut stdin| std::thread::spawn(move || stdin.write_all(input.as_bytes())));
+        // Keep what git says (a few KiB at most) for the error message.
+        let stderr = child.stderr.take().map(|mut e| {
+            std::thread::spawn(move || {
+                let mut text = Vec::new();
+                let _ = (&mut e).take(16 << 10).read_to_end(&mut text);
+                let _ = std::io::copy(&mut e, &mut std::io::sink());
+                text
+            })
+        });
+        Ok(PackStream {
+            stdout: child.stdout.take(),
             child,
-            stdin,
-            stdout,
+            writer,
+            stderr,
             git_dir: git_dir.to_path_buf(),
+            empty: std::io::empty(),
         })
     }
 
-    /// Reads one object.
-    pub fn read(&mut self, oid: &str) -> Result<GitObject, SourceError> {
-        let err = |e: String| git_err("cat-file", &self.git_dir, e);
-        let stdin = self.stdin.as_mut().ok_or_else(|| err("closed".into()))?;
-        writeln!(stdin, "{oid}")
-            .and_then(|_| stdin.flush())
-            .map_err(|e| err(e.to_string()))?;
-        let mut header = String::new();
-        self.stdout
-            .read_line(&mut header)
-            .map_err(|e| err(e.to_string()))?;
-        // "<oid> <type> <size>\n", or "<oid> missing\n".
-        let parts: Vec<&str> = header.split_whitespace().collect();
-        let (kind, size) = match parts.as_slice() {
-            [_, kind, size] => (
-                kind.to_string(),
-                size.parse::<usize>()
-                    .map_err(|_| err(format!("bad header {header:?}")))?,
-            ),
-            _ => {
-                return Err(err(format!(
-                    "object {oid} is missing: the repository is damaged (run git fsck)"
-                )))
-            }
-        };
-        let mut content = vec![0; size];
-        self.stdout
-            .read_exact(&mut content)
-            .map_err(|e| err(e.to_string()))?;
-        let mut newline = [0u8; 1];
-        self.stdout
-            .read_exact(&mut newline)
-            .map_err(|e| err(e.to_string()))?;
-        Ok(GitObject { kind, content })
+    /// The pack's bytes as git writes them.
+    pub fn reader(&mut self) -> &mut dyn Read {
+        match &mut self.stdout {
+            Some(s) => s,
+            None => &mut self.empty,
+        }
+    }
+
+    /// Waits for git; an error when it failed (a missing or damaged
+    /// object), with what it said.
+    pub fn finish(mut self) -> Result<(), SourceError> {
+        drop(self.stdout.take());
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| git_err("pack-objects", &self.git_dir, e))?;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        let said = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        if !status.success() {
+            return Err(git_err(
+                "pack-objects",
+                &self.git_dir,
+                format!("{} ({status})", String::from_utf8_lossy(&said).trim()),
+            ));
+        }
+        Ok(())
     }
 }
 
-impl Drop for ObjectReader {
+impl Drop for PackStream {
     fn drop(&mut self) {
-        drop(self.stdin.take());
+        // Stopped early (Ctrl-C, a full repository): git must not linger.
+        if self.stdout.is_some() {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
+}
+
+/// The object count of a pack from its 12-byte header (`PACK`, version 2
+/// or 3, count, big-endian).
+pub fn pack_object_count(header: &[u8]) -> Result<u64, SourceError> {
+    let bad = || SourceError::Location {
+        location: "git pack-objects".into(),
+        reason: format!(
+            "wrote no valid pack header ({} bytes); is git older than 1.5?",
+            header.len()
+        ),
+    };
+    let h: &[u8; 12] = header
+        .get(..12)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(bad)?;
+    if &h[..4] != b"PACK" || !matches!(u32::from_be_bytes([h[4], h[5], h[6], h[7]]), 2 | 3) {
+        return Err(bad());
+    }
+    Ok(u64::from(u32::from_be_bytes([h[8], h[9], h[10], h[11]])))
 }
 
 #[cfg(test)]
