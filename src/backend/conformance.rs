@@ -13,9 +13,12 @@ fn name_of(data: &[u8]) -> String {
     Id::sha256(data).to_hex()
 }
 
+/// One conformance check.
+pub type Check = fn(&dyn Backend);
+
 /// The named checks, in the order [`run`] runs them. Each uses its own
 /// file kinds or names, so they do not depend on each other.
-pub const CHECKS: &[(&str, fn(&dyn Backend))] = &[
+pub const CHECKS: &[(&str, Check)] = &[
     ("created empty", created_empty),
     ("missing files", missing_files),
     ("write, read, ranges, stat, list", write_read_ranges),
