@@ -20,6 +20,7 @@
 
 pub mod archiver;
 pub mod backend;
+pub mod blob;
 pub mod chunker;
 pub mod cli;
 pub mod crypto;

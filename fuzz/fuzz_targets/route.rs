@@ -20,10 +20,10 @@ fuzz_target!(|data: &[u8]| {
         Route::Metrics => return,
         Route::Repo { .. } => {}
         Route::Config { .. } => rel.push("config"),
-        Route::List { kind, .. } => rel.push(kind),
+        Route::List { kind, .. } => rel.push(kind.dir()),
         Route::File { kind, name, .. } => {
             assert_eq!(name.len(), 64);
-            rel.push(kind);
+            rel.push(kind.dir());
             rel.push(name);
         }
     }

@@ -1,9 +1,9 @@
 //! The index file format (spec §7.1): pure encode and decode.
 
 use super::IndexError;
+use crate::blob::{BlobKind, Compression, PackEntry};
 use crate::crypto::{MasterKey, SealKind};
 use crate::id::{BlobId, Id, IndexId, PackId};
-use crate::pack::{BlobKind, Compression, PackEntry};
 
 /// Version of files without marked packs; readable by every snap.
 const INDEX_VERSION_1: u8 = 1;

@@ -10,8 +10,8 @@ pub use file::{IndexFile, IndexPack, MarkedPack, MAX_BLOBS_PER_INDEX_FILE};
 
 use std::collections::{HashMap, HashSet};
 
+use crate::blob::{BlobKind, Compression, PackEntry};
 use crate::id::{BlobId, Id, PackId};
-use crate::pack::{BlobKind, Compression, PackEntry};
 
 /// Errors of index decoding.
 #[derive(Debug, thiserror::Error)]

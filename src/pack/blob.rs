@@ -2,41 +2,13 @@
 
 use std::cell::RefCell;
 
-use super::{BlobKind, PackError};
+use super::{seal_kind, BlobKind, Compression, PackError};
 use crate::crypto::MasterKey;
 use crate::id::BlobId;
 
 /// The largest plaintext blob accepted when decoding (1 GiB): data blobs are at
 /// most the chunker's 16 MiB maximum, but a tree of a huge folder can be larger.
 pub const MAX_BLOB_SIZE: u32 = 1 << 30;
-
-/// How a blob's plaintext was stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    /// Stored as is (compression did not shrink it).
-    None,
-    /// zstd frame.
-    Zstd,
-}
-
-impl Compression {
-    /// The byte stored in headers and index files.
-    pub fn code(self) -> u8 {
-        match self {
-            Compression::None => 0,
-            Compression::Zstd => 1,
-        }
-    }
-
-    /// Parses the stored byte.
-    pub fn from_code(code: u8) -> Option<Compression> {
-        match code {
-            0 => Some(Compression::None),
-            1 => Some(Compression::Zstd),
-            _ => None,
-        }
-    }
-}
 
 /// A zstd context and output buffer, reused across blobs so sealing
 /// allocates nothing. A buffer grown past `KEEP` bytes is released after use
@@ -100,7 +72,7 @@ pub fn seal_blob_with(
                 .compress_to_buffer(plain, &mut s.out)
                 .is_ok_and(|n| n < plain.len());
             if shrunk {
-                key.seal_into(kind.seal_kind(), &s.out, out);
+                key.seal_into(seal_kind(kind), &s.out, out);
             }
             if s.out.capacity() > KEEP {
                 s.out = Vec::new();
@@ -110,7 +82,7 @@ pub fn seal_blob_with(
             }
         }
     }
-    key.seal_into(kind.seal_kind(), plain, out);
+    key.seal_into(seal_kind(kind), plain, out);
     Compression::None
 }
 
@@ -186,11 +158,11 @@ pub fn open_blob_into(
         });
     }
     match compression {
-        Compression::None => key.open_into(kind.seal_kind(), sealed, out)?,
+        Compression::None => key.open_into(seal_kind(kind), sealed, out)?,
         Compression::Zstd => OPENING.with(|cell| {
             let mut guard = cell.borrow_mut();
             let (inner, dctx) = &mut *guard;
-            key.open_into(kind.seal_kind(), sealed, inner)?;
+            key.open_into(seal_kind(kind), sealed, inner)?;
             if dctx.is_none() {
                 *dctx = Some(
                     zstd::bulk::Decompressor::new().map_err(|e| PackError::Blob {

@@ -1,29 +1,12 @@
 //! The pack header: encode and decode, pure (spec §6.2).
 
-use super::{BlobKind, Compression, PackError};
+use super::{BlobKind, Compression, PackEntry, PackError};
 use crate::crypto::{MasterKey, SealKind, SEAL_OVERHEAD};
 use crate::id::{BlobId, Id};
 
 /// Bytes per header entry: type, compression, stored length, plaintext length, ID.
 pub const HEADER_ENTRY_LEN: usize = 1 + 1 + 4 + 4 + 32;
 const HEADER_VERSION: u8 = 1;
-
-/// One blob's place in a pack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PackEntry {
-    /// Data or tree.
-    pub kind: BlobKind,
-    /// How the plaintext was stored.
-    pub compression: Compression,
-    /// The blob's ID.
-    pub id: BlobId,
-    /// Where its sealed bytes start in the pack.
-    pub offset: u32,
-    /// How many sealed bytes it has.
-    pub stored_len: u32,
-    /// Its plaintext length.
-    pub raw_len: u32,
-}
 
 /// Encodes and seals the header for `entries` (in file order, offsets
 /// contiguous from 0) and appends the 4-byte length trailer.

@@ -10,52 +10,24 @@ mod header;
 mod writer;
 
 pub use blob::{
-    open_blob, open_blob_into, seal_blob, seal_blob_into, seal_blob_with, BlobScratch, Compression,
+    open_blob, open_blob_into, seal_blob, seal_blob_into, seal_blob_with, BlobScratch,
     MAX_BLOB_SIZE,
 };
 pub use header::{
     decode_header, decode_header_plaintext, encode_header, encode_header_with_salt, header_len,
-    header_location, PackEntry, HEADER_ENTRY_LEN,
+    header_location, HEADER_ENTRY_LEN,
 };
 pub use writer::{FinishedPack, PackWriter};
 
 use crate::crypto::CryptoError;
 
-/// The two kinds of blobs; data and tree blobs never share a pack.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum BlobKind {
-    /// File content.
-    Data,
-    /// A tree of nodes.
-    Tree,
-}
+pub use crate::blob::{BlobKind, Compression, PackEntry};
 
-impl BlobKind {
-    /// The byte stored in headers and index files.
-    pub fn code(self) -> u8 {
-        match self {
-            BlobKind::Data => 0,
-            BlobKind::Tree => 1,
-        }
-    }
-
-    /// Parses the stored byte.
-    pub fn from_code(code: u8) -> Option<BlobKind> {
-        match code {
-            0 => Some(BlobKind::Data),
-            1 => Some(BlobKind::Tree),
-            _ => None,
-        }
-    }
-
-    fn seal_kind(self) -> crate::crypto::SealKind {
-        match self {
-            BlobKind::Data => crate::crypto::SealKind::DataBlob,
-            BlobKind::Tree => crate::crypto::SealKind::TreeBlob,
-        }
+/// The seal kind a blob of `kind` is sealed with (spec §3.2).
+fn seal_kind(kind: BlobKind) -> crate::crypto::SealKind {
+    match kind {
+        BlobKind::Data => crate::crypto::SealKind::DataBlob,
+        BlobKind::Tree => crate::crypto::SealKind::TreeBlob,
     }
 }
 

@@ -20,7 +20,6 @@ use crate::id::BlobId;
 use crate::pattern::PathPatterns;
 use crate::repo::Repository;
 use crate::snapshot::{find_node, Node, NodeType};
-use crate::source::files::os_name;
 
 /// What restoring one path changes, computed without writing.
 #[derive(Debug, Default, Serialize)]
@@ -465,9 +464,4 @@ fn same_meta(m: &fs::Metadata, mode: u32, uid: u32, gid: u32, as_root: bool) -> 
 fn unsafe_geteuid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
-}
-
-/// The file name of a path, for single-file plans.
-pub(super) fn file_name_of(node: &Node) -> PathBuf {
-    PathBuf::from(os_name(node.name.as_bytes()))
 }

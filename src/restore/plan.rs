@@ -8,7 +8,6 @@ use crate::id::BlobId;
 use crate::pattern::PathPatterns;
 use crate::repo::Repository;
 use crate::snapshot::{load_tree, Node, NodeType};
-use crate::source::files::os_name;
 
 /// Include and exclude patterns over snapshot paths (`/etc/hosts`), with the
 /// rule of [`crate::pattern`]. An included folder includes everything in it;
@@ -130,7 +129,7 @@ impl RestorePlan {
     /// Plans one file, symlink or special file, named as in the snapshot.
     pub fn single(node: Node) -> RestorePlan {
         let mut plan = RestorePlan::default();
-        let path = super::in_place::file_name_of(&node);
+        let path = PathBuf::from(node.name.as_os_str());
         match node.node_type {
             NodeType::File => {
                 plan.total_bytes = node.size;
@@ -231,7 +230,7 @@ fn walk(
             path: format!("/{}", rel.display()),
             reason,
         })?;
-        let path = rel.join(os_name(node.name.as_bytes()));
+        let path = rel.join(node.name.as_os_str());
         let snap_path = Path::new("/").join(&path);
         if filter.excluded(&snap_path) {
             continue;

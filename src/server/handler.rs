@@ -7,7 +7,7 @@
 //! temporary file is deleted when its guard drops.
 
 use std::io::{ErrorKind, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,6 +23,7 @@ use super::metrics::{self, Cut, View};
 use super::range::{self, RangeAnswer};
 use super::routes::{self, Route};
 use super::State;
+use crate::id::FileKind;
 
 /// A response body: small in memory, or a file streamed from disk.
 pub type Body = BoxBody<Bytes, std::io::Error>;
@@ -255,13 +256,13 @@ async fn dispatch(
             }
         }
         (Route::Config { .. }, &Method::HEAD | &Method::GET) => {
-            read(&repo_dir.join("config"), &req).await?
+            read(&repo_dir.join(FileKind::Config.path("")), &req).await?
         }
         (Route::Config { .. }, &Method::POST) => {
             upload(
                 state,
                 &repo_dir,
-                &repo_dir.join("config"),
+                &repo_dir.join(FileKind::Config.path("")),
                 None,
                 req,
                 received,
@@ -272,21 +273,21 @@ async fn dispatch(
             if state.append_only {
                 return Ok(append_only());
             }
-            remove(&repo_dir.join("config")).await?
+            remove(&repo_dir.join(FileKind::Config.path(""))).await?
         }
-        (Route::List { kind, .. }, &Method::GET) => list(&repo_dir, kind, &req).await?,
+        (Route::List { kind, .. }, &Method::GET) => list(&repo_dir, *kind, &req).await?,
         (Route::File { kind, name, .. }, &Method::HEAD | &Method::GET) => {
-            read(&file_path(&repo_dir, kind, name), &req).await?
+            read(&repo_dir.join(kind.path(name)), &req).await?
         }
         (Route::File { kind, name, .. }, &Method::POST) => {
-            let path = file_path(&repo_dir, kind, name);
+            let path = repo_dir.join(kind.path(name));
             upload(state, &repo_dir, &path, Some(name), req, received).await?
         }
         (Route::File { kind, name, .. }, &Method::DELETE) => {
-            if state.append_only && *kind != "locks" {
+            if state.append_only && *kind != FileKind::Lock {
                 return Ok(append_only());
             }
-            remove(&file_path(&repo_dir, kind, name)).await?
+            remove(&repo_dir.join(kind.path(name))).await?
         }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here"),
     })
@@ -299,26 +300,23 @@ fn append_only() -> Response<Body> {
     )
 }
 
-fn file_path(repo: &Path, kind: &str, name: &str) -> PathBuf {
-    if kind == "data" {
-        repo.join("data").join(&name[..2]).join(name)
-    } else {
-        repo.join(kind).join(name)
-    }
-}
-
 async fn create_repo(repo: &Path) -> std::io::Result<()> {
-    for kind in routes::TYPES {
-        tokio::fs::create_dir_all(repo.join(kind)).await?;
+    for kind in FileKind::ALL.into_iter().filter(|k| *k != FileKind::Config) {
+        tokio::fs::create_dir_all(repo.join(kind.dir())).await?;
     }
     for b in 0..=255u8 {
-        tokio::fs::create_dir_all(repo.join("data").join(format!("{b:02x}"))).await?;
+        let folder = repo.join(FileKind::Pack.dir()).join(format!("{b:02x}"));
+        tokio::fs::create_dir_all(folder).await?;
     }
     Ok(())
 }
 
-async fn list(repo: &Path, kind: &str, req: &Request<Incoming>) -> std::io::Result<Response<Body>> {
-    let dir = repo.join(kind);
+async fn list(
+    repo: &Path,
+    kind: FileKind,
+    req: &Request<Incoming>,
+) -> std::io::Result<Response<Body>> {
+    let dir = repo.join(kind.dir());
     let mut folders = vec![dir];
     let mut files: Vec<(String, u64)> = Vec::new();
     while let Some(folder) = folders.pop() {
@@ -330,7 +328,7 @@ async fn list(repo: &Path, kind: &str, req: &Request<Incoming>) -> std::io::Resu
             }
             let meta = e.metadata().await?;
             if meta.is_dir() {
-                if kind == "data" && name.len() == 2 {
+                if kind == FileKind::Pack && name.len() == 2 {
                     folders.push(e.path());
                 }
             } else if meta.is_file() {
@@ -460,7 +458,9 @@ async fn upload(
     }
     let dir = path.parent().unwrap_or(repo).to_path_buf();
     tokio::fs::create_dir_all(&dir).await?;
-    let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(crate::backend::TEMPORARY_PREFIX)
+        .tempfile_in(&dir)?;
     // The guard deletes the file unless it is persisted below.
     let (file, guard) = tmp.into_parts();
     let mut file = tokio::fs::File::from_std(file);

@@ -111,7 +111,7 @@ pub fn route_kind(route: Option<&super::Route>) -> &'static str {
         Some(Route::Metrics) => "metrics",
         Some(Route::Repo { .. }) => "repo",
         Some(Route::Config { .. }) => "config",
-        Some(Route::List { kind, .. } | Route::File { kind, .. }) => kind,
+        Some(Route::List { kind, .. } | Route::File { kind, .. }) => kind.dir(),
     }
 }
 

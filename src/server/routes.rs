@@ -1,8 +1,15 @@
 //! Request paths of the REST protocol (format-spec/rest-protocol.md), parsed
 //! strictly: a path that could step outside the served folder never parses.
+//! The repository layout is the backends' ([`FileKind`]), not a copy of it.
 
-/// The file types of a repository.
-pub const TYPES: [&str; 5] = ["data", "keys", "locks", "snapshots", "index"];
+use crate::id::FileKind;
+
+/// The file kinds a path names by their folder (all but the config).
+fn kind_named(dir: &str) -> Option<FileKind> {
+    FileKind::ALL
+        .into_iter()
+        .find(|k| *k != FileKind::Config && k.dir() == dir)
+}
 
 /// The longest path segment: a file name on Linux and most file systems.
 pub const MAX_SEGMENT: usize = 255;
@@ -27,15 +34,15 @@ pub enum Route {
     List {
         /// The repository.
         repo: String,
-        /// One of [`TYPES`].
-        kind: &'static str,
+        /// The kind whose folder `TYPE` is (never the config).
+        kind: FileKind,
     },
     /// `/REPO/TYPE/NAME`.
     File {
         /// The repository.
         repo: String,
-        /// One of [`TYPES`].
-        kind: &'static str,
+        /// The kind whose folder `TYPE` is (never the config).
+        kind: FileKind,
         /// 64 lowercase hex characters.
         name: String,
     },
@@ -91,12 +98,15 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
             return Err("repositories are at most two folders deep");
         }
         let names = &parts[..n];
-        if names.iter().any(|p| *p == "config" || TYPES.contains(p)) {
+        if names
+            .iter()
+            .any(|p| *p == "config" || kind_named(p).is_some())
+        {
             return Err("a repository may not be named like a repository file type");
         }
         Ok(names.join("/"))
     };
-    let kind_of = |s: &str| TYPES.iter().copied().find(|t| *t == s);
+    let kind_of = kind_named;
     let n = parts.len();
     if n >= 1 && parts[n - 1] == "config" && !trailing {
         return Ok(Route::Config {
@@ -144,14 +154,14 @@ mod tests {
             parse("/alice/prod/data/"),
             Ok(Route::List {
                 repo: "alice/prod".into(),
-                kind: "data"
+                kind: FileKind::Pack
             })
         );
         assert_eq!(
             parse(&format!("/r/keys/{NAME}")),
             Ok(Route::File {
                 repo: "r".into(),
-                kind: "keys",
+                kind: FileKind::Key,
                 name: NAME.into()
             })
         );

@@ -23,6 +23,11 @@ impl NodeName {
     pub fn display(&self) -> String {
         String::from_utf8_lossy(&self.0).into_owned()
     }
+
+    /// The name as a path component, its bytes unchanged (Unix).
+    pub fn as_os_str(&self) -> &std::ffi::OsStr {
+        std::os::unix::ffi::OsStrExt::from_bytes(&self.0)
+    }
 }
 
 impl fmt::Debug for NodeName {
