@@ -45,6 +45,17 @@ for target, samples in {
     "route": ["/", "/metrics", "/a/config", "/alice/prod/data/", "/r/keys/" + "0" * 64, "/../x"],
     "range": ["\0" * 8 + "bytes=0-", "\x10" + "\0" * 7 + "bytes=-5", "\xff" * 8 + "bytes=3-9"],
     "basic_auth": ["Basic YWxpY2U6c2VjcmV0", "Basic ", "Bearer x"],
+    "etcd_gateway": [
+        '{"header":{"revision":"42"},"kvs":[{"key":"L2E=","value":"eA==","mod_revision":"7","version":"1"}],"more":true}',
+        '{"header":{"cluster_id":"1","member_id":"2","revision":"3"},"version":"3.4.23","leader":"2"}',
+        '{"members":[{"ID":"9","name":"n0","peerURLs":["http://127.0.0.1:2380"]}]}',
+    ],
+    "k8s_value": [
+        "k8s\0\x0a\x0b\x0a\x02v1\x12\x03Pod\x12\x02\xff\x00",
+        '{"apiVersion":"example.com/v1","kind":"Foo","metadata":{"labels":{"app":"web"}}}',
+        "/registry/deployments/default/web",
+        "/registry/example.com/foos/ns/a",
+    ],
 }.items():
     out = pathlib.Path("fuzz/corpus") / target
     out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::ranges::RangeTreeBuilder;
 use super::{ArchiveError, BackupProgress};
 use crate::chunker::Chunker;
+use crate::etcd::EtcdLocation;
 use crate::etcd::{self, EtcdClient, EtcdError, EtcdOptions, KeyValue};
 use crate::id::BlobId;
 use crate::pack::BlobKind;
@@ -20,7 +21,7 @@ use crate::snapshot::{
     etcd_id_hex, value_hash, EtcdCapture, EtcdKeyMeta, EtcdLeaseRecord, EtcdMemberRecord,
     KeyspaceDigest, Node, NodeName, NodeType, SourceRecord, EXPIRED_LEASE_TTL,
 };
-use crate::source::etcd::{k8s_type, EtcdLocation};
+use crate::source::etcd::k8s_type;
 
 /// The root-tree name of a captured etcd keyspace.
 pub const ETCD_NODE_NAME: &str = "@etcd";

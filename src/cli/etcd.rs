@@ -12,12 +12,12 @@ use super::password;
 use crate::archiver::etcd::EtcdBackupOptions;
 use crate::archiver::git::GitBackupOptions;
 use crate::etcd::EtcdOptions;
+use crate::etcd::{is_etcd_location, parse_location, EtcdLocation};
 use crate::ops;
 use crate::ops::etcd::EtcdRestoreOpReport;
 use crate::repo::Repository;
 use crate::restore::etcd::EtcdRestoreOptions;
 use crate::snapshot::Selection;
-use crate::source::etcd::{is_etcd_location, parse_location, EtcdLocation};
 
 /// TLS files and login from the flags; the password from
 /// `--etcd-password-file` (or the profile's `password_file`, which a flag

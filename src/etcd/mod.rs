@@ -11,8 +11,10 @@
 //! It shares the layer of the backends: below sources and restore, which
 //! both use it.
 
+pub mod location;
 mod wire;
 
+pub use location::{is_etcd_location, parse_location, EtcdLocation, LocationError};
 pub use wire::{KeyValue, Member, Op, Status};
 
 use std::path::{Path, PathBuf};
@@ -100,6 +102,23 @@ pub struct Page {
     pub more: bool,
     /// The store's revision when the page was served.
     pub header_revision: i64,
+}
+
+impl Page {
+    /// Decodes the gateway's answer to a range request.
+    pub fn parse(v: &Value) -> Result<Page, EtcdError> {
+        let kvs = v
+            .get("kvs")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(KeyValue::parse).collect::<Result<Vec<_>, _>>())
+            .transpose()?
+            .unwrap_or_default();
+        Ok(Page {
+            kvs,
+            more: v.get("more").and_then(Value::as_bool).unwrap_or(false),
+            header_revision: wire::header_revision(v)?,
+        })
+    }
 }
 
 impl EtcdClient {
@@ -322,17 +341,7 @@ impl EtcdClient {
             body["keys_only"] = json!(true);
         }
         let v = self.call_idempotent("range", "/v3/kv/range", &body)?;
-        let kvs = v
-            .get("kvs")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(KeyValue::parse).collect::<Result<Vec<_>, _>>())
-            .transpose()?
-            .unwrap_or_default();
-        Ok(Page {
-            kvs,
-            more: v.get("more").and_then(Value::as_bool).unwrap_or(false),
-            header_revision: wire::header_revision(&v)?,
-        })
+        Page::parse(&v)
     }
 
     /// Runs a transaction: `ops` if every key in `unchanged` still has the

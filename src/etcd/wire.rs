@@ -77,7 +77,8 @@ pub struct KeyValue {
 }
 
 impl KeyValue {
-    pub(super) fn parse(v: &Value) -> Result<KeyValue, EtcdError> {
+    /// Decodes one entry of a range answer's `kvs`.
+    pub fn parse(v: &Value) -> Result<KeyValue, EtcdError> {
         let bad = |field: &str| EtcdError::Protocol {
             what: "range",
             reason: format!("{field} is not an integer"),
@@ -114,7 +115,8 @@ pub struct Member {
 }
 
 impl Member {
-    pub(super) fn parse(v: &Value) -> Member {
+    /// Decodes one entry of a member list answer (absent fields as defaults).
+    pub fn parse(v: &Value) -> Member {
         let urls = |field: &str| {
             v.get(field)
                 .and_then(Value::as_array)
@@ -150,7 +152,8 @@ pub struct Status {
 }
 
 impl Status {
-    pub(super) fn parse(v: &Value) -> Result<Status, EtcdError> {
+    /// Decodes the gateway's answer to a status request.
+    pub fn parse(v: &Value) -> Result<Status, EtcdError> {
         let header = v.get("header").ok_or(EtcdError::Protocol {
             what: "status",
             reason: "no header".into(),

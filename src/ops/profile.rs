@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::source::etcd::{parse_location, EtcdLocation};
+use crate::etcd::{parse_location, EtcdLocation};
 
 /// Source kinds a profile names, in the order a backup reads them and a
 /// restore writes them is [`RESTORE_ORDER`].

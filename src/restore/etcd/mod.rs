@@ -20,6 +20,7 @@ use apply::Applier;
 
 use super::stage::BlobStage;
 use super::RestoreError;
+use crate::etcd::EtcdLocation;
 use crate::etcd::{self, EtcdClient, EtcdError, EtcdOptions, KeyValue};
 use crate::id::{BlobId, Id};
 use crate::repo::Repository;
@@ -27,7 +28,6 @@ use crate::snapshot::{
     for_each_etcd_key, value_hash, EtcdCapture, KeyspaceDigest, NodeName, SnapshotManifest, Tree,
     EXPIRED_LEASE_TTL,
 };
-use crate::source::etcd::EtcdLocation;
 
 /// etcd's default `--max-txn-ops`.
 pub const DEFAULT_MAX_TXN_OPS: usize = 128;
