@@ -1,6 +1,7 @@
 //! snap: content-addressed, deduplicating, encrypted backups of whole platforms.
 //!
-//! Layers, bottom to top (each uses only layers below it): [`id`], [`pattern`]; [`crypto`],
+//! Layers, bottom to top (each uses only layers below it): [`id`], [`pattern`],
+//! [`failure`], [`blob`], [`interrupt`]; [`crypto`], [`etcd`],
 //! [`chunker`], [`backend`]; [`pack`], [`index`]; [`repo`]; [`snapshot`];
 //! [`source`], [`archiver`], [`restore`]; [`ops`]; `cli`. The on-disk format is
 //! specified in `format-spec/`.
@@ -25,6 +26,7 @@ pub mod chunker;
 pub mod cli;
 pub mod crypto;
 pub mod etcd;
+pub mod failure;
 pub mod id;
 pub mod index;
 pub mod interrupt;

@@ -14,6 +14,7 @@ const TABLE: &[(&str, &[&str])] = &[
     ("pattern", &[]),
     ("chunker", &[]),
     ("interrupt", &[]),
+    ("failure", &[]),
     ("blob", &["id"]),
     // Level 1: keys and sealing, named-file storage, and the etcd client,
     // which shares the backends' level (sources and restore both use it).
@@ -31,6 +32,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "blob",
             "chunker",
             "crypto",
+            "failure",
             "id",
             "index",
             "interrupt",
@@ -40,7 +42,9 @@ const TABLE: &[(&str, &[&str])] = &[
     // Level 4: manifests and trees.
     (
         "snapshot",
-        &["backend", "blob", "crypto", "etcd", "id", "pack", "repo"],
+        &[
+            "backend", "blob", "crypto", "etcd", "failure", "id", "pack", "repo",
+        ],
     ),
     // Level 5: reading sources, writing snapshots of them, restoring them.
     ("source", &["etcd", "id", "pattern", "snapshot"]),
@@ -52,6 +56,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "chunker",
             "crypto",
             "etcd",
+            "failure",
             "id",
             "index",
             "interrupt",
@@ -70,6 +75,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "chunker",
             "crypto",
             "etcd",
+            "failure",
             "id",
             "index",
             "interrupt",
@@ -90,6 +96,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "chunker",
             "crypto",
             "etcd",
+            "failure",
             "id",
             "index",
             "interrupt",
@@ -112,6 +119,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "chunker",
             "crypto",
             "etcd",
+            "failure",
             "id",
             "index",
             "interrupt",

@@ -84,6 +84,18 @@ pub enum ArchiveError {
     Pool(String),
 }
 
+impl ArchiveError {
+    /// What kind of failure this is, from its cause where it has one.
+    pub fn kind(&self) -> crate::failure::ErrorKind {
+        match self {
+            ArchiveError::Interrupted { .. } => crate::failure::ErrorKind::Interrupted,
+            ArchiveError::Repo(e) => e.kind(),
+            ArchiveError::Snapshot(e) => e.kind(),
+            _ => crate::failure::ErrorKind::Other,
+        }
+    }
+}
+
 /// What to back up and how.
 #[derive(Clone, Debug, Default)]
 pub struct BackupOptions {

@@ -1,7 +1,11 @@
 //! Exit codes, as restic documents them, and the one table mapping errors to them.
 
+use crate::archiver::ArchiveError;
+use crate::failure::ErrorKind;
 use crate::ops::OpError;
 use crate::repo::RepoError;
+use crate::restore::RestoreError;
+use crate::snapshot::SnapshotError;
 
 /// The process exit codes (documented in README.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,43 +41,40 @@ pub enum ExitCode {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-fn from_repo(e: &RepoError) -> Option<ExitCode> {
-    match e {
-        RepoError::NoRepository { .. } => Some(ExitCode::NoRepository),
-        RepoError::Locked { .. } | RepoError::LockLost { .. } | RepoError::LockWrite { .. } => {
-            Some(ExitCode::Locked)
-        }
-        RepoError::WrongPassword { .. } => Some(ExitCode::WrongPassword),
-        RepoError::Interrupted => Some(ExitCode::Interrupted),
-        _ => None,
+/// The one table from failure kinds to exit codes.
+fn from_kind(kind: ErrorKind) -> Option<ExitCode> {
+    match kind {
+        ErrorKind::NoRepository => Some(ExitCode::NoRepository),
+        ErrorKind::Locked => Some(ExitCode::Locked),
+        ErrorKind::WrongPassword => Some(ExitCode::WrongPassword),
+        ErrorKind::Interrupted => Some(ExitCode::Interrupted),
+        ErrorKind::Other => None,
     }
 }
 
 /// The exit code for an error, from the first classified cause in its chain.
 pub fn classify(err: &anyhow::Error) -> ExitCode {
     for cause in err.chain() {
-        if cause
-            .downcast_ref::<OpError>()
-            .is_some_and(OpError::is_interrupted)
-        {
-            return ExitCode::Interrupted;
-        }
         if cause.is::<UsageError>() {
             return ExitCode::Usage;
         }
         if cause.is::<super::password::Rejected>() {
             return ExitCode::WrongPassword;
         }
-        if let Some(e) = cause.downcast_ref::<RepoError>() {
-            if let Some(code) = from_repo(e) {
-                return code;
-            }
-        }
-        if let Some(code) = cause
-            .downcast_ref::<OpError>()
-            .and_then(|e| e.repo_error())
-            .and_then(from_repo)
-        {
+        let kind = if let Some(e) = cause.downcast_ref::<OpError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<RepoError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<SnapshotError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<ArchiveError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<RestoreError>() {
+            e.kind()
+        } else {
+            ErrorKind::Other
+        };
+        if let Some(code) = from_kind(kind) {
             return code;
         }
     }

@@ -62,7 +62,7 @@ fn from_flag<T: Clone + AsRef<std::ffi::OsStr>>(value: &Option<T>, env: &str) ->
 /// from the flags, else the profile's `password_file` or
 /// `password_command`, else the environment (see `password`).
 pub fn open_repo(cli: &Cli, profile: &PlatformProfile) -> Result<Repository> {
-    let backend = super::open_backend_at(cli, &location(cli, profile)?)?;
+    let backend = super::open::open_backend_at(cli, &location(cli, profile)?)?;
     let section = profile.repository.as_ref();
     let file = profile.file.display();
     let from_profile: Vec<password::Candidate> = section
@@ -85,7 +85,7 @@ pub fn open_repo(cli: &Cli, profile: &PlatformProfile) -> Result<Repository> {
         from_profile,
         "--password-file, --password-command, password_file or password_command under [repository] in the profile, SNAP_PASSWORD, SNAP_PASSWORD_FILE or SNAP_PASSWORD_COMMAND",
     );
-    let mut repo = super::open_repo_with(backend, cli.key_hint.as_deref(), &sources)?;
+    let mut repo = super::open::open_repo_with(backend, cli.key_hint.as_deref(), &sources)?;
     if cli.no_lock {
         repo.set_unlocked();
     }

@@ -67,34 +67,28 @@ pub enum OpError {
 }
 
 impl OpError {
-    /// True when Ctrl-C or SIGTERM stopped the operation.
-    pub fn is_interrupted(&self) -> bool {
-        use crate::archiver::ArchiveError as A;
-        use crate::restore::RestoreError as R;
-        matches!(
-            self,
-            OpError::Archive(A::Interrupted { .. })
-                | OpError::Restore(
-                    R::Interrupted | R::InterruptedRestore { .. } | R::InterruptedEtcd { .. }
-                )
-        ) || self
-            .repo_error()
-            .is_some_and(|e| matches!(e, crate::repo::RepoError::Interrupted))
+    /// What kind of failure this is. Every variant is named, so a new one
+    /// must decide whether it passes its cause's kind on.
+    pub fn kind(&self) -> crate::failure::ErrorKind {
+        use crate::failure::ErrorKind as K;
+        match self {
+            OpError::Repo(e) => e.kind(),
+            OpError::Snapshot(e) => e.kind(),
+            OpError::Archive(e) => e.kind(),
+            OpError::Restore(e) => e.kind(),
+            OpError::Source(_)
+            | OpError::Key(_)
+            | OpError::Forget(_)
+            | OpError::Prune(_)
+            | OpError::Tag(_)
+            | OpError::Dump(_)
+            | OpError::Profile(_)
+            | OpError::Deploy(_) => K::Other,
+        }
     }
 
-    /// The repository error underneath, if any, for exit codes.
-    pub fn repo_error(&self) -> Option<&crate::repo::RepoError> {
-        use crate::archiver::ArchiveError as A;
-        use crate::restore::RestoreError as R;
-        use crate::snapshot::SnapshotError as S;
-        match self {
-            OpError::Repo(e)
-            | OpError::Snapshot(S::Repo(e))
-            | OpError::Archive(A::Repo(e))
-            | OpError::Archive(A::Snapshot(S::Repo(e)))
-            | OpError::Restore(R::Repo(e))
-            | OpError::Restore(R::Snapshot(S::Repo(e))) => Some(e),
-            _ => None,
-        }
+    /// True when Ctrl-C or SIGTERM stopped the operation.
+    pub fn is_interrupted(&self) -> bool {
+        self.kind() == crate::failure::ErrorKind::Interrupted
     }
 }

@@ -178,6 +178,22 @@ pub enum RepoError {
     Crypto(#[from] CryptoError),
 }
 
+impl RepoError {
+    /// What kind of failure this is, for exit codes.
+    pub fn kind(&self) -> crate::failure::ErrorKind {
+        use crate::failure::ErrorKind as K;
+        match self {
+            RepoError::NoRepository { .. } => K::NoRepository,
+            RepoError::Locked { .. } | RepoError::LockLost { .. } | RepoError::LockWrite { .. } => {
+                K::Locked
+            }
+            RepoError::WrongPassword { .. } => K::WrongPassword,
+            RepoError::Interrupted => K::Interrupted,
+            _ => K::Other,
+        }
+    }
+}
+
 /// An open repository: its backend, master key and config; optionally its index.
 pub struct Repository {
     backend: Arc<dyn Backend>,
@@ -333,6 +349,18 @@ impl Repository {
     /// [`Repository::open_with_hint`] does without a hint.
     pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Repository, RepoError> {
         Repository::open_with_hint(backend, password, None)
+    }
+
+    /// Fails with [`RepoError::NoRepository`] unless `backend` holds a
+    /// repository config: callers check this before asking for a password.
+    pub fn require_exists(backend: &dyn Backend) -> Result<(), RepoError> {
+        match backend.stat(FileKind::Config, "") {
+            Err(e) if e.is_not_found() => Err(RepoError::NoRepository {
+                location: backend.location(),
+            }),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// Opens a repository with a password (spec §3.3). The key file named by

@@ -129,3 +129,17 @@ pub enum RestoreError {
     #[error(transparent)]
     Repo(#[from] crate::repo::RepoError),
 }
+
+impl RestoreError {
+    /// What kind of failure this is, from its cause where it has one.
+    pub fn kind(&self) -> crate::failure::ErrorKind {
+        match self {
+            RestoreError::Interrupted
+            | RestoreError::InterruptedRestore { .. }
+            | RestoreError::InterruptedEtcd { .. } => crate::failure::ErrorKind::Interrupted,
+            RestoreError::Repo(e) => e.kind(),
+            RestoreError::Snapshot(e) => e.kind(),
+            _ => crate::failure::ErrorKind::Other,
+        }
+    }
+}

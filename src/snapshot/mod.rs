@@ -74,3 +74,13 @@ pub enum SnapshotError {
     #[error(transparent)]
     Repo(#[from] crate::repo::RepoError),
 }
+
+impl SnapshotError {
+    /// What kind of failure this is: its repository cause's, if any.
+    pub fn kind(&self) -> crate::failure::ErrorKind {
+        match self {
+            SnapshotError::Repo(e) => e.kind(),
+            _ => crate::failure::ErrorKind::Other,
+        }
+    }
+}

@@ -4,9 +4,9 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::args::RepairCommand;
-use super::render::json;
-use super::ExitCode;
+use crate::cli::args::RepairCommand;
+use crate::cli::render::json;
+use crate::cli::ExitCode;
 use crate::ops::repair::index::{repair_index, RepairIndexOptions};
 use crate::ops::repair::snapshots::{repair_snapshots, RepairSnapshotsOptions};
 use crate::repo::Repository;
