@@ -11,7 +11,7 @@
 //! It shares the layer of the backends: below sources and restore, which
 //! both use it.
 
-pub mod location;
+mod location;
 mod wire;
 
 pub use location::{is_etcd_location, parse_location, EtcdLocation, LocationError};

@@ -4,9 +4,6 @@
 
 use serde::Serialize;
 
-// The location moved beside the etcd client; these names stay for callers.
-pub use crate::etcd::location::{is_etcd_location, parse_location, EtcdLocation};
-
 /// Where a key under `/registry/` puts a Kubernetes object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct K8sResource {
